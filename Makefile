@@ -1,0 +1,42 @@
+# Every target sets up .venv on first use (Python 3.10 + the locked dependency set).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+UV_VERSION := 0.13.8
+OUTPUT ?= outputs
+ARGS ?=
+
+export TF_USE_LEGACY_KERAS := 1
+
+.PHONY: setup run test test-fast bench serve smoke monitor inspect report kubeflow clean
+
+setup: $(STAMP)
+
+$(STAMP): setup.py requirements.lock scripts/find_python.sh
+	@set -e; \
+	if [ ! -x $(PY) ]; then \
+	  base=$$(scripts/find_python.sh); \
+	  echo "Creating $(VENV) with $$base"; \
+	  $$base -m venv $(VENV); \
+	fi; \
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); \
+	echo "Installing the locked dependency set (requirements.lock)..."; \
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements.lock; \
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .; \
+	touch $(STAMP)
+
+run: $(STAMP)  ## Run the pipeline on the bundled data
+	$(PY) local_runner.py --output-dir $(OUTPUT) $(ARGS)
+
+test: $(STAMP)  ## Unit tests and the end-to-end pipeline test
+	$(PY) -m pytest $(ARGS)
+
+test-fast: $(STAMP)  ## Unit tests only
+	$(PY) -m pytest -m "not e2e" $(ARGS)
+
+bench: $(STAMP)
+	$(PY) benchmarks/pipeline.py $(ARGS)
+
+clean:
+	rm -rf $(OUTPUT)

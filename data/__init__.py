@@ -1,0 +1,1 @@
+"""Datasets, one folder each (CSV + dataset.yaml + curated schema.pbtxt), and the generator."""

@@ -1,0 +1,1 @@
+"""The ML a user edits: feature definition, preprocessing, model and training."""

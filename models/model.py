@@ -1,0 +1,113 @@
+"""The Keras model, its training (`run_fn` for the Trainer) and its serving signatures.
+
+The exported SavedModel carries the Transform graph, so a server needs only raw
+features:
+- `serving_default`: serialized tf.Examples of raw features (no label) ->
+  `probabilities` [batch, classes] and `classes` [batch] (the predicted label);
+- `transform_features`: serialized raw tf.Examples -> transformed features, which
+  the Evaluator (TFMA) uses to get the transformed label.
+"""
+from __future__ import annotations
+
+from typing import Dict, List
+
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
+from tfx_bsl.public import tfxio
+
+from models import features as features_lib
+from models.preprocessing import LABEL_VOCABULARY, vocabulary_name
+
+BATCH_SIZE = 64
+HIDDEN_UNITS = (16, 16)
+LEARNING_RATE = 0.01
+SERVING_SIGNATURE = "serving_default"
+TRANSFORM_SIGNATURE = "transform_features"
+PROBABILITIES = "probabilities"
+CLASSES = "classes"
+
+
+def build_keras_model(features: features_lib.Features, vocab_sizes: Dict[str, int], num_classes: int) -> keras.Model:
+    """A small MLP over z-scored numeric features and one-hot categorical features."""
+    inputs, encoded = {}, []
+    for name in features.numeric:
+        inputs[name] = keras.Input(shape=(), name=name, dtype=tf.float32)
+        encoded.append(keras.layers.Reshape((1,))(inputs[name]))
+    for name in features.categorical:
+        inputs[name] = keras.Input(shape=(), name=name, dtype=tf.int64)
+        encoded.append(keras.layers.CategoryEncoding(num_tokens=vocab_sizes[name], output_mode="one_hot")(
+            keras.layers.Reshape((1,))(inputs[name])))
+    x = keras.layers.concatenate(encoded) if len(encoded) > 1 else encoded[0]
+    for units in HIDDEN_UNITS:
+        x = keras.layers.Dense(units, activation="relu")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name=PROBABILITIES)(x)
+    model = keras.Model(inputs=inputs, outputs=outputs)
+    model.compile(
+        optimizer=keras.optimizers.Adam(LEARNING_RATE),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[keras.metrics.SparseCategoricalAccuracy()],
+    )
+    return model
+
+
+def vocab_sizes(features: features_lib.Features, tf_transform_output: tft.TFTransformOutput) -> Dict[str, int]:
+    """One-hot widths: vocabulary plus the out-of-vocabulary bucket."""
+    return {name: tf_transform_output.vocabulary_size_by_name(vocabulary_name(name)) + 1
+            for name in features.categorical}
+
+
+def label_vocabulary(tf_transform_output: tft.TFTransformOutput) -> List[str]:
+    return [v.decode() if isinstance(v, bytes) else v
+            for v in tf_transform_output.vocabulary_by_name(LABEL_VOCABULARY)]
+
+
+def _input_fn(file_pattern, data_accessor, tf_transform_output, label: str) -> tf.data.Dataset:
+    return data_accessor.tf_dataset_factory(
+        file_pattern,
+        tfxio.TensorFlowDatasetOptions(batch_size=BATCH_SIZE, label_key=label),
+        tf_transform_output.transformed_metadata.schema,
+    ).repeat()
+
+
+def _signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutput, label: str, classes: List[str]):
+    model.tft_layer = tf_transform_output.transform_features_layer()
+    class_table = tf.constant(classes)
+
+    raw_spec = tf_transform_output.raw_feature_spec()
+    serving_spec = {k: v for k, v in raw_spec.items() if k != label}
+
+    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
+    def serve_examples(serialized):
+        raw = tf.io.parse_example(serialized, serving_spec)
+        transformed = model.tft_layer(raw)
+        transformed.pop(label, None)
+        probabilities = model(transformed)
+        return {PROBABILITIES: probabilities,
+                CLASSES: tf.gather(class_table, tf.argmax(probabilities, axis=1))}
+
+    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
+    def transform_features(serialized):
+        raw = tf.io.parse_example(serialized, raw_spec)
+        return model.tft_layer(raw)
+
+    return {SERVING_SIGNATURE: serve_examples.get_concrete_function(),
+            TRANSFORM_SIGNATURE: transform_features.get_concrete_function()}
+
+
+def run_fn(fn_args) -> None:
+    """Trainer entry point (TFX passes FnArgs)."""
+    custom_config = fn_args.custom_config or {}
+    features = features_lib.from_custom_config(features_lib.load_schema(fn_args.schema_path), custom_config)
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    classes = label_vocabulary(tf_transform_output)
+
+    train = _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output, features.label)
+    evaluation = _input_fn(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, features.label)
+
+    keras.utils.set_random_seed(int(custom_config.get("seed", 0)))
+    model = build_keras_model(features, vocab_sizes(features, tf_transform_output), len(classes))
+    model.fit(train, steps_per_epoch=fn_args.train_steps, epochs=1,
+              validation_data=evaluation, validation_steps=max(1, fn_args.eval_steps or 1), verbose=0)
+    model.save(fn_args.serving_model_dir, save_format="tf",
+               signatures=_signatures(model, tf_transform_output, features.label, classes))

@@ -1,0 +1,1 @@
+"""Runner-agnostic pipeline code: configuration, wiring, metadata queries, progress."""

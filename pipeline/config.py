@@ -1,0 +1,333 @@
+"""The one configuration object for a pipeline run.
+
+A dataset is described once, by its folder (CSV files, `dataset.yaml`, the curated
+`schema.pbtxt`); everything else (pipeline name, model name, output layout, Beam
+arguments) is derived here, so runners and components never repeat it.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import glob
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+
+import yaml
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_DATASET = os.path.join(REPO_ROOT, "data", "penguins")
+DEFAULT_OUTPUT_DIR = os.path.join(REPO_ROOT, "outputs")
+DATASET_FILE = "dataset.yaml"
+SCHEMA_FILE = "schema.pbtxt"
+CSV_PATTERN = "*.csv"
+
+SCHEMA_MODES = ("curated", "inferred")
+BEAM_MODES = ("auto", "in_memory", "multi_threading", "multi_processing")
+TASKS = ("classification",)
+# Below this much CSV the in-memory direct runner wins: worker start-up dominates.
+IN_MEMORY_MAX_BYTES = 64 * 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """A configuration or dataset problem the user can fix; its message says how."""
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """When a trained model is good enough to push."""
+
+    metric: str = "sparse_categorical_accuracy"
+    min_value: float = 0.85
+    max_regression: float = 0.02
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """A dataset folder: CSV files + dataset.yaml + curated schema.pbtxt."""
+
+    folder: str
+    name: str
+    label: str
+    model_name: str
+    task: str = "classification"
+    ignore_columns: Tuple[str, ...] = ()
+    slice_by: Tuple[str, ...] = ()
+    evaluation: EvaluationConfig = EvaluationConfig()
+
+    @property
+    def schema_path(self) -> str:
+        return os.path.join(self.folder, SCHEMA_FILE)
+
+    @property
+    def csv_files(self) -> Tuple[str, ...]:
+        return tuple(sorted(glob.glob(os.path.join(self.folder, CSV_PATTERN))))
+
+    @property
+    def data_bytes(self) -> int:
+        return sum(os.path.getsize(f) for f in self.csv_files)
+
+    def columns(self) -> Tuple[str, ...]:
+        """The header of the first CSV file (ExampleGen requires one header for all)."""
+        path = self.csv_files[0]
+        try:
+            with open(path, newline="") as f:
+                header = next(csv.reader(f), None)
+        except (OSError, UnicodeDecodeError, csv.Error) as e:
+            raise ConfigError(f"cannot read {path}: {e}") from e
+        _require(bool(header), f"{path} is empty: expected a header row with column names")
+        return tuple(h.strip() for h in header)
+
+    def custom_config(self) -> Dict[str, Any]:
+        """What the model code needs to know about the dataset (passed to Transform and Trainer)."""
+        return {
+            "label": self.label,
+            "ignore_columns": list(self.ignore_columns),
+            "task": self.task,
+        }
+
+    @classmethod
+    def load(cls, folder: str) -> "DatasetConfig":
+        folder = os.path.abspath(folder)
+        _require(os.path.isdir(folder), f"dataset folder not found: {folder}")
+        path = os.path.join(folder, DATASET_FILE)
+        _require(os.path.isfile(path),
+                 f"{path} is missing: a dataset folder needs a {DATASET_FILE} naming at least its label column")
+        try:
+            with open(path) as f:
+                raw = yaml.safe_load(f) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path} is not valid YAML: {e}") from e
+        _require(isinstance(raw, dict), f"{path} must be a mapping of keys to values")
+        known = {f.name for f in dataclasses.fields(cls)} - {"folder"}
+        unknown = sorted(set(raw) - known)
+        _require(not unknown, f"{path}: unknown keys {unknown}; known keys are {sorted(known)}")
+        _require("label" in raw, f"{path}: 'label' (the column to predict) is required")
+        evaluation = raw.pop("evaluation", None) or {}
+        eval_known = {f.name for f in dataclasses.fields(EvaluationConfig)}
+        _require(isinstance(evaluation, dict) and set(evaluation) <= eval_known,
+                 f"{path}: 'evaluation' accepts only {sorted(eval_known)}")
+        name = str(raw.pop("name", os.path.basename(folder)))
+        try:
+            config = cls(
+                folder=folder,
+                name=name,
+                label=str(raw.pop("label")),
+                model_name=str(raw.pop("model_name", name)),
+                task=str(raw.pop("task", "classification")),
+                ignore_columns=tuple(raw.pop("ignore_columns", ()) or ()),
+                slice_by=tuple(raw.pop("slice_by", ()) or ()),
+                evaluation=EvaluationConfig(**{k: type(getattr(EvaluationConfig, k))(v)
+                                               for k, v in evaluation.items()}),
+            )
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{path}: {e}") from e
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        _require(self.task in TASKS, f"task '{self.task}' is not supported; use one of {TASKS}")
+        _require(bool(self.csv_files), f"no CSV files ({CSV_PATTERN}) in {self.folder}")
+        columns = self.columns()
+        _require(self.label in columns,
+                 f"label column '{self.label}' is not in {self.csv_files[0]} (columns: {', '.join(columns)})")
+        for kind, names in (("ignore_columns", self.ignore_columns), ("slice_by", self.slice_by)):
+            missing = [n for n in names if n not in columns]
+            _require(not missing, f"{kind} names columns not in the CSV: {missing}")
+        _require(self.label not in self.slice_by, "slice_by must not contain the label")
+        _require(0.0 <= self.evaluation.min_value <= 1.0, "evaluation.min_value must be in [0, 1]")
+        _require(self.evaluation.max_regression >= 0.0, "evaluation.max_regression must be >= 0")
+
+
+@dataclass(frozen=True)
+class MetadataConfig:
+    """Where ML Metadata lives: an embedded SQLite file (default) or a shared MySQL server."""
+
+    sqlite_path: Optional[str] = None
+    mysql_host: Optional[str] = None
+    mysql_port: int = 3306
+    mysql_database: str = "mlmd"
+    mysql_user: str = "root"
+    mysql_password: str = ""
+
+    def connection_config(self):
+        from ml_metadata.proto import metadata_store_pb2
+
+        config = metadata_store_pb2.ConnectionConfig()
+        if self.mysql_host:
+            config.mysql.host = self.mysql_host
+            config.mysql.port = self.mysql_port
+            config.mysql.database = self.mysql_database
+            config.mysql.user = self.mysql_user
+            config.mysql.password = self.mysql_password
+        else:
+            config.sqlite.filename_uri = self.sqlite_path
+            config.sqlite.connection_mode = 3  # READWRITE_OPENCREATE
+        return config
+
+    def describe(self) -> str:
+        if self.mysql_host:
+            return f"mysql://{self.mysql_user}@{self.mysql_host}:{self.mysql_port}/{self.mysql_database}"
+        return self.sqlite_path or ""
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything one run needs. Build with `load_config`."""
+
+    dataset: DatasetConfig
+    output_dir: str = DEFAULT_OUTPUT_DIR
+    pipeline_name: str = ""
+    train_steps: int = 400
+    eval_steps: int = 50
+    schema_mode: str = "curated"
+    beam_mode: str = "auto"
+    beam_workers: int = 0
+    beam_args: Tuple[str, ...] = ()
+    enable_cache: bool = True
+    metadata: MetadataConfig = field(default_factory=MetadataConfig)
+    # Overrides for remote storage (gs://, s3://); default under output_dir.
+    pipeline_root_uri: str = ""
+    serving_dir_uri: str = ""
+
+    def __post_init__(self):
+        if not self.pipeline_name:
+            object.__setattr__(self, "pipeline_name", f"{self.dataset.name}-pipeline")
+        if not (self.metadata.sqlite_path or self.metadata.mysql_host):
+            object.__setattr__(self, "metadata", dataclasses.replace(
+                self.metadata, sqlite_path=os.path.join(self.output_dir, "metadata.sqlite")))
+
+    @property
+    def pipeline_root(self) -> str:
+        return self.pipeline_root_uri or os.path.join(self.output_dir, "pipeline_root")
+
+    @property
+    def serving_dir(self) -> str:
+        """TF Serving's model base path: <serving_dir>/<version>/saved_model.pb."""
+        root = self.serving_dir_uri or os.path.join(self.output_dir, "serving_model")
+        return os.path.join(root, self.dataset.model_name)
+
+    @property
+    def model_name(self) -> str:
+        return self.dataset.model_name
+
+    def resolved_beam_mode(self) -> str:
+        if self.beam_mode != "auto":
+            return self.beam_mode
+        return "in_memory" if self.dataset.data_bytes <= IN_MEMORY_MAX_BYTES else "multi_processing"
+
+    def beam_pipeline_args(self) -> list:
+        """Direct runner flags for the chosen mode, then the user's own (which win)."""
+        user_args = list(self.beam_args)
+        if any(a.startswith("--runner") and "DirectRunner" not in a for a in user_args):
+            return user_args
+        mode = self.resolved_beam_mode()
+        workers = self.beam_workers or (os.cpu_count() or 1)
+        args = [f"--direct_running_mode={mode}"]
+        if mode != "in_memory":
+            args.append(f"--direct_num_workers={workers}")
+        return args + user_args
+
+    def validate(self) -> None:
+        _require(self.schema_mode in SCHEMA_MODES,
+                 f"schema mode '{self.schema_mode}' is not one of {SCHEMA_MODES}")
+        _require(self.beam_mode in BEAM_MODES, f"beam mode '{self.beam_mode}' is not one of {BEAM_MODES}")
+        _require(self.train_steps > 0, "train steps must be a positive integer")
+        _require(self.eval_steps >= 0, "eval steps must be zero or a positive integer")
+        _require(self.beam_workers >= 0, "beam workers must be zero (one per core) or positive")
+        if self.schema_mode == "curated":
+            _require(os.path.isfile(self.dataset.schema_path),
+                     f"curated schema not found: {self.dataset.schema_path} "
+                     "(add one, or run with --schema-mode inferred)")
+
+
+def _coerce(name: str, value: Any, target: Any) -> Any:
+    """Turn a YAML/CLI value into the type of the field's default."""
+    if isinstance(target, bool):
+        if isinstance(value, str):
+            lowered = value.lower()
+            _require(lowered in ("true", "false", "1", "0", "yes", "no"), f"{name}: expected true/false, got {value!r}")
+            return lowered in ("true", "1", "yes")
+        return bool(value)
+    if isinstance(target, int):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: expected an integer, got {value!r}") from None
+    if isinstance(target, tuple):
+        _require(isinstance(value, (list, tuple)), f"{name}: expected a list, got {value!r}")
+        return tuple(str(v) for v in value)
+    return str(value)
+
+
+def load_config(config_file: Optional[str] = None, overrides: Optional[Mapping[str, Any]] = None) -> PipelineConfig:
+    """Build the config: defaults < config file (YAML) < overrides (e.g. command-line flags).
+
+    Keys are PipelineConfig field names, plus `dataset` (a folder) and the
+    MetadataConfig fields (`sqlite_path`, `mysql_host`, ...). None values are ignored.
+    """
+    values: Dict[str, Any] = {}
+    if config_file:
+        _require(os.path.isfile(config_file), f"config file not found: {config_file}")
+        try:
+            with open(config_file) as f:
+                loaded = yaml.safe_load(f) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{config_file} is not valid YAML: {e}") from e
+        _require(isinstance(loaded, dict), f"{config_file} must be a mapping of keys to values")
+        values.update(loaded)
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+
+    pipeline_fields = {f.name: f for f in dataclasses.fields(PipelineConfig)} 
+    metadata_fields = {f.name: f for f in dataclasses.fields(MetadataConfig)}
+    unknown = sorted(set(values) - set(pipeline_fields) - set(metadata_fields))
+    _require(not unknown, f"unknown configuration keys {unknown}; known keys are "
+                          f"{sorted(set(pipeline_fields) | set(metadata_fields))}")
+
+    dataset = DatasetConfig.load(str(values.pop("dataset", DEFAULT_DATASET)))
+    metadata_values = {k: values.pop(k) for k in list(values) if k in metadata_fields}
+    defaults_md = MetadataConfig()
+    metadata = MetadataConfig(**{k: _coerce(k, v, getattr(defaults_md, k) if getattr(defaults_md, k) is not None else "")
+                                 for k, v in metadata_values.items()})
+    defaults = PipelineConfig(dataset=dataset)
+    kwargs = {k: _coerce(k, v, getattr(defaults, k)) for k, v in values.items() if k not in ("metadata",)}
+    if "output_dir" in kwargs:
+        kwargs["output_dir"] = os.path.abspath(kwargs["output_dir"])
+    config = PipelineConfig(dataset=dataset, metadata=metadata, **kwargs)
+    config.validate()
+    return config
+
+
+def add_config_arguments(parser, defaults_help: bool = True) -> None:
+    """The command-line flags shared by every runner and tool (all map onto PipelineConfig)."""
+    parser.add_argument("--config", metavar="FILE", help="YAML file with configuration keys (flags override it)")
+    parser.add_argument("--dataset", metavar="DIR",
+                        help=f"dataset folder (CSV + {DATASET_FILE} + {SCHEMA_FILE}); default data/penguins")
+    parser.add_argument("--output-dir", metavar="DIR",
+                        help="where the pipeline root, the SQLite metadata store and the serving "
+                             "directory go; default ./outputs")
+    parser.add_argument("--train-steps", type=int, metavar="N", help="training steps (default 400)")
+    parser.add_argument("--eval-steps", type=int, metavar="N", help="evaluation steps during training (default 50)")
+    parser.add_argument("--schema-mode", choices=SCHEMA_MODES,
+                        help="'curated': validate against the dataset's reviewed schema.pbtxt (default); "
+                             "'inferred': infer a fresh schema with SchemaGen")
+    parser.add_argument("--beam-mode", choices=BEAM_MODES,
+                        help="Beam direct runner mode; 'auto' (default) uses in_memory for small data "
+                             f"(<= {IN_MEMORY_MAX_BYTES // 2**20} MiB of CSV) and multi_processing above")
+    parser.add_argument("--beam-workers", type=int, metavar="N",
+                        help="workers for multi_processing/multi_threading (default: one per core)")
+    parser.add_argument("--beam-arg", action="append", dest="beam_args", metavar="ARG",
+                        help="extra Beam pipeline argument, repeatable (e.g. --beam-arg=--runner=FlinkRunner)")
+    parser.add_argument("--no-cache", dest="enable_cache", action="store_const", const=False,
+                        help="re-run every component instead of reusing cached results")
+
+
+def config_from_args(args) -> PipelineConfig:
+    keys = ("dataset", "output_dir", "train_steps", "eval_steps", "schema_mode", "beam_mode",
+            "beam_workers", "beam_args", "enable_cache")
+    return load_config(getattr(args, "config", None), {k: getattr(args, k, None) for k in keys})

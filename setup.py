@@ -1,0 +1,41 @@
+"""Package metadata for the TFX pipeline template.
+
+Pins are the set tfx 1.16.0 was tested with (see requirements.lock for the full,
+resolved set every machine installs).
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name="tfx-pipeline-template",
+    version="0.1.0",
+    description="An end-to-end TFX pipeline: CSV to a served, monitored model.",
+    python_requires=">=3.9,<3.11",
+    packages=find_packages(include=["pipeline*", "models*", "serving*", "data*"]),
+    py_modules=["local_runner", "kubeflow_runner"],
+    package_data={"data": ["*/*.csv", "*/*.pbtxt", "*/*.yaml"]},
+    install_requires=[
+        "tfx[kfp]==1.16.0",
+        "apache-beam[gcp]==2.59.0",
+        "tensorflow==2.16.2",
+        "tf-keras==2.16.0",
+        "tensorflow-data-validation==1.16.1",
+        "tensorflow-model-analysis==0.47.1",
+        "tensorflow-transform==1.16.0",
+        "tensorflow-serving-api==2.16.1",
+        "ml-metadata==1.16.0",
+        "protobuf==3.20.3",
+        "numpy==1.26.4",
+        "pyarrow==10.0.1",
+        "pyyaml>=6",
+        "prometheus-client>=0.20",
+    ],
+    extras_require={
+        "dev": [
+            "pytest>=8",
+            "pytest-timeout>=2.3",
+            "nbclient>=0.10",
+            "nbformat>=5.10",
+            "ipykernel>=6",
+        ],
+    },
+)

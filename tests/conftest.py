@@ -1,0 +1,26 @@
+"""Shared fixtures. TF_USE_LEGACY_KERAS must be set before TensorFlow is imported."""
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PENGUINS = os.path.join(REPO_ROOT, "data", "penguins")
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory):
+    """The real pipeline, run once per test session on the bundled data.
+
+    Returns the PipelineConfig; its serving_dir holds the pushed model and its
+    metadata store the run. Tests must not modify this output (copy it if needed).
+    """
+    import local_runner
+    from pipeline.config import load_config
+
+    config = load_config(None, {"dataset": PENGUINS, "output_dir": str(tmp_path_factory.mktemp("pipeline"))})
+    exit_code = local_runner.run(config)
+    assert exit_code == 0, "the pipeline run on the bundled data failed"
+    return config
