@@ -40,3 +40,25 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(OUTPUT)
+
+# ---- serving (serving/) ----
+MODEL ?= penguins
+serve: $(STAMP)  ## Serve the pushed model with the TF Serving compatible server
+	$(PY) -m serving.server --model_name=$(MODEL) --model_base_path=$(abspath $(OUTPUT))/serving_model/$(MODEL) $(ARGS)
+
+smoke: $(STAMP)  ## Check that the pushed model really serves (REST and gRPC)
+	$(PY) -m serving.smoke --output-dir $(OUTPUT) $(ARGS)
+
+monitor: $(STAMP)  ## Drift and anomaly report over the request log
+	$(PY) -m serving.monitor --output-dir $(OUTPUT) $(ARGS)
+
+# ---- inspecting runs (pipeline/inspect.py) ----
+inspect: $(STAMP)  ## e.g. make inspect ARGS=runs | artifacts | lineage | report
+	$(PY) -m pipeline.inspect $(ARGS) --output-dir $(OUTPUT)
+
+report: $(STAMP)  ## Static HTML report of the latest run
+	$(PY) -m pipeline.inspect report --output-dir $(OUTPUT) $(ARGS)
+
+# ---- cluster (kubeflow_runner.py) ----
+kubeflow: $(STAMP)  ## Compile the pipeline for Kubeflow Pipelines v2 / Vertex AI
+	$(PY) kubeflow_runner.py $(ARGS)

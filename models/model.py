@@ -5,10 +5,12 @@ features:
 - `serving_default`: serialized tf.Examples of raw features (no label) ->
   `probabilities` [batch, classes] and `classes` [batch] (the predicted label);
 - `transform_features`: serialized raw tf.Examples -> transformed features, which
-  the Evaluator (TFMA) uses to get the transformed label.
+  the Evaluator (TFMA) uses to get the transformed label;
+and `assets.extra/schema.pbtxt`, the raw data schema the model was trained with.
 """
 from __future__ import annotations
 
+import os
 from typing import Dict, List
 
 import tensorflow as tf
@@ -26,6 +28,7 @@ SERVING_SIGNATURE = "serving_default"
 TRANSFORM_SIGNATURE = "transform_features"
 PROBABILITIES = "probabilities"
 CLASSES = "classes"
+SCHEMA_ASSET = "schema.pbtxt"
 
 
 def build_keras_model(features: features_lib.Features, vocab_sizes: Dict[str, int], num_classes: int) -> keras.Model:
@@ -111,3 +114,8 @@ def run_fn(fn_args) -> None:
               validation_data=evaluation, validation_steps=max(1, fn_args.eval_steps or 1), verbose=0)
     model.save(fn_args.serving_model_dir, save_format="tf",
                signatures=_signatures(model, tf_transform_output, features.label, classes))
+    # TF Serving ignores assets.extra (but for warm-up requests); servers and
+    # monitors read the raw schema here to build tf.Examples from plain JSON.
+    extra = os.path.join(fn_args.serving_model_dir, "assets.extra")
+    tf.io.gfile.makedirs(extra)
+    tf.io.gfile.copy(fn_args.schema_path, os.path.join(extra, SCHEMA_ASSET), overwrite=True)
