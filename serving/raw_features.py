@@ -1,0 +1,242 @@
+"""Raw features <-> serialized `tf.Example`s, driven by the schema shipped with the model.
+
+The pushed SavedModel carries its raw schema in `assets.extra/schema.pbtxt`. Its
+SERVING environment says which features a client sends (the label is excluded) and
+their types; that is all we need to turn friendly JSON objects or CSV rows into the
+`tf.Example`s the `serving_default` signature parses, and to reject bad input with
+a message that names the feature.
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+
+from google.protobuf import text_format
+from tensorflow.core.example import example_pb2
+from tensorflow_metadata.proto.v0 import schema_pb2
+
+SCHEMA_RELATIVE_PATH = os.path.join("assets.extra", "schema.pbtxt")
+SERVING_ENVIRONMENT = "SERVING"
+_TYPE_NAMES = {schema_pb2.BYTES: "string", schema_pb2.INT: "integer", schema_pb2.FLOAT: "number"}
+
+
+class FeatureError(ValueError):
+    """A raw-feature value the model cannot take; the message names the feature and the fix."""
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    name: str
+    type: int  # schema_pb2.FeatureType
+    required: bool
+    max_values: int  # 0 = unbounded
+
+    @property
+    def type_name(self) -> str:
+        return _TYPE_NAMES.get(self.type, "unknown")
+
+
+def load_schema(path: str) -> schema_pb2.Schema:
+    with open(path) as f:
+        return text_format.Parse(f.read(), schema_pb2.Schema())
+
+
+def model_schema_path(version_dir: str) -> str:
+    return os.path.join(version_dir, SCHEMA_RELATIVE_PATH)
+
+
+def _in_environment(feature: schema_pb2.Feature, environment: str) -> bool:
+    if environment in feature.not_in_environment:
+        return False
+    return not feature.in_environment or environment in feature.in_environment
+
+
+class RawFeatures:
+    """The features a client sends to the served model, as the schema declares them."""
+
+    def __init__(self, schema: schema_pb2.Schema, environment: str = SERVING_ENVIRONMENT):
+        self.schema = schema
+        self.specs: Dict[str, FeatureSpec] = {}
+        for feature in schema.feature:
+            if not _in_environment(feature, environment):
+                continue
+            required = feature.presence.min_fraction >= 1.0 or feature.value_count.min >= 1
+            self.specs[feature.name] = FeatureSpec(
+                feature.name, feature.type, required, feature.value_count.max)
+
+    @classmethod
+    def from_file(cls, path: str) -> "RawFeatures":
+        return cls(load_schema(path))
+
+    @property
+    def names(self) -> List[str]:
+        return list(self.specs)
+
+    def sample_row(self) -> Dict[str, Any]:
+        """A plausible row built from the schema's domains (for warming up a model)."""
+        domains = {d.name: list(d.value) for d in self.schema.string_domain}
+        row: Dict[str, Any] = {}
+        for feature in self.schema.feature:
+            if feature.name not in self.specs:
+                continue
+            if feature.type == schema_pb2.BYTES:
+                values = list(feature.string_domain.value) or domains.get(feature.domain) or ["a"]
+                row[feature.name] = values[0]
+            elif feature.type == schema_pb2.INT:
+                row[feature.name] = feature.int_domain.min if feature.HasField("int_domain") else 0
+            else:
+                row[feature.name] = feature.float_domain.min if feature.HasField("float_domain") else 0.0
+        return row
+
+    # ---- JSON objects -> tf.Example -------------------------------------------------
+
+    def to_example(self, row: Mapping[str, Any]) -> example_pb2.Example:
+        """One JSON object of raw feature values -> tf.Example; raises FeatureError."""
+        if not isinstance(row, Mapping):
+            raise FeatureError(f"expected a JSON object of feature values, got {_json_type(row)}")
+        unknown = sorted(set(row) - set(self.specs))
+        if unknown:
+            raise FeatureError(
+                f"unknown feature(s) {unknown}; the model takes {sorted(self.specs)}")
+        example = example_pb2.Example()
+        for name, spec in self.specs.items():
+            values = _as_list(row.get(name))
+            if not values:
+                if spec.required:
+                    raise FeatureError(f"missing required feature '{name}' ({spec.type_name})")
+                continue
+            if spec.max_values and len(values) > spec.max_values:
+                raise FeatureError(
+                    f"feature '{name}' takes at most {spec.max_values} value(s), got {len(values)}")
+            feature = example.features.feature[name]
+            if spec.type == schema_pb2.BYTES:
+                feature.bytes_list.value.extend(_as_bytes(name, v) for v in values)
+            elif spec.type == schema_pb2.INT:
+                feature.int64_list.value.extend(_as_int(name, v) for v in values)
+            elif spec.type == schema_pb2.FLOAT:
+                feature.float_list.value.extend(_as_float(name, v) for v in values)
+            else:
+                raise FeatureError(f"feature '{name}' has a schema type this server cannot encode")
+        return example
+
+    def serialize(self, rows: Sequence[Mapping[str, Any]]) -> List[bytes]:
+        """Rows -> serialized tf.Examples; errors name the offending row."""
+        out = []
+        for i, row in enumerate(rows):
+            try:
+                out.append(self.to_example(row).SerializeToString())
+            except FeatureError as e:
+                raise FeatureError(f"instance {i}: {e}") from None
+        return out
+
+    # ---- CSV -> JSON objects ----------------------------------------------------------
+
+    def read_csv(self, path: str, limit: Optional[int] = None) -> List[Dict[str, Any]]:
+        """CSV rows (header line, empty field = missing) -> typed rows of serving features."""
+        rows = []
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            missing = [n for n, s in self.specs.items() if s.required and n not in (reader.fieldnames or ())]
+            if missing:
+                raise FeatureError(f"{path}: the CSV lacks the required column(s) {missing}")
+            for line in reader:
+                try:
+                    rows.append({name: self._parse_csv_value(spec, line.get(name, ""))
+                                 for name, spec in self.specs.items()})
+                except ValueError as e:
+                    raise FeatureError(f"{path}:{reader.line_num}: {e}") from None
+                if limit is not None and len(rows) >= limit:
+                    break
+        return rows
+
+    @staticmethod
+    def _parse_csv_value(spec: FeatureSpec, text: Optional[str]):
+        if text is None or text == "":
+            return None
+        if spec.type == schema_pb2.INT:
+            return int(float(text))
+        if spec.type == schema_pb2.FLOAT:
+            return float(text)
+        return text
+
+
+def example_to_row(example: example_pb2.Example) -> Dict[str, Any]:
+    """A tf.Example -> JSON-friendly dict: single values as scalars, empty as None."""
+    row: Dict[str, Any] = {}
+    for name, feature in example.features.feature.items():
+        kind = feature.WhichOneof("kind")
+        if kind == "bytes_list":
+            values = [v.decode("utf-8", errors="replace") for v in feature.bytes_list.value]
+        elif kind == "int64_list":
+            values = list(feature.int64_list.value)
+        elif kind == "float_list":
+            # float32 -> shortest decimal that round-trips, not float64 noise.
+            values = [float(f"{v:.7g}") for v in feature.float_list.value]
+        else:
+            values = []
+        row[name] = values[0] if len(values) == 1 else (values or None)
+    return row
+
+
+def parse_examples(serialized: Iterable[bytes]) -> List[Optional[Dict[str, Any]]]:
+    """Serialized tf.Examples -> rows; None for bytes that are not a tf.Example."""
+    rows = []
+    for data in serialized:
+        try:
+            rows.append(example_to_row(example_pb2.Example.FromString(data)))
+        except Exception:  # noqa: BLE001 - any undecodable payload is simply not a row
+            rows.append(None)
+    return rows
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [v for v in value if v is not None]
+    return [value]
+
+
+def _json_type(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _as_bytes(name: str, value) -> bytes:
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, dict) and set(value) == {"b64"} and isinstance(value["b64"], str):
+        try:
+            return base64.b64decode(value["b64"], validate=True)
+        except ValueError:
+            raise FeatureError(f"feature '{name}': {{\"b64\": ...}} is not valid base64") from None
+    raise FeatureError(f"feature '{name}' expects a string, got {_json_type(value)} {value!r}")
+
+
+def _as_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise FeatureError(f"feature '{name}' expects an integer, got {_json_type(value)} {value!r}")
+    if isinstance(value, float):
+        if not (math.isfinite(value) and value.is_integer()):
+            raise FeatureError(f"feature '{name}' expects an integer, got {value!r}")
+        return int(value)
+    return value
+
+
+def _as_float(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise FeatureError(f"feature '{name}' expects a number, got {_json_type(value)} {value!r}")
+    return float(value)

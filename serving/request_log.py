@@ -1,0 +1,166 @@
+"""Request logging as JSON lines, written by a background thread.
+
+The request path only puts a small record on a bounded queue (or drops it and counts
+the drop when the writer falls behind): it never touches the disk, never encodes JSON
+and never parses tf.Examples. The writer thread does that, appends one line per
+sampled request to `requests.jsonl` and rotates by size to `requests.jsonl.1`, `.2`...
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+from serving.raw_features import parse_examples
+
+log = logging.getLogger(__name__)
+
+LOG_FILE = "requests.jsonl"
+_STOP = object()
+
+
+def default_log_dir(model_base_path: str, model_name: str) -> Optional[str]:
+    """`<output>/request_log/<model>` when the base path is the template's `<output>/serving_model/<model>`."""
+    parent = os.path.dirname(os.path.abspath(model_base_path))
+    if os.path.basename(parent) != "serving_model":
+        return None
+    return log_dir_for_output(os.path.dirname(parent), model_name)
+
+
+def log_dir_for_output(output_dir: str, model_name: str) -> str:
+    return os.path.join(os.path.abspath(output_dir), "request_log", model_name)
+
+
+@dataclass
+class LoggedRequest:
+    """What the request path hands over; turned into JSON by the writer thread."""
+
+    model: str
+    version: int
+    signature: str
+    entrypoint: str
+    latency_ms: float
+    outputs: Mapping[str, np.ndarray]
+    rows: Optional[Sequence[Mapping[str, Any]]] = None  # raw features, when the client sent them
+    serialized_examples: Optional[Sequence[bytes]] = None  # parsed into rows by the writer
+    timestamp: float = field(default_factory=time.time)
+
+    def to_json(self) -> Dict[str, Any]:
+        rows = list(self.rows) if self.rows is not None else (
+            parse_examples(self.serialized_examples) if self.serialized_examples is not None else None)
+        return {
+            "timestamp": datetime.fromtimestamp(self.timestamp, timezone.utc).isoformat(timespec="milliseconds"),
+            "model": self.model,
+            "version": self.version,
+            "signature": self.signature,
+            "entrypoint": self.entrypoint,
+            "latency_ms": round(self.latency_ms, 3),
+            "features": rows,
+            "predictions": {key: _jsonable(value) for key, value in self.outputs.items()},
+        }
+
+
+def _jsonable(value: np.ndarray):
+    if value.dtype == object or value.dtype.kind == "S":
+        return [_jsonable(v) if isinstance(v, np.ndarray) else v.decode("utf-8", "replace")
+                for v in value]
+    if value.dtype.kind == "f":
+        return np.round(value.astype(np.float64), 6).tolist()
+    return value.tolist()
+
+
+class RequestLog:
+    """Non-blocking, sampled, size-rotated JSON-lines request log."""
+
+    def __init__(self, directory: str, *, sample_rate: float = 1.0, max_bytes: int = 64 * 1024 * 1024,
+                 backups: int = 5, queue_size: int = 10_000,
+                 on_drop: Optional[Callable[[], None]] = None, seed: Optional[int] = None):
+        if not 0.0 <= sample_rate <= 1.0:
+            raise ValueError(f"request log sample rate must be within [0, 1], got {sample_rate}")
+        if max_bytes <= 0 or backups < 0:
+            raise ValueError("request log max_bytes must be > 0 and backups >= 0")
+        self.directory = os.path.abspath(directory)
+        os.makedirs(self.directory, exist_ok=True)
+        self.path = os.path.join(self.directory, LOG_FILE)
+        self.sample_rate = sample_rate
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self.dropped = 0
+        self._on_drop = on_drop or (lambda: None)
+        self._random = random.Random(seed)
+        self._queue: "queue.Queue" = queue.Queue(maxsize=queue_size)
+        self._file = open(self.path, "a", encoding="utf-8")
+        self._thread = threading.Thread(target=self._write_loop, name="request-log", daemon=True)
+        self._thread.start()
+
+    def wants(self) -> bool:
+        """Sampling decision, taken before the request builds a record."""
+        return self.sample_rate >= 1.0 or self._random.random() < self.sample_rate
+
+    def submit(self, record: LoggedRequest) -> None:
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+            self._on_drop()
+
+    def flush(self) -> None:
+        """Blocks until every submitted record is on disk (for shutdown and tests)."""
+        self._queue.join()
+
+    def close(self) -> None:
+        self._queue.put(_STOP)
+        self._thread.join(timeout=30)
+        self._file.close()
+
+    def _write_loop(self) -> None:
+        while True:
+            record = self._queue.get()
+            try:
+                if record is _STOP:
+                    return
+                line = json.dumps(record.to_json(), separators=(",", ":")) + "\n"
+                if self._file.tell() + len(line) > self.max_bytes and self._file.tell() > 0:
+                    self._rotate()
+                self._file.write(line)
+                if self._queue.empty():
+                    self._file.flush()
+            except Exception:  # noqa: BLE001 - a bad record must not stop the logger
+                log.exception("Could not write a request log record")
+            finally:
+                self._queue.task_done()
+
+    def _rotate(self) -> None:
+        self._file.close()
+        if self.backups == 0:
+            os.remove(self.path)
+        else:
+            for i in range(self.backups - 1, 0, -1):
+                older = f"{self.path}.{i}"
+                if os.path.exists(older):
+                    os.replace(older, f"{self.path}.{i + 1}")
+            os.replace(self.path, f"{self.path}.1")
+        self._file = open(self.path, "a", encoding="utf-8")
+
+
+def log_files(directory: str) -> List[str]:
+    """The current log and its rotated backups, oldest first."""
+    if not os.path.isdir(directory):
+        return []
+    backups = sorted((n for n in os.listdir(directory) if n.startswith(LOG_FILE + ".")
+                      and n[len(LOG_FILE) + 1:].isdigit()),
+                     key=lambda n: int(n[len(LOG_FILE) + 1:]), reverse=True)
+    files = [os.path.join(directory, n) for n in backups]
+    current = os.path.join(directory, LOG_FILE)
+    if os.path.exists(current):
+        files.append(current)
+    return files
