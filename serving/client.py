@@ -1,0 +1,281 @@
+"""Client and small load generator for TF Serving's REST and gRPC APIs.
+
+`python -m serving.client` reads rows from a CSV (or samples and optionally shifts
+them, see serving/traffic.py), sends them to a running server (this project's or a
+real TF Serving) and prints the predictions; with `--requests N --concurrency C` it
+becomes a bounded load generator and prints latency percentiles and errors.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse  # noqa: E402
+import base64  # noqa: E402
+import http.client  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from serving import traffic  # noqa: E402
+from serving.raw_features import RawFeatures  # noqa: E402
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_CSV = os.path.join(REPO_ROOT, "data", "penguins", "penguins.csv")
+DEFAULT_SCHEMA = os.path.join(REPO_ROOT, "data", "penguins", "schema.pbtxt")
+
+
+class RequestFailed(RuntimeError):
+    """The server answered with an error; `status` is the HTTP status or gRPC code name."""
+
+    def __init__(self, status, message: str):
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+
+
+class RestClient:
+    """TF Serving REST client on a keep-alive connection per thread."""
+
+    def __init__(self, host: str, port: int, model_name: str, timeout: float = 30.0):
+        self.host, self.port, self.model_name, self.timeout = host, port, model_name, timeout
+        self._local = threading.local()
+
+    def _connection(self) -> http.client.HTTPConnection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        return conn
+
+    def request(self, method: str, path: str, body: Optional[bytes] = None) -> Any:
+        for attempt in (1, 2):  # a kept-alive connection the server closed is reopened once
+            conn = self._connection()
+            try:
+                conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
+                response = conn.getresponse()
+                payload = response.read()
+                break
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                conn.close()
+                self._local.conn = None
+                if attempt == 2:
+                    raise
+        if response.getheader("Connection", "").lower() == "close":
+            conn.close()
+            self._local.conn = None
+        doc = json.loads(payload) if payload else {}
+        if response.status != 200:
+            raise RequestFailed(response.status, doc.get("error", payload.decode("utf-8", "replace")))
+        return doc
+
+    def _model_path(self, version: Optional[int]) -> str:
+        return f"/v1/models/{self.model_name}" + (f"/versions/{version}" if version else "")
+
+    def predict_rows(self, rows: Sequence[Mapping[str, Any]], version: Optional[int] = None) -> List[Dict]:
+        """Friendly form: raw feature objects; the server encodes them with the model's schema."""
+        body = json.dumps({"instances": list(rows)}).encode()
+        return self.request("POST", self._model_path(version) + ":predict", body)["predictions"]
+
+    def predict_examples(self, serialized: Sequence[bytes], version: Optional[int] = None) -> List[Dict]:
+        """TF Serving's documented form: base64 serialized tf.Examples."""
+        instances = [{"b64": base64.b64encode(s).decode("ascii")} for s in serialized]
+        body = json.dumps({"instances": instances}).encode()
+        return self.request("POST", self._model_path(version) + ":predict", body)["predictions"]
+
+    def metadata(self, version: Optional[int] = None) -> Dict:
+        return self.request("GET", self._model_path(version) + "/metadata")
+
+    def status(self, version: Optional[int] = None) -> Dict:
+        return self.request("GET", self._model_path(version))
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+
+
+class GrpcClient:
+    """TF Serving gRPC client on the official generated stubs."""
+
+    def __init__(self, target: str, model_name: str, timeout: float = 30.0):
+        import grpc
+        import tensorflow as tf
+        from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+        self._grpc, self._tf = grpc, tf
+        self.model_name, self.timeout = model_name, timeout
+        self.channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", -1)])
+        self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+        self.models = model_service_pb2_grpc.ModelServiceStub(self.channel)
+
+    def _call(self, method: Callable, request):
+        try:
+            return method(request, timeout=self.timeout)
+        except self._grpc.RpcError as e:
+            raise RequestFailed(e.code().name, e.details()) from None
+
+    def predict_examples(self, serialized: Sequence[bytes], version: Optional[int] = None,
+                         signature_name: str = "") -> Dict[str, np.ndarray]:
+        from tensorflow_serving.apis import predict_pb2
+
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = self.model_name
+        request.model_spec.signature_name = signature_name
+        if version:
+            request.model_spec.version.value = version
+        request.inputs["examples"].CopyFrom(self._tf.make_tensor_proto(list(serialized), dtype=self._tf.string))
+        response = self._call(self.predictions.Predict, request)
+        return {key: self._tf.make_ndarray(value) for key, value in response.outputs.items()}
+
+    def metadata(self, version: Optional[int] = None):
+        from tensorflow_serving.apis import get_model_metadata_pb2
+
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        request.model_spec.name = self.model_name
+        if version:
+            request.model_spec.version.value = version
+        return self._call(self.predictions.GetModelMetadata, request)
+
+    def status(self, version: Optional[int] = None):
+        from tensorflow_serving.apis import get_model_status_pb2
+
+        request = get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.name = self.model_name
+        if version:
+            request.model_spec.version.value = version
+        return self._call(self.models.GetModelStatus, request)
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+def grpc_predictions(outputs: Mapping[str, np.ndarray]) -> List[Dict]:
+    """gRPC outputs -> the same per-row shape as REST's `predictions`."""
+    n = len(next(iter(outputs.values())))
+    return [{key: (v[i].decode() if isinstance(v[i], bytes) else v[i].tolist()) for key, v in outputs.items()}
+            for i in range(n)]
+
+
+@dataclass
+class LoadResult:
+    requests: int = 0
+    rows: int = 0
+    seconds: float = 0.0
+    latencies_ms: List[float] = field(default_factory=list)
+    errors: List[str] = field(default_factory=list)
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
+
+    def summary(self) -> str:
+        rate = self.requests / self.seconds if self.seconds else 0.0
+        return (f"{self.requests} requests ({self.rows} rows) in {self.seconds:.2f}s = {rate:.0f} req/s; "
+                f"latency p50 {self.percentile(50):.2f} ms, p99 {self.percentile(99):.2f} ms; "
+                f"errors: {len(self.errors)}")
+
+
+def run_load(send: Callable[[int], int], requests: int, concurrency: int) -> LoadResult:
+    """Calls send(i) for i in range(requests) from `concurrency` threads; send returns rows sent."""
+    if requests < 1 or concurrency < 1:
+        raise ValueError("requests and concurrency must be >= 1")
+    result = LoadResult()
+    lock = threading.Lock()
+
+    def one(i: int) -> None:
+        start = time.perf_counter()
+        try:
+            rows = send(i)
+            elapsed = (time.perf_counter() - start) * 1000
+            with lock:
+                result.latencies_ms.append(elapsed)
+                result.rows += rows
+        except Exception as e:  # noqa: BLE001 - every failure is counted and reported
+            with lock:
+                result.errors.append(f"request {i}: {type(e).__name__}: {e}")
+        with lock:
+            result.requests += 1
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="load") as pool:
+        list(pool.map(one, range(requests)))
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m serving.client", description=__doc__.split("\n\n")[0])
+    p.add_argument("--protocol", choices=("rest", "grpc"), default="rest")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--rest_api_port", type=int, default=8501)
+    p.add_argument("--port", type=int, default=8500, help="gRPC port")
+    p.add_argument("--model_name", default="penguins")
+    p.add_argument("--model_version", type=int, default=None, help="default: the served (latest) version")
+    p.add_argument("--csv", default=DEFAULT_CSV, help="rows to send (header line; empty field = missing)")
+    p.add_argument("--schema", default=DEFAULT_SCHEMA,
+                   help="raw schema used to type CSV values and encode tf.Examples")
+    p.add_argument("--rows", type=int, default=5, help="rows taken from the CSV (or sampled with --sample)")
+    p.add_argument("--sample", action="store_true", help="sample --rows rows with replacement (seeded)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--shift", action="append", default=[], metavar="FEATURE=DELTA",
+                   help="add DELTA to a numeric feature (generates drifted traffic); repeatable")
+    p.add_argument("--format", choices=("raw", "examples"), default="examples",
+                   help="REST body: raw feature objects or base64 tf.Examples (gRPC always sends tf.Examples)")
+    p.add_argument("--batch_size", type=int, default=1, help="rows per request")
+    p.add_argument("--requests", type=int, default=0,
+                   help="load mode: send this many requests (cycling through the rows) and print a summary")
+    p.add_argument("--concurrency", type=int, default=1)
+    return p.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    features = RawFeatures.from_file(args.schema)
+    rows = features.read_csv(args.csv, limit=None if args.sample else args.rows)
+    if args.sample:
+        rows = traffic.sample_rows(rows, args.rows, seed=args.seed)
+    rows = traffic.shift_rows(rows, traffic.parse_shifts(args.shift))
+    if not rows:
+        print(f"error: no rows in {args.csv}", file=sys.stderr)
+        return 2
+    batches = [rows[i:i + args.batch_size] for i in range(0, len(rows), max(1, args.batch_size))]
+    if args.protocol == "rest":
+        client = RestClient(args.host, args.rest_api_port, args.model_name)
+        if args.format == "raw":
+            def predict(batch):
+                return client.predict_rows(batch, args.model_version)
+        else:
+            def predict(batch):
+                return client.predict_examples(features.serialize(batch), args.model_version)
+    else:
+        client = GrpcClient(f"{args.host}:{args.port}", args.model_name)
+
+        def predict(batch):
+            return grpc_predictions(client.predict_examples(features.serialize(batch), args.model_version))
+    try:
+        if args.requests:
+            result = run_load(lambda i: len(predict(batches[i % len(batches)])), args.requests, args.concurrency)
+            print(result.summary())
+            for error in result.errors[:5]:
+                print("  " + error)
+            return 1 if result.errors else 0
+        for batch in batches:
+            for row, prediction in zip(batch, predict(batch)):
+                print(json.dumps({"features": row, "prediction": prediction}))
+        return 0
+    except (RequestFailed, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""Smoke test of a pushed model: does it really serve, over REST and gRPC, correctly?
+
+Starts the server on the pushed directory (free loopback ports, no request log),
+checks status and signature, sends a batch of rows over REST (base64 tf.Examples and
+raw-feature objects) and over gRPC, and compares every answer with calling the
+SavedModel in-process. `smoke_test()` is importable without TFX, so a pipeline run
+can call it at its end; `python -m serving.smoke --output-dir OUT` is the command.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+DEFAULT_ROWS = 32
+_ATOL = 1e-5
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class SmokeResult:
+    model_name: str
+    model_base_path: str
+    version: Optional[int] = None
+    rows: int = 0
+    checks: List[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+    @property
+    def failures(self) -> List[Check]:
+        return [c for c in self.checks if not c.ok]
+
+    def report(self) -> str:
+        head = (f"Smoke test of model '{self.model_name}' version {self.version} "
+                f"({self.model_base_path}), {self.rows} rows: {'PASSED' if self.ok else 'FAILED'}")
+        lines = [head] + [f"  [{'ok' if c.ok else 'FAIL'}] {c.name}" + (f": {c.detail}" if c.detail else "")
+                          for c in self.checks]
+        return "\n".join(lines)
+
+
+class SmokeTestFailed(RuntimeError):
+    """Raised by smoke_test(raise_on_failure=True); carries the full result."""
+
+    def __init__(self, result: SmokeResult):
+        super().__init__(result.report())
+        self.result = result
+
+
+def smoke_test(model_base_path: str, model_name: str,
+               rows: Union[str, Sequence[Mapping[str, Any]], None] = None, *,
+               max_rows: int = DEFAULT_ROWS, raise_on_failure: bool = True,
+               load_timeout_seconds: float = 120.0) -> SmokeResult:
+    """Serves `model_base_path` and checks it; rows: a CSV path, raw-feature dicts, or None (bundled CSV)."""
+    from serving.server import ModelServer
+
+    result = SmokeResult(model_name, os.path.abspath(model_base_path))
+    server = None
+    try:
+        server = ModelServer(model_name, model_base_path, grpc_port=0, rest_port=0, request_log_dir=None)
+        server.start(wait_for_model_seconds=load_timeout_seconds)
+        servable = server.models.current
+        result.version = servable.version
+        result.checks.append(Check("server loads a version and opens REST + gRPC", True,
+                                   f"version {servable.version}, {server.rest_url}, {server.grpc_target}"))
+        _run_checks(result, server, servable, rows, max_rows)
+    except Exception as e:  # noqa: BLE001 - any failure becomes a reported check
+        result.checks.append(Check("smoke test ran to completion", False, f"{type(e).__name__}: {e}"))
+    finally:
+        if server is not None:
+            server.stop()
+    if raise_on_failure and not result.ok:
+        raise SmokeTestFailed(result)
+    return result
+
+
+def _run_checks(result: SmokeResult, server, servable, rows, max_rows: int) -> None:
+    import tensorflow as tf
+
+    from serving.client import DEFAULT_CSV, GrpcClient, RestClient, grpc_predictions
+    from serving.servable import DEFAULT_SIGNATURE
+
+    features = servable.raw_features
+    if features is None:
+        result.checks.append(Check("model ships its raw schema (assets.extra/schema.pbtxt)", False,
+                                   "missing; clients cannot know which features to send"))
+        return
+    if rows is None or isinstance(rows, str):
+        rows = features.read_csv(rows or DEFAULT_CSV, limit=max_rows)
+    rows = [dict(r) for r in list(rows)[:max_rows]]
+    if not rows:
+        raise ValueError("no rows to send")
+    result.rows = len(rows)
+    serialized = features.serialize(rows)
+
+    # The floor: the same SavedModel called in this process, loaded independently.
+    loaded = tf.saved_model.load(servable.path)
+    expected = {k: v.numpy() for k, v in loaded.signatures[DEFAULT_SIGNATURE](
+        examples=tf.constant(serialized)).items()}
+
+    rest = RestClient(server.host, server.rest_port, result.model_name)
+    grpc_client = GrpcClient(server.grpc_target, result.model_name)
+    try:
+        status = rest.status()["model_version_status"]
+        _check(result, "REST status reports the version AVAILABLE",
+               any(s["version"] == str(servable.version) and s["state"] == "AVAILABLE" for s in status), status)
+        rest_sig = rest.metadata()["metadata"]["signature_def"]["signature_def"].get(DEFAULT_SIGNATURE)
+        ok = (rest_sig is not None and list(rest_sig["inputs"]) == ["examples"]
+              and rest_sig["inputs"]["examples"]["dtype"] == "DT_STRING"
+              and set(rest_sig["outputs"]) == set(expected))
+        _check(result, f"signature '{DEFAULT_SIGNATURE}' takes serialized tf.Examples and has outputs "
+                       f"{sorted(expected)}", ok, rest_sig)
+        grpc_sig = _grpc_signature(grpc_client.metadata(), DEFAULT_SIGNATURE)
+        _check(result, "gRPC GetModelMetadata gives the same signature", grpc_sig is not None
+               and sorted(grpc_sig.outputs) == sorted(expected), grpc_sig)
+
+        _compare(result, "REST predict (base64 tf.Examples) matches in-process call",
+                 rest.predict_examples(serialized), expected)
+        _compare(result, "REST predict (raw feature objects) matches in-process call",
+                 rest.predict_rows(rows), expected)
+        _compare(result, "gRPC Predict matches in-process call",
+                 grpc_predictions(grpc_client.predict_examples(serialized)), expected)
+    finally:
+        rest.close()
+        grpc_client.close()
+
+
+def _grpc_signature(response, name: str):
+    from tensorflow_serving.apis import get_model_metadata_pb2
+
+    signature_map = get_model_metadata_pb2.SignatureDefMap()
+    response.metadata["signature_def"].Unpack(signature_map)
+    return signature_map.signature_def[name] if name in signature_map.signature_def else None
+
+
+def _check(result: SmokeResult, name: str, ok: bool, evidence: Any) -> None:
+    result.checks.append(Check(name, bool(ok), "" if ok else f"got {str(evidence)[:300]}"))
+
+
+def _compare(result: SmokeResult, name: str, predictions: List[Dict[str, Any]],
+             expected: Mapping[str, np.ndarray]) -> None:
+    """Shapes and values of per-row predictions against the in-process outputs."""
+    n = len(next(iter(expected.values())))
+    problems = []
+    if len(predictions) != n:
+        problems.append(f"{len(predictions)} predictions for {n} rows")
+    for key, want in expected.items():
+        if problems:
+            break
+        got = [p.get(key) for p in predictions]
+        if want.dtype == object:
+            want_list = [w.decode() for w in want]
+            if got != want_list:
+                problems.append(f"'{key}' differs: {got[:3]} vs {want_list[:3]}")
+            continue
+        got_array = np.asarray(got, dtype=np.float64)
+        if got_array.shape != want.shape:
+            problems.append(f"'{key}' has shape {got_array.shape}, expected {want.shape}")
+        elif not np.allclose(got_array, want, atol=_ATOL):
+            problems.append(f"'{key}' differs by up to {np.max(np.abs(got_array - want)):.2e}")
+    result.checks.append(Check(name, not problems, "; ".join(problems) or f"{n} rows, outputs "
+                               + ", ".join(f"{k}{list(v.shape)}" for k, v in sorted(expected.items()))))
+
+
+def model_base_path_for(output_dir: str, model_name: Optional[str]) -> Tuple[str, str]:
+    """(<output>/serving_model/<model>, model) with the model guessed when only one was pushed."""
+    root = os.path.join(os.path.abspath(output_dir), "serving_model")
+    if model_name is None:
+        names = sorted(os.listdir(root)) if os.path.isdir(root) else []
+        if len(names) != 1:
+            raise ValueError(f"{root} holds {names or 'no models'}; pass --model_name "
+                             f"(and run the pipeline first if nothing was pushed)")
+        model_name = names[0]
+    return os.path.join(root, model_name), model_name
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m serving.smoke", description=__doc__.split("\n\n")[0])
+    p.add_argument("--output-dir", required=True, help="the pipeline output dir (holds serving_model/)")
+    p.add_argument("--model_name", default=None, help="default: the only model under serving_model/")
+    p.add_argument("--csv", default=None, help="rows to send (default: the bundled penguins CSV)")
+    p.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="how many rows to send")
+    args = p.parse_args(argv)
+    try:
+        base_path, model_name = model_base_path_for(args.output_dir, args.model_name)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    result = smoke_test(base_path, model_name, args.csv, max_rows=args.rows, raise_on_failure=False)
+    print(result.report())
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
