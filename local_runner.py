@@ -1,34 +1,95 @@
-"""Runs the pipeline locally: LocalDagRunner, Beam direct runner, embedded SQLite ML Metadata."""
+"""Run the pipeline on this machine: TFX LocalDagRunner, Beam's direct runner, SQLite ML Metadata.
+
+Exit codes: 0 model pushed, 1 a component failed, 2 bad configuration or input,
+3 data anomalies stopped the run before training, 4 model not blessed (not pushed).
+"""
 import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import argparse
 import sys
 
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+if "--verbose" not in sys.argv:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import argparse
+import logging
+import time
+import traceback
+import warnings
+
 from pipeline.config import ConfigError, PipelineConfig, add_config_arguments, config_from_args
+from pipeline.summary import EXIT_BAD_CONFIG, EXIT_FAILED
 
 
-def run(config: PipelineConfig, verbose: bool = False) -> int:
+def _quiet_logs(verbose: bool) -> logging.Logger:
+    """Hide TensorFlow/Beam/TFX noise unless --verbose; return TFX's (absl) logger."""
+    from absl import logging as absl_logging
+
+    # Through absl, not logger.setLevel: TensorFlow saves and restores absl's
+    # verbosity flag around SavedModel export, which would undo a plain setLevel.
+    absl_logging.set_verbosity(absl_logging.INFO)
+    absl_logger = logging.getLogger("absl")
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        return absl_logger
+    warnings.filterwarnings("ignore")
+    absl_logger.propagate = False
+    for name in ("tensorflow", "apache_beam", "tfx", "tensorflow_transform", "tensorflow_model_analysis"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    logging.getLogger().setLevel(logging.ERROR)
+    return absl_logger
+
+
+def run(config: PipelineConfig, verbose: bool = False, out=sys.stdout) -> int:
+    """Run the pipeline and print progress and a summary; returns the exit code."""
+    started = time.monotonic()
+    absl_logger = _quiet_logs(verbose)
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
+    from pipeline import metadata
     from pipeline.pipeline import create_pipeline
+    from pipeline.progress import ProgressHandler, RunProgress
+    from pipeline.summary import summarize
 
     os.makedirs(config.output_dir, exist_ok=True)
-    LocalDagRunner().run(create_pipeline(config, config.metadata.connection_config()))
-    return 0
+    connection = config.metadata.connection_config()
+    store = metadata.connect(connection)
+    progress = RunProgress(open_store=lambda: store, pipeline_name=config.pipeline_name,
+                           after_execution_id=metadata.max_execution_id(store), out=out)
+    print(f"Pipeline {config.pipeline_name}: dataset {config.dataset.folder}, "
+          f"schema {config.schema_mode}, Beam {' '.join(config.beam_pipeline_args())}, "
+          f"cache {'on' if config.enable_cache else 'off'} (imports took {time.monotonic() - started:.1f} s)",
+          file=out, flush=True)
+    handler = ProgressHandler(progress)
+    absl_logger.addHandler(handler)
+    try:
+        LocalDagRunner().run(create_pipeline(config, connection))
+    except Exception as e:  # a component failed: one clear message, full trace only if asked
+        component = progress.failed_component() or "the pipeline"
+        reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        print(f"error: {component} failed: {type(e).__name__}: {reason}", file=sys.stderr)
+        if verbose:
+            traceback.print_exc()
+        else:
+            print("       (run with --verbose for the full log and traceback)", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        absl_logger.removeHandler(handler)
+    summary = summarize(config, progress, time.monotonic() - started)
+    print("\n".join(summary.lines()), file=out, flush=True)
+    return summary.exit_code
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_arguments(parser)
-    parser.add_argument("--verbose", action="store_true", help="show TensorFlow, Beam and TFX logs")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow, Beam and TFX logs and tracebacks")
     args = parser.parse_args(argv)
     try:
         config = config_from_args(args)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_CONFIG
     return run(config, verbose=args.verbose)
 
 

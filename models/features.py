@@ -24,6 +24,14 @@ class Features:
         return self.numeric + self.categorical
 
 
+def transformed_name(feature: str) -> str:
+    """Transformed features get their own names, so evaluation can still slice by raw values.
+
+    The label keeps its name: the Evaluator reads the transformed label under it.
+    """
+    return f"{feature}_xf"
+
+
 def load_schema(path: str) -> schema_pb2.Schema:
     import tensorflow as tf  # tf.io.gfile reads local paths and gs:// alike
 

@@ -35,12 +35,14 @@ def build_keras_model(features: features_lib.Features, vocab_sizes: Dict[str, in
     """A small MLP over z-scored numeric features and one-hot categorical features."""
     inputs, encoded = {}, []
     for name in features.numeric:
-        inputs[name] = keras.Input(shape=(), name=name, dtype=tf.float32)
-        encoded.append(keras.layers.Reshape((1,))(inputs[name]))
+        key = features_lib.transformed_name(name)
+        inputs[key] = keras.Input(shape=(), name=key, dtype=tf.float32)
+        encoded.append(keras.layers.Reshape((1,))(inputs[key]))
     for name in features.categorical:
-        inputs[name] = keras.Input(shape=(), name=name, dtype=tf.int64)
+        key = features_lib.transformed_name(name)
+        inputs[key] = keras.Input(shape=(), name=key, dtype=tf.int64)
         encoded.append(keras.layers.CategoryEncoding(num_tokens=vocab_sizes[name], output_mode="one_hot")(
-            keras.layers.Reshape((1,))(inputs[name])))
+            keras.layers.Reshape((1,))(inputs[key])))
     x = keras.layers.concatenate(encoded) if len(encoded) > 1 else encoded[0]
     for units in HIDDEN_UNITS:
         x = keras.layers.Dense(units, activation="relu")(x)

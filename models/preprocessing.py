@@ -11,6 +11,8 @@ from typing import Any, Dict, Mapping
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from models.features import transformed_name
+
 LABEL_VOCABULARY = "label"
 MISSING_CATEGORY = ""
 
@@ -44,10 +46,10 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Dict[str, Any]) -
             outputs[name] = tft.compute_and_apply_vocabulary(
                 _dense(tensor, MISSING_CATEGORY), vocab_filename=LABEL_VOCABULARY)
         elif tensor.dtype == tf.string:
-            outputs[name] = tft.compute_and_apply_vocabulary(
+            outputs[transformed_name(name)] = tft.compute_and_apply_vocabulary(
                 _dense(tensor, MISSING_CATEGORY), num_oov_buckets=1, vocab_filename=vocabulary_name(name))
         else:
             values = _as_float(tensor)
             mean = tft.mean(values)
-            outputs[name] = tft.scale_to_z_score(_dense(values, mean))
+            outputs[transformed_name(name)] = tft.scale_to_z_score(_dense(values, mean))
     return outputs

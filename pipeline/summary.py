@@ -1,0 +1,105 @@
+"""The closing summary of a run: anomalies, blessing and why, key metrics, the push."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from pipeline import metadata, results
+from pipeline.config import PipelineConfig
+from pipeline.progress import RunProgress
+
+EXAMPLE_VALIDATOR = "ExampleValidator"
+EVALUATOR = "Evaluator"
+PUSHER = "Pusher"
+
+# Exit codes of a run, so scripts can tell outcomes apart.
+EXIT_PUSHED = 0
+EXIT_FAILED = 1
+EXIT_BAD_CONFIG = 2
+EXIT_ANOMALIES = 3
+EXIT_NOT_BLESSED = 4
+
+
+@dataclass
+class RunSummary:
+    config: PipelineConfig
+    seconds: float
+    counts: dict
+    anomalies: List[results.Anomaly] = field(default_factory=list)
+    gated: bool = False
+    evaluation: Optional[results.Evaluation] = None
+    push: Optional[results.Push] = None
+    run_id: Optional[str] = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.gated:
+            return EXIT_ANOMALIES
+        if self.push and self.push.pushed:
+            return EXIT_PUSHED
+        return EXIT_NOT_BLESSED
+
+    def lines(self) -> List[str]:
+        metric = self.config.dataset.evaluation.metric
+        counts = ", ".join(f"{n} {state}" for state, n in sorted(self.counts.items()))
+        out = [f"Run {self.run_id or ''} finished in {self.seconds:.1f} s ({counts})"]
+        if self.anomalies:
+            verdict = ("stopped before training: the data does not match the curated schema"
+                       if self.gated else "found (schema is inferred, so the run went on)")
+            out.append(f"Data anomalies {verdict}:")
+            out += [f"  - {a}" for a in self.anomalies]
+        else:
+            out.append("Data: no anomalies against the schema")
+        if self.evaluation is not None:
+            ev = self.evaluation
+            overall = ev.metrics.get("Overall", {})
+            if metric in overall:
+                change = ev.baseline_diffs.get("Overall", {}).get(metric)
+                vs = f" ({change:+.4f} vs the blessed baseline)" if change is not None else " (no baseline yet)"
+                out.append(f"Evaluation: {metric} = {overall[metric]:.4f} overall on "
+                           f"{int(overall.get('example_count', 0))} eval examples{vs}")
+            slices = [f"{name} {m[metric]:.3f}" for name, m in sorted(ev.metrics.items())
+                      if name != "Overall" and metric in m]
+            if slices:
+                out.append(f"  per slice: {', '.join(slices)}")
+            if ev.blessed:
+                out.append("Blessed: yes, every threshold passed")
+            else:
+                out.append("Blessed: NO")
+                out += [f"  - failed: {f}" for f in ev.failures] or ["  - see the Evaluator output"]
+        if self.push is not None and self.push.pushed:
+            out.append(f"Pushed: version {self.push.version} -> {self.push.destination}")
+        elif not self.gated:
+            out.append(f"Not pushed: the model serving at {self.config.serving_dir} (if any) is unchanged")
+        else:
+            out.append(f"Nothing trained or pushed; the model serving at {self.config.serving_dir} (if any) is unchanged")
+        out.append(f"Metadata: {self.config.metadata.describe()}")
+        return out
+
+
+def summarize(config: PipelineConfig, progress: RunProgress, seconds: float) -> RunSummary:
+    store = progress.open_store()
+    summary = RunSummary(config=config, seconds=seconds, counts=progress.counts())
+
+    validator_id = progress.execution_id(EXAMPLE_VALIDATOR)
+    if validator_id is not None:
+        summary.run_id = metadata.run_id_of(store, validator_id)
+        for artifact in metadata.output_artifacts(store, validator_id).get("anomalies", []):
+            summary.anomalies += results.read_anomalies(artifact.uri)
+    summary.gated = bool(summary.anomalies) and config.schema_mode == "curated"
+
+    evaluator_id = progress.execution_id(EVALUATOR)
+    if evaluator_id is not None:
+        outputs = metadata.output_artifacts(store, evaluator_id)
+        blessing = outputs.get("blessing", [None])[0]
+        blessed = bool(blessing is not None and metadata.custom_property(blessing, "blessed"))
+        evaluation = outputs.get("evaluation", [])
+        if evaluation:
+            summary.evaluation = results.read_evaluation(evaluation[0].uri, blessed)
+
+    pusher_id = progress.execution_id(PUSHER)
+    if pusher_id is not None:
+        pushed = metadata.output_artifacts(store, pusher_id).get("pushed_model", [])
+        if pushed:
+            summary.push = results.read_push(pushed[0])
+    return summary
