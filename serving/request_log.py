@@ -28,18 +28,6 @@ LOG_FILE = "requests.jsonl"
 _STOP = object()
 
 
-def default_log_dir(model_base_path: str, model_name: str) -> Optional[str]:
-    """`<output>/request_log/<model>` when the base path is the template's `<output>/serving_model/<model>`."""
-    parent = os.path.dirname(os.path.abspath(model_base_path))
-    if os.path.basename(parent) != "serving_model":
-        return None
-    return log_dir_for_output(os.path.dirname(parent), model_name)
-
-
-def log_dir_for_output(output_dir: str, model_name: str) -> str:
-    return os.path.join(os.path.abspath(output_dir), "request_log", model_name)
-
-
 @dataclass
 class LoggedRequest:
     """What the request path hands over; turned into JSON by the writer thread."""

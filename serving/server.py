@@ -23,7 +23,8 @@ from typing import List, Optional  # noqa: E402
 from serving.core import ServingCore  # noqa: E402
 from serving.grpc_api import GrpcServer  # noqa: E402
 from serving.metrics import ServingMetrics  # noqa: E402
-from serving.request_log import RequestLog, default_log_dir  # noqa: E402
+from serving.layout import default_log_dir  # noqa: E402
+from serving.request_log import RequestLog  # noqa: E402
 from serving.rest import RestServer  # noqa: E402
 from serving.versions import ModelVersions  # noqa: E402
 

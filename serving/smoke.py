@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import argparse  # noqa: E402
 import sys  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union  # noqa: E402
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -178,18 +178,6 @@ def _compare(result: SmokeResult, name: str, predictions: List[Dict[str, Any]],
                                + ", ".join(f"{k}{list(v.shape)}" for k, v in sorted(expected.items()))))
 
 
-def model_base_path_for(output_dir: str, model_name: Optional[str]) -> Tuple[str, str]:
-    """(<output>/serving_model/<model>, model) with the model guessed when only one was pushed."""
-    root = os.path.join(os.path.abspath(output_dir), "serving_model")
-    if model_name is None:
-        names = sorted(os.listdir(root)) if os.path.isdir(root) else []
-        if len(names) != 1:
-            raise ValueError(f"{root} holds {names or 'no models'}; pass --model_name "
-                             f"(and run the pipeline first if nothing was pushed)")
-        model_name = names[0]
-    return os.path.join(root, model_name), model_name
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m serving.smoke", description=__doc__.split("\n\n")[0])
     p.add_argument("--output-dir", required=True, help="the pipeline output dir (holds serving_model/)")
@@ -197,6 +185,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--csv", default=None, help="rows to send (default: the bundled penguins CSV)")
     p.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="how many rows to send")
     args = p.parse_args(argv)
+    from serving.layout import model_base_path_for
+
     try:
         base_path, model_name = model_base_path_for(args.output_dir, args.model_name)
     except ValueError as e:
