@@ -1,0 +1,137 @@
+"""Serving benchmark: latency of single-example requests and throughput by batch size.
+
+Starts `python -m serving.server` as a separate process (request logging on, as by
+default) on the pushed model of an output dir, and measures from this process:
+  - the floor: the `serving_default` signature called in-process on one example;
+  - p50/p99 latency of single-example requests over REST and gRPC, and their
+    overhead above the floor (targets: < 3 ms REST, < 2 ms gRPC at p50);
+  - rows/s for batched requests (batch sizes 1..128) over REST and gRPC.
+Usage: python benchmarks/serving.py --output-dir outputs [--requests 500]
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse  # noqa: E402
+import re  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO_ROOT)
+
+from serving import traffic  # noqa: E402
+from serving.client import DEFAULT_CSV, GrpcClient, RestClient, run_load  # noqa: E402
+from serving.layout import model_base_path_for  # noqa: E402
+from serving.raw_features import RawFeatures, model_schema_path  # noqa: E402
+from serving.versions import list_versions  # noqa: E402
+
+_READY = re.compile(r"REST http://([\d.]+):(\d+), gRPC ([\d.]+):(\d+)")
+BATCH_SIZES = (1, 8, 32, 128)
+
+
+def start_server(base_path: str, model_name: str, log_dir: str, timeout: float = 120.0):
+    cmd = [sys.executable, "-m", "serving.server", f"--model_name={model_name}",
+           f"--model_base_path={base_path}", "--port=0", "--rest_api_port=0", f"--request_log_dir={log_dir}"]
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        match = _READY.search(line)
+        if match:
+            return proc, int(match.group(2)), f"{match.group(3)}:{match.group(4)}"
+    proc.kill()
+    raise RuntimeError("the server did not start; run `python -m serving.server` by hand to see why")
+
+
+def timed(fn, n: int, warmup: int = 20) -> np.ndarray:
+    for _ in range(warmup):
+        fn()
+    out = np.empty(n)
+    for i in range(n):
+        start = time.perf_counter()
+        fn()
+        out[i] = (time.perf_counter() - start) * 1000
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--output-dir", default=os.path.join(REPO_ROOT, "outputs"))
+    p.add_argument("--model_name", default=None)
+    p.add_argument("--requests", type=int, default=500, help="single-example requests per API")
+    p.add_argument("--concurrency", type=int, default=4, help="clients for the throughput runs")
+    args = p.parse_args()
+
+    import tensorflow as tf
+
+    base_path, model_name = model_base_path_for(args.output_dir, args.model_name)
+    versions = list_versions(base_path)
+    if not versions:
+        print(f"error: nothing pushed under {base_path}; run the pipeline first", file=sys.stderr)
+        return 2
+    version_dir = os.path.join(base_path, str(versions[0]))
+    features = RawFeatures.from_file(model_schema_path(version_dir))
+    rows = traffic.sample_rows(features.read_csv(DEFAULT_CSV), 512, seed=0)
+    serialized = features.serialize(rows)
+    one = serialized[:1]
+
+    signature = tf.saved_model.load(version_dir).signatures["serving_default"]
+    floor = timed(lambda: signature(examples=tf.constant(one)), args.requests)
+
+    with tempfile.TemporaryDirectory() as log_dir:
+        proc, rest_port, grpc_target = start_server(base_path, model_name, log_dir)
+        try:
+            rest = RestClient("127.0.0.1", rest_port, model_name)
+            grpc_client = GrpcClient(grpc_target, model_name)
+            rest_lat = timed(lambda: rest.predict_examples(one), args.requests)
+            grpc_lat = timed(lambda: grpc_client.predict_examples(one), args.requests)
+
+            print(f"model {model_name} version {versions[0]}; {os.cpu_count()} CPUs; request log on")
+            print(f"\nsingle-example latency over {args.requests} sequential requests (ms):")
+            print(f"{'path':<22}{'p50':>8}{'p99':>8}{'p50 overhead':>15}")
+            f50 = np.percentile(floor, 50)
+            for name, lat, target in (("in-process signature", floor, None),
+                                      ("gRPC Predict", grpc_lat, 2.0), ("REST :predict", rest_lat, 3.0)):
+                p50, p99 = np.percentile(lat, 50), np.percentile(lat, 99)
+                overhead = "" if target is None else (
+                    f"{p50 - f50:+.2f} ({'within' if p50 - f50 < target else 'ABOVE'} {target:g} ms target)")
+                print(f"{name:<22}{p50:>8.2f}{p99:>8.2f}  {overhead}")
+
+            print(f"\nthroughput, {args.concurrency} concurrent clients (rows/s):")
+            print(f"{'batch':>6}{'in-process':>12}{'gRPC':>10}{'REST':>10}")
+            for batch in BATCH_SIZES:
+                requests = max(40, 2000 // batch)
+                batches = [serialized[(i * batch) % 512:(i * batch) % 512 + batch] for i in range(8)]
+                batches = [b if len(b) == batch else serialized[:batch] for b in batches]
+                start = time.perf_counter()
+                for i in range(requests // 4):
+                    signature(examples=tf.constant(batches[i % 8]))
+                local = (requests // 4) * batch / (time.perf_counter() - start)
+                rates = []
+                for send in (lambda i: len(grpc_client.predict_examples(batches[i % 8])["classes"]),
+                             lambda i: len(rest.predict_examples(batches[i % 8]))):
+                    result = run_load(send, requests, args.concurrency)
+                    if result.errors:
+                        raise RuntimeError(result.errors[0])
+                    rates.append(result.rows / result.seconds)
+                print(f"{batch:>6}{local:>12.0f}{rates[0]:>10.0f}{rates[1]:>10.0f}")
+            rest.close()
+            grpc_client.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
