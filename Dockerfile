@@ -1,0 +1,25 @@
+# The pipeline image: every Kubeflow / Vertex AI task runs in it, and it can also run the
+# whole pipeline as one container job (python local_runner.py ...).
+#
+# The TFX base image brings TFX 1.16 on Python 3.10 and the Beam SDK worker boot as its
+# entrypoint, so the same image can also be the worker image of Dataflow / portable Beam.
+# Kubeflow tasks set their own command and do not use the entrypoint.
+FROM tensorflow/tfx:1.16.0
+
+# TF 2.16 defaults to Keras 3; tensorflow-transform 1.16 and TFMA 0.47 need Keras 2 (tf_keras).
+ENV TF_USE_LEGACY_KERAS=1 \
+    PYTHONUNBUFFERED=1
+
+WORKDIR /pipeline
+
+# The locked dependency set, exactly as `make setup` installs it (cached until the lock changes).
+COPY requirements.lock ./
+RUN python -m pip install --no-cache-dir uv==0.13.8 \
+ && uv pip install --system --no-cache -r requirements.lock
+
+# The project, installed in place so the dotted paths (models.model.run_fn,
+# models.preprocessing.preprocessing_fn) resolve from any working directory;
+# the import check fails the build if they do not.
+COPY . .
+RUN uv pip install --system --no-cache --no-deps -e . \
+ && cd / && python -c "import models.model, models.preprocessing, pipeline.pipeline, kubeflow_runner, local_runner"
