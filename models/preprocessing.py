@@ -14,6 +14,8 @@ import tensorflow_transform as tft
 from models.features import transformed_name
 
 LABEL_VOCABULARY = "label"
+# tf.Transform leaves empty strings out of vocabularies: a missing category lands
+# in the out-of-vocabulary bucket, which the model learns like any other value.
 MISSING_CATEGORY = ""
 
 

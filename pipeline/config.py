@@ -283,19 +283,17 @@ def load_config(config_file: Optional[str] = None, overrides: Optional[Mapping[s
         values.update(loaded)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
 
-    pipeline_fields = {f.name: f for f in dataclasses.fields(PipelineConfig)} 
-    metadata_fields = {f.name: f for f in dataclasses.fields(MetadataConfig)}
-    unknown = sorted(set(values) - set(pipeline_fields) - set(metadata_fields))
+    pipeline_fields = {f.name for f in dataclasses.fields(PipelineConfig)} - {"metadata"}
+    metadata_fields = {f.name for f in dataclasses.fields(MetadataConfig)}
+    unknown = sorted(set(values) - pipeline_fields - metadata_fields)
     _require(not unknown, f"unknown configuration keys {unknown}; known keys are "
-                          f"{sorted(set(pipeline_fields) | set(metadata_fields))}")
+                          f"{sorted(pipeline_fields | metadata_fields)}")
 
     dataset = DatasetConfig.load(str(values.pop("dataset", DEFAULT_DATASET)))
-    metadata_values = {k: values.pop(k) for k in list(values) if k in metadata_fields}
-    defaults_md = MetadataConfig()
-    metadata = MetadataConfig(**{k: _coerce(k, v, getattr(defaults_md, k) if getattr(defaults_md, k) is not None else "")
-                                 for k, v in metadata_values.items()})
-    defaults = PipelineConfig(dataset=dataset)
-    kwargs = {k: _coerce(k, v, getattr(defaults, k)) for k, v in values.items() if k not in ("metadata",)}
+    md_defaults, defaults = MetadataConfig(), PipelineConfig(dataset=dataset)
+    metadata = MetadataConfig(**{k: _coerce(k, values.pop(k), getattr(md_defaults, k) or "")
+                                 for k in list(values) if k in metadata_fields})
+    kwargs = {k: _coerce(k, v, getattr(defaults, k)) for k, v in values.items()}
     if "output_dir" in kwargs:
         kwargs["output_dir"] = os.path.abspath(kwargs["output_dir"])
     config = PipelineConfig(dataset=dataset, metadata=metadata, **kwargs)
@@ -303,7 +301,7 @@ def load_config(config_file: Optional[str] = None, overrides: Optional[Mapping[s
     return config
 
 
-def add_config_arguments(parser, defaults_help: bool = True) -> None:
+def add_config_arguments(parser) -> None:
     """The command-line flags shared by every runner and tool (all map onto PipelineConfig)."""
     parser.add_argument("--config", metavar="FILE", help="YAML file with configuration keys (flags override it)")
     parser.add_argument("--dataset", metavar="DIR",

@@ -24,3 +24,11 @@ def pipeline_run(tmp_path_factory):
     exit_code = local_runner.run(config)
     assert exit_code == 0, "the pipeline run on the bundled data failed"
     return config
+
+
+@pytest.fixture(scope="session")
+def tiny_transform(tmp_path_factory):
+    """preprocessing_fn analyzed over a few rows: (transformed rows, TFTransformOutput)."""
+    from tests.model_fixtures import analyze_and_transform
+
+    return analyze_and_transform(str(tmp_path_factory.mktemp("tft")))

@@ -1,0 +1,118 @@
+"""Configuration: one object, loaded from the dataset folder, a file and flags, validated early."""
+import os
+import shutil
+
+import pytest
+
+from pipeline.config import ConfigError, DatasetConfig, load_config
+from tests.conftest import PENGUINS
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    folder = tmp_path / "ds"
+    shutil.copytree(PENGUINS, folder)
+    return folder
+
+
+def test_bundled_dataset_is_described_by_its_folder():
+    ds = DatasetConfig.load(PENGUINS)
+    assert ds.label == "species"
+    assert ds.model_name == "penguins"
+    assert ds.slice_by == ("island", "sex")
+    assert ds.ignore_columns == ("year",)
+    assert ds.evaluation.metric == "sparse_categorical_accuracy"
+    assert ds.csv_files == (os.path.join(PENGUINS, "penguins.csv"),)
+
+
+def test_output_layout_derives_from_output_dir(tmp_path):
+    config = load_config(None, {"output_dir": str(tmp_path)})
+    assert config.pipeline_root == str(tmp_path / "pipeline_root")
+    assert config.serving_dir == str(tmp_path / "serving_model" / "penguins")
+    assert config.metadata.sqlite_path == str(tmp_path / "metadata.sqlite")
+    assert config.pipeline_name == "penguins-pipeline"
+
+
+def test_file_then_overrides(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("train_steps: 7\nschema_mode: inferred\nbeam_mode: multi_processing\nbeam_workers: 3\n")
+    config = load_config(str(path), {"train_steps": 9, "output_dir": None})
+    assert config.train_steps == 9  # flag beats file
+    assert config.schema_mode == "inferred"
+    assert config.beam_pipeline_args() == ["--direct_running_mode=multi_processing", "--direct_num_workers=3"]
+
+
+def test_auto_beam_mode_is_in_memory_for_small_data(tmp_path):
+    config = load_config(None, {"output_dir": str(tmp_path)})
+    assert config.beam_pipeline_args() == ["--direct_running_mode=in_memory"]
+
+
+def test_non_direct_runner_args_pass_through_untouched(tmp_path):
+    args = ["--runner=FlinkRunner", "--flink_master=localhost:8081"]
+    config = load_config(None, {"output_dir": str(tmp_path), "beam_args": args})
+    assert config.beam_pipeline_args() == args
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"schema_mode": "guessed"}, "schema mode 'guessed'"),
+    ({"beam_mode": "fast"}, "beam mode 'fast'"),
+    ({"train_steps": 0}, "train steps must be a positive"),
+    ({"train_steps": "many"}, "train_steps: expected an integer"),
+    ({"colour": "blue"}, "unknown configuration keys ['colour']"),
+    ({"dataset": "/nonexistent/folder"}, "dataset folder not found: /nonexistent/folder"),
+])
+def test_bad_values_are_named(overrides, message):
+    with pytest.raises(ConfigError, match=None) as error:
+        load_config(None, overrides)
+    assert message in str(error.value)
+
+
+def test_missing_label_column_is_reported(dataset):
+    (dataset / "dataset.yaml").write_text("label: penguin_kind\n")
+    with pytest.raises(ConfigError, match="label column 'penguin_kind' is not in"):
+        DatasetConfig.load(str(dataset))
+
+
+def test_dataset_without_csv(dataset):
+    (dataset / "penguins.csv").unlink()
+    with pytest.raises(ConfigError, match=r"no CSV files \(\*\.csv\)"):
+        DatasetConfig.load(str(dataset))
+
+
+def test_invalid_yaml(dataset):
+    (dataset / "dataset.yaml").write_text("label: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        DatasetConfig.load(str(dataset))
+
+
+def test_unknown_dataset_key(dataset):
+    (dataset / "dataset.yaml").write_text("label: species\nlabels: x\n")
+    with pytest.raises(ConfigError, match=r"unknown keys \['labels'\]"):
+        DatasetConfig.load(str(dataset))
+
+
+def test_slice_column_must_exist(dataset):
+    (dataset / "dataset.yaml").write_text("label: species\nslice_by: [colony]\n")
+    with pytest.raises(ConfigError, match=r"slice_by names columns not in the CSV: \['colony'\]"):
+        DatasetConfig.load(str(dataset))
+
+
+def test_curated_schema_required_unless_inferred(dataset):
+    (dataset / "schema.pbtxt").unlink()
+    with pytest.raises(ConfigError, match="curated schema not found"):
+        load_config(None, {"dataset": str(dataset)})
+    assert load_config(None, {"dataset": str(dataset), "schema_mode": "inferred"}).schema_mode == "inferred"
+
+
+def test_empty_csv(dataset):
+    (dataset / "penguins.csv").write_text("")
+    with pytest.raises(ConfigError, match="is empty: expected a header row"):
+        DatasetConfig.load(str(dataset))
+
+
+def test_mysql_metadata_connection(tmp_path):
+    config = load_config(None, {"output_dir": str(tmp_path), "mysql_host": "127.0.0.1", "mysql_port": "3307",
+                                "mysql_database": "team"})
+    connection = config.metadata.connection_config()
+    assert connection.WhichOneof("config") == "mysql"
+    assert (connection.mysql.host, connection.mysql.port, connection.mysql.database) == ("127.0.0.1", 3307, "team")
