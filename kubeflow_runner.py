@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--image", help="the pipeline image every task runs (built from ./Dockerfile)")
     cluster.add_argument("--pipeline-root", metavar="URI", help="where artifacts go, on object storage (gs://, s3://)")
     cluster.add_argument("--serving-dir", metavar="URI",
-                         help="where Pusher puts blessed models: <URI>/<model name>/<version>/ (KServe storageUri)")
+                         help="where Pusher puts blessed models, <URI>/<model name>/<version>/; KServe storageUri is "
+                              "<URI>/<model name>")
     cluster.add_argument("--data-uri", metavar="URI",
                          help="the dataset folder as the pods see it (CSV + schema.pbtxt); default: the --dataset "
                               f"folder inside the image under {IMAGE_PROJECT_DIR}")
