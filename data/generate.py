@@ -46,6 +46,7 @@ class DatasetModel:
     marginal: Dict[str, pd.Series]  # other columns (e.g. year): value -> probability, label-independent
     missing: Dict[str, float]
     columns: List[str]
+    rarest: Dict[str, str]  # categorical column -> its least frequent value in the source
 
 
 def _read_source(folder: str):
@@ -84,7 +85,8 @@ def fit(folder: str) -> DatasetModel:
     return DatasetModel(
         label=label, label_values=list(priors.index), classes=classes, numeric=numeric, integer=integer,
         categorical=categorical, marginal=marginal, missing={c: float(frame[c].isna().mean()) for c in others},
-        columns=list(frame.columns))
+        columns=list(frame.columns),
+        rarest={c: frame[c].value_counts().idxmin() for c in categorical})
 
 
 def sample(model: DatasetModel, rows: int, seed: int = 0, shift: float = 0.0,
@@ -92,8 +94,8 @@ def sample(model: DatasetModel, rows: int, seed: int = 0, shift: float = 0.0,
     """`rows` rows from the fitted model.
 
     shift > 0 moves each shifted numeric feature by `shift` standard deviations
-    and moves `shift`/(1+shift) of each shifted categorical column's probability
-    mass onto its rarest value (both are what drift monitors should catch).
+    and sets a `shift`/(1+shift) share of each shifted categorical column to the
+    source's rarest value (both are what drift monitors should catch).
     """
     rng = np.random.default_rng(seed)
     shifted = set(shift_features) if shift_features else set(model.numeric) | set(model.categorical)
@@ -112,16 +114,15 @@ def sample(model: DatasetModel, rows: int, seed: int = 0, shift: float = 0.0,
         cm = model.classes[value]
         frame.loc[idx, model.numeric] = rng.multivariate_normal(cm.mean, cm.cov, size=len(idx), method="cholesky")
         for column in model.categorical:
-            probs = cm.categorical[column].copy()
-            if shift > 0 and column in shifted:
-                rare = probs.idxmin()
-                probs = probs / (1 + shift)
-                probs[rare] += shift / (1 + shift)
+            probs = cm.categorical[column]
             frame.loc[idx, column] = rng.choice(probs.index.to_numpy(), size=len(idx), p=probs.to_numpy())
     if shift > 0:
         for column in model.numeric:
             if column in shifted:
                 frame[column] += shift * frame[column].std()
+        for column in model.categorical:
+            if column in shifted:
+                frame.loc[rng.random(rows) < shift / (1 + shift), column] = model.rarest[column]
     for column in model.integer:
         frame[column] = frame[column].round().astype("Int64")
     for column, probs in model.marginal.items():

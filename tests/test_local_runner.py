@@ -1,0 +1,47 @@
+"""The command line: every option explained, bad input answered in one clear line."""
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import local_runner
+from tests.conftest import PENGUINS, REPO_ROOT
+
+
+def test_help_explains_every_option():
+    result = subprocess.run([sys.executable, "local_runner.py", "--help"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    for option in ("--dataset", "--output-dir", "--train-steps", "--schema-mode", "--beam-mode",
+                   "--beam-workers", "--beam-arg", "--no-cache", "--config", "--verbose"):
+        assert option in result.stdout
+    assert "Exit codes" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dataset", "/no/such/folder"], "error: dataset folder not found: /no/such/folder"),
+    (["--config", "/no/such/run.yaml"], "error: config file not found: /no/such/run.yaml"),
+    (["--train-steps", "-3"], "error: train steps must be a positive integer"),
+])
+def test_bad_input_is_one_clear_line(args, message, capsys, tmp_path):
+    assert local_runner.main(args + ["--output-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == message
+    assert not (tmp_path / "out").exists()  # nothing created for a run that cannot start
+
+
+def test_label_missing_from_csv(capsys, tmp_path):
+    dataset = tmp_path / "ds"
+    shutil.copytree(PENGUINS, dataset)
+    csv = dataset / "penguins.csv"
+    csv.write_text(csv.read_text().replace("species,", "kind,", 1))
+    assert local_runner.main(["--dataset", str(dataset), "--output-dir", str(tmp_path / "out")]) == 2
+    assert "label column 'species' is not in" in capsys.readouterr().err
+
+
+def test_unknown_flag_is_rejected_by_argparse(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        local_runner.main(["--beam-mode", "warp"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'warp'" in capsys.readouterr().err

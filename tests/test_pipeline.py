@@ -1,0 +1,74 @@
+"""create_pipeline: the components, their wiring, and the blessing rules, without running them."""
+import json
+
+import pytest
+import tensorflow_model_analysis as tfma
+from tfx.dsl.compiler.compiler import Compiler
+
+from pipeline.config import load_config
+from pipeline.pipeline import create_pipeline, eval_config, metric_class_name
+
+
+def _nodes(p):
+    return {c.id: c for c in p.components}
+
+
+def _gated(p):
+    """Ids of the nodes that run only if a condition holds, from the compiled pipeline IR."""
+    ir = Compiler().compile(p)
+    return {n.pipeline_node.node_info.id for n in ir.nodes if n.pipeline_node.inputs.conditionals}
+
+
+@pytest.fixture
+def curated(tmp_path):
+    return load_config(None, {"output_dir": str(tmp_path), "train_steps": 123})
+
+
+def test_all_standard_components_are_wired(curated):
+    nodes = _nodes(create_pipeline(curated))
+    assert set(nodes) == {"CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "Transform",
+                          "Trainer", "latest_blessed_model_resolver", "Evaluator", "Pusher"}
+    assert nodes["Trainer"].upstream_nodes >= {nodes["Transform"], nodes["ImportSchemaGen"]}
+    assert nodes["Evaluator"].upstream_nodes >= {nodes["Trainer"], nodes["latest_blessed_model_resolver"],
+                                                 nodes["CsvExampleGen"]}
+    assert nodes["Pusher"].upstream_nodes >= {nodes["Trainer"], nodes["Evaluator"]}
+    assert json.loads(nodes["Trainer"].exec_properties["train_args"]) == {"num_steps": 123}
+
+
+def test_curated_schema_gates_training_on_anomalies(curated):
+    p = create_pipeline(curated)
+    nodes = _nodes(p)
+    assert _gated(p) == {"Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator", "Pusher"}
+    assert nodes["Transform"].upstream_nodes >= {nodes["ExampleValidator"]}  # the condition's input
+
+
+def test_inferred_schema_is_not_gated(tmp_path):
+    config = load_config(None, {"output_dir": str(tmp_path), "schema_mode": "inferred"})
+    p = create_pipeline(config)
+    nodes = _nodes(p)
+    assert "SchemaGen" in nodes and "ImportSchemaGen" not in nodes
+    assert _gated(p) == set()
+
+
+def test_caching_and_paths_come_from_config(curated):
+    p = create_pipeline(curated)
+    assert p.enable_cache is True
+    assert p.pipeline_info.pipeline_root == curated.pipeline_root
+    assert p.beam_pipeline_args == ["--direct_running_mode=in_memory"]
+    push = json.loads(_nodes(p)["Pusher"].exec_properties["push_destination"])
+    assert push["filesystem"]["base_directory"] == curated.serving_dir
+
+
+def test_blessing_thresholds_come_from_the_dataset_config(curated):
+    config = eval_config(curated)
+    assert config.model_specs[0].label_key == "species"
+    assert [list(s.feature_keys) for s in config.slicing_specs] == [[], ["island"], ["sex"]]
+    metric = [m for m in config.metrics_specs[0].metrics if m.class_name == "SparseCategoricalAccuracy"][0]
+    assert metric.threshold.value_threshold.lower_bound.value == pytest.approx(0.85)
+    assert metric.threshold.change_threshold.absolute.value == pytest.approx(-0.02)
+    assert metric.threshold.change_threshold.direction == tfma.MetricDirection.HIGHER_IS_BETTER
+
+
+def test_metric_names_map_to_keras_classes():
+    assert metric_class_name("sparse_categorical_accuracy") == "SparseCategoricalAccuracy"
+    assert metric_class_name("AUC") == "Auc"
