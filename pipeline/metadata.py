@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -154,3 +154,95 @@ def custom_property(artifact: metadata_store_pb2.Artifact, name: str):
         from google.protobuf import json_format
         return json_format.MessageToDict(value.struct_value)
     return getattr(value, kind) if kind else None
+
+
+def run_context(store: metadata_store.MetadataStore, run_id: str) -> metadata_store_pb2.Context:
+    context = store.get_context_by_type_and_name(PIPELINE_RUN, run_id)
+    if context is None:
+        raise KeyError(f"no pipeline run '{run_id}' in the metadata store")
+    return context
+
+
+def pipeline_of_run(store: metadata_store.MetadataStore, run_id: str) -> Optional[str]:
+    """The pipeline a run belongs to (TFX makes the pipeline context the run's parent)."""
+    parents = store.get_parent_contexts_by_context(run_context(store, run_id).id)
+    return next((p.name for p in parents if store.get_context_types_by_id([p.type_id])[0].name == PIPELINE), None)
+
+
+def pipeline_nodes(store: metadata_store.MetadataStore, pipeline_name: str) -> List[str]:
+    """Every component id the pipeline has registered, in the order first seen."""
+    prefix = pipeline_name + "."
+    nodes = [c for c in store.get_contexts_by_type(NODE) if c.name.startswith(prefix)]
+    return [c.name[len(prefix):] for c in sorted(nodes, key=lambda c: (c.create_time_since_epoch, c.id))]
+
+
+def producer_execution(store: metadata_store.MetadataStore, artifact_id: int
+                       ) -> Optional[metadata_store_pb2.Execution]:
+    """The execution that made an artifact: the first to output it (later cached runs re-link it)."""
+    producers = [e.execution_id for e in store.get_events_by_artifact_ids([artifact_id])
+                 if e.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)]
+    return store.get_executions_by_id([min(producers)])[0] if producers else None
+
+
+def consumer_executions(store: metadata_store.MetadataStore, artifact_id: int
+                        ) -> List[metadata_store_pb2.Execution]:
+    consumers = sorted({e.execution_id for e in store.get_events_by_artifact_ids([artifact_id])
+                        if e.type in (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)})
+    return list(store.get_executions_by_id(consumers)) if consumers else []
+
+
+def artifact_type_name(store: metadata_store.MetadataStore, artifact: metadata_store_pb2.Artifact) -> str:
+    return store.get_artifact_types_by_id([artifact.type_id])[0].name
+
+
+def artifact_properties(artifact: metadata_store_pb2.Artifact) -> Dict[str, object]:
+    """Properties and custom properties as plain Python values (custom ones win on a clash)."""
+    values: Dict[str, object] = {}
+    for properties in (artifact.properties, artifact.custom_properties):
+        for name, value in properties.items():
+            kind = value.WhichOneof("value")
+            if kind == "struct_value":
+                from google.protobuf import json_format
+                values[name] = json_format.MessageToDict(value.struct_value)
+            else:
+                values[name] = getattr(value, kind) if kind else None
+    return values
+
+
+def execution_origin(store: metadata_store.MetadataStore, execution: metadata_store_pb2.Execution
+                     ) -> Tuple[str, Optional[str]]:
+    """(component id, run id) of an execution, whichever pipeline it belongs to."""
+    run_id = run_id_of(store, execution.id)
+    pipeline_name = pipeline_of_run(store, run_id) if run_id else None
+    return node_id_of(store, execution, pipeline_name or ""), run_id
+
+
+@dataclass(frozen=True)
+class RunOverview:
+    """A run at a glance: when, how long, and each component's execution (or that it was skipped)."""
+
+    run_id: str
+    pipeline_name: Optional[str]
+    start_ms: int
+    end_ms: int
+    executions: List[NodeExecution]
+    skipped: List[str]
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, (self.end_ms - self.start_ms) / 1000.0)
+
+    @property
+    def started(self) -> datetime.datetime:
+        return datetime.datetime.fromtimestamp(self.start_ms / 1000.0)
+
+
+def run_overview(store: metadata_store.MetadataStore, run_id: str) -> RunOverview:
+    """Skipped components are those the pipeline registered that have no execution in this run."""
+    context = run_context(store, run_id)
+    pipeline_name = pipeline_of_run(store, run_id)
+    executions = run_executions(store, run_id, pipeline_name or "")
+    ran = {e.node_id for e in executions}
+    skipped = [n for n in pipeline_nodes(store, pipeline_name) if n not in ran] if pipeline_name else []
+    end_ms = max([e.end_ms for e in executions] + [context.create_time_since_epoch])
+    return RunOverview(run_id, pipeline_name, context.create_time_since_epoch, end_ms, executions, skipped)

@@ -137,3 +137,76 @@ def read_push(pushed_model_artifact) -> Push:
         destination=metadata.custom_property(pushed_model_artifact, "pushed_destination"),
         version=metadata.custom_property(pushed_model_artifact, "pushed_version"),
     )
+
+
+@dataclass(frozen=True)
+class ThresholdCheck:
+    """One threshold of the EvalConfig in force, the value it was checked against, and the verdict."""
+
+    metric: str
+    slice: str
+    bound: str
+    value: Optional[float]
+    passed: bool
+
+
+def _bound_text(threshold) -> str:
+    """'>= 0.85' for a GenericValueThreshold, 'change >= -0.02' for a GenericChangeThreshold."""
+    parts = []
+    if threshold.DESCRIPTOR.name == "GenericValueThreshold":
+        if threshold.HasField("lower_bound"):
+            parts.append(f">= {threshold.lower_bound.value:g}")
+        if threshold.HasField("upper_bound"):
+            parts.append(f"<= {threshold.upper_bound.value:g}")
+        return " and ".join(parts)
+    from tensorflow_model_analysis.proto import config_pb2
+
+    higher_is_better = threshold.direction == config_pb2.MetricDirection.HIGHER_IS_BETTER
+    for kind in ("absolute", "relative"):
+        if threshold.HasField(kind):
+            op = ">=" if higher_is_better else "<="
+            parts.append(f"{kind} change vs baseline {op} {getattr(threshold, kind).value:g}")
+    return " and ".join(parts)
+
+
+def read_thresholds(evaluation_uri: str, evaluation: Evaluation) -> List[ThresholdCheck]:
+    """Every threshold in the evaluation's own EvalConfig (as TFMA expands it), passed or failed.
+
+    The Evaluator drops change thresholds when there is no baseline yet, so the saved
+    config, not the pipeline's, says what was really checked.
+    """
+    from tensorflow_model_analysis.metrics import metric_specs
+    from tensorflow_model_analysis.writers import eval_config_writer
+
+    eval_config = eval_config_writer.load_eval_run(evaluation_uri)[0]
+    thresholds = metric_specs.metric_thresholds_from_metrics_specs(eval_config.metrics_specs, eval_config)
+    baselines = {spec.name for spec in eval_config.model_specs if spec.is_baseline}
+    checks = []
+    for key, entries in sorted(thresholds.items(), key=lambda kv: (kv[0].name, kv[0].is_diff)):
+        if key.model_name in baselines:
+            continue
+        metric = key.name + (" (change vs baseline)" if key.is_diff else "")
+        values = evaluation.baseline_diffs if key.is_diff else evaluation.metrics
+        for slice_spec, threshold in entries:
+            slice_name = "Overall" if not slice_spec else _slice_spec_text(slice_spec)
+            failed = any(f.metric == metric and _applies(slice_spec, f.slice) for f in evaluation.failures)
+            checks.append(ThresholdCheck(metric, slice_name, _bound_text(threshold),
+                                         values.get(slice_name, {}).get(key.name), not failed))
+    return checks
+
+
+def _applies(slice_spec, slice_name: str) -> bool:
+    """Whether a threshold's SlicingSpec (None: the overall slice) covers a slice named by TFMA."""
+    if not slice_spec:
+        return slice_name == "Overall"
+    columns, _, values = slice_name.partition(":")
+    named = dict(zip(columns.split("_X_"), values.split("_X_")))
+    wanted = set(slice_spec.feature_keys) | set(slice_spec.feature_values)
+    return set(named) == wanted and all(named[k] == v for k, v in slice_spec.feature_values.items())
+
+
+def _slice_spec_text(slice_spec) -> str:
+    """'island:Biscoe' or 'each island' for a SlicingSpec of a per-slice threshold."""
+    parts = [f"{k}:{v}" for k, v in sorted(slice_spec.feature_values.items())]
+    parts += [f"each {k}" for k in slice_spec.feature_keys]
+    return ", ".join(parts) or "Overall"
