@@ -109,7 +109,11 @@ def _details(store, role: str, artifact, producer, component: str) -> Dict[str, 
     if role == "blessing":
         details["blessed"] = bool(props.get("blessed"))
     if role == "evaluation":
-        details["metrics"] = _headline_metrics(artifact.uri)
+        metrics = _headline_metrics(artifact.uri)
+        if metrics is None:
+            details["note"] = "evaluation files not found"
+        else:
+            details["metrics"] = metrics
     if role == "schema":
         details["schema"] = "curated" if component == "ImportSchemaGen" else "inferred"
     if producer is not None:
@@ -117,16 +121,15 @@ def _details(store, role: str, artifact, producer, component: str) -> Dict[str, 
     return details
 
 
-def _headline_metrics(evaluation_uri: str) -> Dict[str, float]:
-    """The overall slice's metrics, read by TFMA (empty if the evaluation files are gone)."""
+def _headline_metrics(evaluation_uri: str) -> Optional[Dict[str, float]]:
+    """The overall slice's metrics, read by TFMA; None when the evaluation files are gone."""
     import tensorflow as tf
 
     from pipeline import results
 
-    try:
-        return results.read_evaluation(evaluation_uri, blessed=False).metrics.get("Overall", {})
-    except (OSError, tf.errors.OpError):
-        return {}
+    if not tf.io.gfile.exists(evaluation_uri):
+        return None
+    return results.read_evaluation(evaluation_uri, blessed=False).metrics.get("Overall", {})
 
 
 def _step(store, types: Dict[int, str], artifact, role: Optional[str] = None) -> LineageStep:

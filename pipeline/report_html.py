@@ -80,7 +80,9 @@ def _anomalies(report: RunReport) -> str:
         return f'<p>{_verdict(True, "No anomalies", "")}: every split matches the schema.</p>'
     gated = any(node == "Trainer" for node in report.run.skipped)
     note = " The run stopped before training." if gated else ""
-    return (f'<p>{_verdict(False, "", f"{len(report.anomalies)} anomalies")} found by ExampleValidator.{note}</p>'
+    count = len(report.anomalies)
+    found = f"{count} anomal{'y' if count == 1 else 'ies'}"
+    return (f'<p>{_verdict(False, "", found)} found by ExampleValidator.{note}</p>'
             + _table(("split", "feature", "anomaly", "description"),
                      [(a.split, a.feature, a.kind, a.description) for a in report.anomalies]))
 
