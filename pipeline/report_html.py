@@ -166,9 +166,9 @@ def _lineage(report: RunReport) -> str:
     for step in report.lineage:
         artifact = f"{step.artifact_type} #{step.artifact_id}" if step.artifact_id else step.artifact_type
         details = "".join(f"<div>{_e(k)}: {_e(_detail(v))}</div>" for k, v in step.details.items())
-        rows.append((f"<b>{_e(step.role.replace('_', ' '))}</b>", _e(artifact),
-                     f"{_e(step.component)}<div class=\"small muted\">run {_e(step.run_id)}<br>{_e(step.created)}</div>",
-                     f"<code>{_e(step.uri)}</code><div class=\"small\">{details}</div>"))
+        made_by = f'{_e(step.component)}<div class="small muted">run {_e(step.run_id)}<br>{_e(step.created)}</div>'
+        rows.append((f"<b>{_e(step.role.replace('_', ' '))}</b>", _e(artifact), made_by,
+                     f'<code>{_e(step.uri)}</code><div class="small">{details}</div>'))
     return (where + "<p>What this run's outcome was made from, back to the input files (from ML Metadata):</p>"
             + _table(("role", "artifact", "made by", "uri and details"), rows, raw=True))
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from mlmd_fake import CACHED, FAILED, FakeTfxStore
+from tests.mlmd_fake import CACHED, FAILED, FakeTfxStore
 from pipeline import inspect
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from mlmd_fake import FakeTfxStore
+from tests.mlmd_fake import FakeTfxStore
 from pipeline import lineage, metadata
 
 
