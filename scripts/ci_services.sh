@@ -7,6 +7,7 @@
 # Needs root (CI and the development machines run as root) and Debian's apt.
 # The tests read MLMD_MYSQL_HOST/PORT/USER/PASSWORD, defaulting to the values below.
 set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"
 
 MYSQL_USER="${MLMD_MYSQL_USER:-mlmd}"
 MYSQL_PASSWORD="${MLMD_MYSQL_PASSWORD:-mlmd}"
@@ -29,8 +30,18 @@ fi
 
 if ! mariadb-admin --silent ping >/dev/null 2>&1; then
   log "starting MariaDB"
-  # No systemd in containers: Debian's init script starts mysqld_safe and waits for it.
-  /etc/init.d/mariadb start >/dev/null
+  # No systemd here. Debian's init script and mysqld_safe both refuse to start while a
+  # killed server's stale pid file or unreaped process is around (CI ends every process
+  # after a session), so run the server itself, detached.
+  install -d -o mysql -g mysql /run/mysqld
+  rm -f /run/mysqld/mysqld.pid /run/mysqld/mysqld.sock
+  nohup setsid mariadbd --user=mysql --bind-address=127.0.0.1 --log-error=/var/lib/mysql/ci_services.err \
+    >/dev/null 2>&1 &
+  for _ in $(seq 60); do
+    mariadb-admin --silent ping >/dev/null 2>&1 && break
+    sleep 1
+  done
+  mariadb-admin --silent ping >/dev/null 2>&1 || { log "MariaDB did not start (see /var/lib/mysql/ci_services.err)"; exit 1; }
 fi
 
 # Root logs in through the unix socket (Debian's default); MLMD connects over TCP
