@@ -75,6 +75,8 @@ class Evaluation:
 
 def _threshold_text(threshold, value: float) -> str:
     """'needs >= 0.85 (short by 0.0312)' from a tfma MetricThreshold proto."""
+    import tensorflow_model_analysis as tfma
+
     parts = []
     if threshold.HasField("value_threshold"):
         vt = threshold.value_threshold
@@ -85,8 +87,8 @@ def _threshold_text(threshold, value: float) -> str:
     if threshold.HasField("change_threshold"):
         ct = threshold.change_threshold
         if ct.HasField("absolute"):
-            parts.append(f"change vs baseline must be >= {ct.absolute.value:g}"
-                         if ct.direction == 1 else f"change vs baseline must be <= {ct.absolute.value:g}")
+            higher_is_better = ct.direction == tfma.MetricDirection.HIGHER_IS_BETTER
+            parts.append(f"change vs baseline must be {'>=' if higher_is_better else '<='} {ct.absolute.value:g}")
         if ct.HasField("relative"):
             parts.append(f"relative change vs baseline bound {ct.relative.value:g}")
     return "; ".join(parts) or "threshold not met"

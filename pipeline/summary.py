@@ -44,8 +44,8 @@ class RunSummary:
         counts = ", ".join(f"{n} {state}" for state, n in sorted(self.counts.items()))
         out = [f"Run {self.run_id or ''} finished in {self.seconds:.1f} s ({counts})"]
         if self.anomalies:
-            verdict = ("stopped before training: the data does not match the curated schema"
-                       if self.gated else "found (schema is inferred, so the run went on)")
+            verdict = ("stopped the run before training (the data does not match the curated schema)"
+                       if self.gated else "found (the schema is inferred, so the run went on)")
             out.append(f"Data anomalies {verdict}:")
             out += [f"  - {a}" for a in self.anomalies]
         else:

@@ -128,7 +128,7 @@ def test_anomalies_stop_the_run_before_training(pipeline_run, tmp_path):
     served_before = _snapshot(config.serving_dir)
     code, output = _run(config)
     assert code == EXIT_ANOMALIES, output
-    assert "stopped before training" in output
+    assert "stopped the run before training" in output
     for feature in ("island", "body_mass_g", "bill_depth_mm", "flipper_length_mm"):
         assert f"] {feature}: " in output, f"anomaly for {feature} not reported:\n{output}"
     assert "Unexpected string values" in output or "Atlantis" in output
