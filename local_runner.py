@@ -1,7 +1,8 @@
 """Run the pipeline on this machine: TFX LocalDagRunner, Beam's direct runner, SQLite ML Metadata.
 
-Exit codes: 0 model pushed, 1 a component failed, 2 bad configuration or input,
-3 data anomalies stopped the run before training, 4 model not blessed (not pushed).
+Exit codes: 0 model pushed (and, unless --no-smoke-test, it serves), 1 a component
+failed, 2 bad configuration or input, 3 data anomalies stopped the run before
+training, 4 model not blessed (not pushed), 5 the pushed model failed its smoke test.
 """
 import os
 import sys
@@ -17,7 +18,7 @@ import traceback
 import warnings
 
 from pipeline.config import ConfigError, PipelineConfig, add_config_arguments, config_from_args
-from pipeline.summary import EXIT_BAD_CONFIG, EXIT_FAILED
+from pipeline.summary import EXIT_BAD_CONFIG, EXIT_FAILED, EXIT_PUSHED, EXIT_SMOKE_FAILED
 
 
 def _quiet_logs(verbose: bool) -> logging.Logger:
@@ -39,7 +40,7 @@ def _quiet_logs(verbose: bool) -> logging.Logger:
     return absl_logger
 
 
-def run(config: PipelineConfig, verbose: bool = False, out=sys.stdout) -> int:
+def run(config: PipelineConfig, verbose: bool = False, out=sys.stdout, smoke_test: bool = True) -> int:
     """Run the pipeline and print progress and a summary; returns the exit code."""
     started = time.monotonic()
     absl_logger = _quiet_logs(verbose)
@@ -76,7 +77,23 @@ def run(config: PipelineConfig, verbose: bool = False, out=sys.stdout) -> int:
         absl_logger.removeHandler(handler)
     summary = summarize(config, progress, time.monotonic() - started)
     print("\n".join(summary.lines()), file=out, flush=True)
+    if summary.exit_code == EXIT_PUSHED and smoke_test and "://" not in config.serving_dir:
+        return _smoke_test(config, out)
     return summary.exit_code
+
+
+def _smoke_test(config: PipelineConfig, out) -> int:
+    """Serve the pushed directory and check REST and gRPC answers before anyone relies on them."""
+    from serving.smoke import smoke_test
+
+    started = time.monotonic()
+    result = smoke_test(config.serving_dir, config.model_name, config.dataset.csv_files[0], raise_on_failure=False)
+    if not result.ok:
+        print(result.report(), file=out, flush=True)
+        return EXIT_SMOKE_FAILED
+    print(f"Smoke test: version {result.version} serves over REST and gRPC; {result.rows} rows match "
+          f"the in-process model ({time.monotonic() - started:.1f} s)", file=out, flush=True)
+    return EXIT_PUSHED
 
 
 def main(argv=None) -> int:
@@ -84,13 +101,15 @@ def main(argv=None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_arguments(parser)
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow, Beam and TFX logs and tracebacks")
+    parser.add_argument("--no-smoke-test", dest="smoke_test", action="store_false",
+                        help="skip serving the pushed model once over REST and gRPC to check it")
     args = parser.parse_args(argv)
     try:
         config = config_from_args(args)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_CONFIG
-    return run(config, verbose=args.verbose)
+    return run(config, verbose=args.verbose, smoke_test=args.smoke_test)
 
 
 if __name__ == "__main__":

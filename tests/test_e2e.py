@@ -104,6 +104,9 @@ def test_rerun_reuses_the_cache(pipeline_run, tmp_path):
     assert {c: states[c] for c in UPSTREAM} == {c: "cached" for c in UPSTREAM}
     for component in UPSTREAM:
         assert f"{component} " in output and "cached" in output.split(f"  {component} ")[1].split("\n")[0]
+    # the newly pushed version was served over REST and gRPC before the run reported success
+    version = _versions(config.serving_dir)[-1]
+    assert f"Smoke test: version {version} serves over REST and gRPC" in output
 
 
 def _inject_anomalies(tmp_path):

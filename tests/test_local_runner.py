@@ -14,7 +14,7 @@ def test_help_explains_every_option():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     for option in ("--dataset", "--output-dir", "--train-steps", "--schema-mode", "--beam-mode",
-                   "--beam-workers", "--beam-arg", "--no-cache", "--config", "--verbose"):
+                   "--beam-workers", "--beam-arg", "--no-cache", "--config", "--verbose", "--no-smoke-test"):
         assert option in result.stdout
     assert "Exit codes" in result.stdout
 
