@@ -77,9 +77,20 @@ def run(config: PipelineConfig, verbose: bool = False, out=sys.stdout, smoke_tes
         absl_logger.removeHandler(handler)
     summary = summarize(config, progress, time.monotonic() - started)
     print("\n".join(summary.lines()), file=out, flush=True)
+    _write_report(config, summary.run_id, store, out)
     if summary.exit_code == EXIT_PUSHED and smoke_test and "://" not in config.serving_dir:
         return _smoke_test(config, out)
     return summary.exit_code
+
+
+def _write_report(config: PipelineConfig, run_id, store, out) -> None:
+    """The static HTML report of this run; a report problem never fails the run."""
+    from pipeline.report import write_run_report
+
+    try:
+        print(f"Report: {write_run_report(config, run_id=run_id, store=store)}", file=out, flush=True)
+    except (LookupError, OSError, ValueError) as e:
+        print(f"Report: not written ({e})", file=out, flush=True)
 
 
 def _smoke_test(config: PipelineConfig, out) -> int:
