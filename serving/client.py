@@ -63,10 +63,13 @@ class RestClient:
                 response = conn.getresponse()
                 payload = response.read()
                 break
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            except (http.client.HTTPException, OSError) as error:
+                # Never keep a connection a failure left half-used: the next call
+                # would fail with CannotSendRequest instead of reaching the server.
                 conn.close()
                 self._local.conn = None
-                if attempt == 2:
+                dropped = isinstance(error, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError))
+                if attempt == 2 or not dropped:
                     raise
         if response.getheader("Connection", "").lower() == "close":
             conn.close()

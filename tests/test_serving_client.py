@@ -66,3 +66,37 @@ def test_run_load_counts_failures():
     result = client.run_load(send, 9, 3)
     assert result.requests == 9 and result.rows == 12 and len(result.errors) == 3
     assert "errors: 3" in result.summary()
+
+
+def test_rest_client_recovers_after_a_refused_connection():
+    """A failed connect must not leave a half-used connection behind (CannotSendRequest)."""
+    import http.server
+    import socket
+    import threading
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    rest = client.RestClient("127.0.0.1", port, "penguins", timeout=5)
+    with pytest.raises(ConnectionRefusedError):
+        rest.request("GET", "/v1/models/penguins")
+
+    class Status(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            body = json.dumps({"model_version_status": [{"version": "1", "state": "AVAILABLE"}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.HTTPServer(("127.0.0.1", port), Status)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert rest.request("GET", "/v1/models/penguins")["model_version_status"][0]["state"] == "AVAILABLE"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
