@@ -31,16 +31,11 @@ def connect(connection_config: metadata_store_pb2.ConnectionConfig) -> metadata_
     return metadata_store.MetadataStore(connection_config)
 
 
-@dataclass(frozen=True)
-class NodeExecution:
-    """One component's execution in one run."""
+class _TimeSpan:
+    """MLMD's epoch milliseconds (start_ms, end_ms) as a duration and a start time."""
 
-    node_id: str
-    execution_id: int
-    state: str
     start_ms: int
     end_ms: int
-    run_id: Optional[str]
 
     @property
     def seconds(self) -> float:
@@ -49,6 +44,18 @@ class NodeExecution:
     @property
     def started(self) -> datetime.datetime:
         return datetime.datetime.fromtimestamp(self.start_ms / 1000.0)
+
+
+@dataclass(frozen=True)
+class NodeExecution(_TimeSpan):
+    """One component's execution in one run."""
+
+    node_id: str
+    execution_id: int
+    state: str
+    start_ms: int
+    end_ms: int
+    run_id: Optional[str]
 
 
 def node_id_of(store: metadata_store.MetadataStore, execution: metadata_store_pb2.Execution,
@@ -218,7 +225,7 @@ def execution_origin(store: metadata_store.MetadataStore, execution: metadata_st
 
 
 @dataclass(frozen=True)
-class RunOverview:
+class RunOverview(_TimeSpan):
     """A run at a glance: when, how long, and each component's execution (or that it was skipped)."""
 
     run_id: str
@@ -227,14 +234,6 @@ class RunOverview:
     end_ms: int
     executions: List[NodeExecution]
     skipped: List[str]
-
-    @property
-    def seconds(self) -> float:
-        return max(0.0, (self.end_ms - self.start_ms) / 1000.0)
-
-    @property
-    def started(self) -> datetime.datetime:
-        return datetime.datetime.fromtimestamp(self.start_ms / 1000.0)
 
 
 def run_overview(store: metadata_store.MetadataStore, run_id: str) -> RunOverview:
