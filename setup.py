@@ -36,6 +36,7 @@ setup(
             "nbclient>=0.10",
             "nbformat>=5.10",
             "ipykernel>=6",
+            "psutil>=5.9",  # benchmarks: memory of the whole process tree
         ],
     },
 )
