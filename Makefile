@@ -9,7 +9,7 @@ ARGS ?=
 
 export TF_USE_LEGACY_KERAS := 1
 
-.PHONY: setup run test test-fast bench serve smoke monitor inspect report kubeflow clean
+.PHONY: setup lock run test test-fast bench serve smoke monitor inspect report kubeflow clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,10 @@ test-fast: $(STAMP)  ## Unit tests only
 
 bench: $(STAMP)
 	$(PY) benchmarks/pipeline.py $(ARGS)
+
+lock: $(STAMP)  ## Re-resolve requirements.lock after changing setup.py's dependencies
+	$(VENV)/bin/uv pip compile --python-version 3.10 --python-platform x86_64-manylinux_2_36 \
+	  setup.py --extra dev -o requirements.lock
 
 clean:
 	rm -rf $(OUTPUT)
