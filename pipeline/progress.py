@@ -17,7 +17,7 @@ from pipeline import metadata
 
 _RUNNING = re.compile(r"Component (\S+) is running\.")
 _FINISHED = re.compile(r"Component (\S+) is finished\.")
-STATE_WORDS = {"complete": "ran", "cached": "cached", "failed": "FAILED", None: "skipped"}
+STATE_WORDS = {"complete": "ran", "cached": "cached", "failed": "FAILED"}
 
 
 @dataclass
@@ -46,7 +46,8 @@ class RunProgress:
         seconds = time.monotonic() - self.running.pop(node_id, time.monotonic())
         execution = metadata.latest_node_execution(self.open_store(), self.pipeline_name, node_id,
                                                    self.after_execution_id)
-        state = STATE_WORDS.get(execution.state if execution else None, execution.state if execution else "")
+        # No execution: the launcher skipped the component (its inputs were gated off).
+        state = STATE_WORDS.get(execution.state, execution.state) if execution else "skipped"
         self._record(ComponentResult(node_id, state, seconds, execution.execution_id if execution else None))
 
     def failed_component(self) -> Optional[str]:
