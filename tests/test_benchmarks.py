@@ -122,6 +122,13 @@ def test_parse_imports_seconds_from_runner_logs():
     assert bench.parse_imports_seconds("Traceback: ImportError") is None
 
 
+def test_generated_data_uses_the_inferred_schema_by_default():
+    args = argparse.Namespace(generated_schema_mode="inferred")
+    assert bench.schema_mode_for("bundled", args) == "curated"
+    assert bench.schema_mode_for("1000000", args) == "inferred"
+    assert bench.schema_mode_for("1000000", argparse.Namespace(generated_schema_mode="curated")) == "curated"
+
+
 def test_other_mode():
     assert bench.other_mode("in_memory") == "multi_processing"
     assert bench.other_mode("multi_processing") == "in_memory"
