@@ -42,7 +42,7 @@ import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from dataclasses import asdict, dataclass, field  # noqa: E402
+from dataclasses import asdict, dataclass, field, fields  # noqa: E402
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple  # noqa: E402
 
 BUNDLED = "bundled"
@@ -61,6 +61,9 @@ LARGE_MAX_S = 15 * 60.0
 LARGE_MAX_BYTES = 8 * 1024 ** 3
 
 STATE_WORDS = {"complete": "ran", "cached": "cached"}
+# local_runner.py's exit codes (pipeline/summary.py), short enough for a table cell.
+EXIT_WORDS = {1: "failed", 2: "bad config", 3: "anomalies", 4: "not blessed", 5: "smoke failed"}
+PUSHED_EXIT_CODES = (0, 5)
 
 
 # ---------------------------------------------------------------------------
@@ -195,9 +198,16 @@ class RunResult:
     error_tail: List[str] = field(default_factory=list)
     mlmd_error: str = ""
 
+    git_commit: str = ""
+
     @property
     def ok(self) -> bool:
         return self.exit_code == 0 and not self.timed_out
+
+    @property
+    def completed(self) -> bool:
+        """The pipeline ran end to end and pushed (exit 5: only the post-push smoke test failed)."""
+        return self.exit_code in PUSHED_EXIT_CODES and not self.timed_out
 
     def component_seconds(self, node: str) -> Optional[float]:
         for c in self.components:
@@ -221,7 +231,8 @@ def status_of(run: Optional[RunResult]) -> str:
         return "timed out"
     if run.exit_code == 0:
         return "ok"
-    return f"exit {run.exit_code}"
+    word = EXIT_WORDS.get(run.exit_code)
+    return f"exit {run.exit_code}" + (f" {word}" if word else "")
 
 
 def node_order(runs: Sequence[RunResult]) -> List[str]:
@@ -284,7 +295,7 @@ def summarize(runs: Sequence[RunResult]) -> Tuple[List[str], Dict[str, object]]:
     cold = find_run(runs, BUNDLED, "cold")
     official = find_run(runs, BUNDLED, "cold", "official")
     if cold is not None:
-        ok = cold.ok and cold.wall_s is not None
+        ok = cold.completed and cold.wall_s is not None
         passed = ok and cold.wall_s <= COLD_BUNDLED_MAX_S
         aim = "" if not ok else (" (aim 45 s: met)" if cold.wall_s <= COLD_BUNDLED_AIM_S else " (aim 45 s: not yet)")
         lines.append(check(passed if ok else False,
@@ -292,7 +303,7 @@ def summarize(runs: Sequence[RunResult]) -> Tuple[List[str], Dict[str, object]]:
                            f"{fmt_seconds(cold.wall_s)} s [{status_of(cold)}]{aim}"))
         checks["bundled_cold_s"] = {"value": cold.wall_s, "max": COLD_BUNDLED_MAX_S, "aim": COLD_BUNDLED_AIM_S,
                                     "passed": bool(passed)}
-        if official is not None and official.ok and ok:
+        if official is not None and official.completed and ok:
             ratio = cold.wall_s / official.wall_s
             lines.append(check(ratio <= OFFICIAL_RATIO_MAX,
                                f"bundled cold <= {OFFICIAL_RATIO_MAX} x official (same benchmark run): "
@@ -307,13 +318,13 @@ def summarize(runs: Sequence[RunResult]) -> Tuple[List[str], Dict[str, object]]:
             lines.append(check(None, "ratio to official: not measured (--skip-official)"))
     rerun = find_run(runs, BUNDLED, "re-run")
     if rerun is not None:
-        ok = rerun.ok and rerun.wall_s is not None
+        ok = rerun.completed and rerun.wall_s is not None
         passed = ok and rerun.wall_s < RERUN_MAX_S
         lines.append(check(passed, f"bundled no-change re-run < {RERUN_MAX_S:.0f} s: "
                                    f"{fmt_seconds(rerun.wall_s)} s [{status_of(rerun)}]"))
         checks["bundled_rerun_s"] = {"value": rerun.wall_s, "max": RERUN_MAX_S, "passed": bool(passed)}
         official_rerun = find_run(runs, BUNDLED, "re-run", "official")
-        if official_rerun is not None and official_rerun.ok and ok:
+        if official_rerun is not None and official_rerun.completed and ok:
             lines.append(f"         (official re-run in the same benchmark: {fmt_seconds(official_rerun.wall_s)} s, "
                          f"ratio {rerun.wall_s / official_rerun.wall_s:.2f})")
     for r in runs:
@@ -322,7 +333,7 @@ def summarize(runs: Sequence[RunResult]) -> Tuple[List[str], Dict[str, object]]:
                          f"[{status_of(r)}], not a target)")
     large = find_run(runs, str(LARGE_ROWS), "cold")
     if large is not None:
-        ok = large.ok and large.wall_s is not None
+        ok = large.completed and large.wall_s is not None
         passed_t = ok and large.wall_s < LARGE_MAX_S
         passed_m = large.peak_rss_bytes is not None and large.peak_rss_bytes < LARGE_MAX_BYTES and ok
         lines.append(check(passed_t, f"1M rows cold end to end < 15 min: {fmt_seconds(large.wall_s)} s "
@@ -353,7 +364,7 @@ def mode_comparisons(runs: Sequence[RunResult]) -> List[str]:
         parts = [f"{r.variant}: {fmt_seconds(r.wall_s)} s, {fmt_bytes(r.peak_rss_bytes)}, "
                  f"CPU {fmt_seconds(r.cpu_s)} s [{status_of(r)}]" for r in ours]
         verdict = ""
-        done = [r for r in ours if r.ok and r.wall_s]
+        done = [r for r in ours if r.completed and r.wall_s]
         if len(done) == len(ours):
             fastest = min(done, key=lambda r: r.wall_s)
             slowest = max(done, key=lambda r: r.wall_s)
@@ -606,6 +617,7 @@ def run_step(step: Step, env: Dict[str, str], args, log) -> RunResult:
     if step.fresh_dir and os.path.exists(step.fresh_dir):
         shutil.rmtree(step.fresh_dir)
     before = _count_runs(step.sqlite_path, step.pipeline_name)
+    step.run.git_commit = git_commit()  # others commit while the benchmark runs
     load = os.getloadavg()
     log(f"{step.run.variant} / {human_rows(step.run.dataset)} / {step.run.step}: running "
         f"(load {load[0]:.2f}; log {step.run.log}) ...")
@@ -615,6 +627,40 @@ def run_step(step: Step, env: Dict[str, str], args, log) -> RunResult:
     log(f"  -> {status_of(r)}: {fmt_seconds(r.wall_s)} s whole process, pipeline {fmt_seconds(r.pipeline_s)} s, "
         f"peak {fmt_bytes(r.peak_rss_bytes)} over {r.peak_processes} processes, CPU {fmt_seconds(r.cpu_s)} s")
     return r
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                              text=True).stdout.strip()
+    except OSError:
+        return ""
+
+
+def runs_from_json(path: str) -> Tuple[Dict[str, object], List[RunResult]]:
+    """A benchmark JSON file back into RunResults (to re-print its tables and targets)."""
+    with open(path) as f:
+        payload = json.load(f)
+    known = {f.name for f in fields(RunResult)}
+    runs = [RunResult(**{k: (tuple(v) if k.startswith("load_") and isinstance(v, list) else v)
+                         for k, v in r.items() if k in known}) for r in payload["runs"]]
+    return payload, runs
+
+
+def reprint(path: str) -> int:
+    payload, runs = runs_from_json(path)
+    for size, facts in payload["datasets"].items():
+        group = [r for r in runs if r.dataset == size]
+        order = {"primary": 0, "official": 1, "compare": 2}
+        group.sort(key=lambda r: (order.get(r.role, 3), r.step != "cold", r.step))
+        title = (f"{human_rows(size)}: {facts['rows']} rows, {fmt_bytes(int(facts['csv_bytes']))} CSV, "
+                 f"auto mode -> {facts['auto_mode']}")
+        print("\n".join(format_table(title, group)) + "\n")
+    lines, _ = summarize(runs)
+    print("\n".join(lines))
+    start = payload.get("load_average_start") or [0, 0, 0]
+    print(f"Load average at start {start[0]:.2f} {start[1]:.2f} {start[2]:.2f} (1/5/15 min); from {path}")
+    return 0
 
 
 def machine_info() -> Dict[str, object]:
@@ -655,10 +701,14 @@ def main(argv=None) -> int:
     parser.add_argument("--train-steps", type=int, help="pass --train-steps to local_runner.py")
     parser.add_argument("--work-dir", help="datasets, output dirs and logs (default: a new temp dir, kept)")
     parser.add_argument("--json", dest="json_path", help="write all numbers here (default <work-dir>/benchmark.json)")
+    parser.add_argument("--from-json", metavar="PATH",
+                        help="only re-print the tables and target checks of an earlier benchmark's JSON file")
     parser.add_argument("--sample-interval", type=float, default=0.2, help="memory sampling period in s")
     parser.add_argument("--timeout", type=float, default=45 * 60, help="kill a run after this many s (default 2700)")
     parser.add_argument("--seed", type=int, default=0, help="seed for generated datasets")
     args = parser.parse_args(argv)
+    if args.from_json:
+        return reprint(args.from_json)
 
     work_dir = os.path.abspath(args.work_dir or tempfile.mkdtemp(prefix="pipeline-bench-"))
     os.makedirs(os.path.join(work_dir, "logs"), exist_ok=True)
@@ -712,7 +762,7 @@ def main(argv=None) -> int:
           f"benchmark took {fmt_seconds(time.monotonic() - started)} s")
     _write_json(json_path, args, info, load_start, datasets, all_runs, checks, started)
     print(f"Numbers: {json_path}; logs: {os.path.join(work_dir, 'logs')}")
-    return 0 if all(r.ok for r in all_runs) else 1
+    return 0 if all(r.completed for r in all_runs) else 1
 
 
 def _write_json(path, args, info, load_start, datasets, runs, checks, started) -> None:

@@ -129,6 +129,32 @@ def test_generated_data_uses_the_inferred_schema_by_default():
     assert bench.schema_mode_for("1000000", argparse.Namespace(generated_schema_mode="curated")) == "curated"
 
 
+def test_exit_codes_pushed_but_smoke_failed_still_counts_as_end_to_end():
+    smoke = _run("ours auto (in_memory)", "primary", "cold", "1000000", 300.0, exit_code=5)
+    assert smoke.completed and not smoke.ok and bench.status_of(smoke) == "exit 5 smoke failed"
+    anomalies = _run("ours auto (in_memory)", "primary", "cold", "1000000", 30.0, exit_code=3)
+    assert not anomalies.completed and bench.status_of(anomalies) == "exit 3 anomalies"
+    _, checks = bench.summarize([smoke])
+    assert checks["large_cold_s"]["passed"]
+    _, checks = bench.summarize([anomalies])
+    assert not checks["large_cold_s"]["passed"]
+
+
+def test_json_round_trip_reprints(tmp_path, capsys):
+    runs = [_run("ours auto (in_memory)", "primary", "cold", "bundled", 40.0),
+            _run("official multi_processing", "official", "cold", "bundled", 140.0)]
+    args = argparse.Namespace(sizes=["bundled"])
+    path = str(tmp_path / "bench.json")
+    datasets = {"bundled": {"rows": 344, "csv_bytes": 13000, "auto_mode": "in_memory"}}
+    bench._write_json(path, args, {}, (1.0, 1.0, 1.0), datasets, runs, {}, 0.0)
+    _, loaded = bench.runs_from_json(path)
+    assert [(r.variant, r.role, r.wall_s) for r in loaded] == [(r.variant, r.role, r.wall_s) for r in runs]
+    assert isinstance(loaded[0].load_before, tuple)
+    assert bench.main(["--from-json", path]) == 0
+    out = capsys.readouterr().out
+    assert "official multi_processing" in out and "= 0.29" in out
+
+
 def test_other_mode():
     assert bench.other_mode("in_memory") == "multi_processing"
     assert bench.other_mode("multi_processing") == "in_memory"
