@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from google.protobuf import text_format
-from tensorflow.core.example import example_pb2
+from tensorflow.core.example import example_pb2, feature_pb2
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 SCHEMA_RELATIVE_PATH = os.path.join("assets.extra", "schema.pbtxt")
@@ -32,12 +32,22 @@ class FeatureError(ValueError):
 class FeatureSpec:
     name: str
     type: int  # schema_pb2.FeatureType
-    required: bool
+    required: bool  # every example needs a value
     max_values: int  # 0 = unbounded
+    # Every example carries the feature, maybe with no value: CsvExampleGen writes
+    # an empty CSV field as an empty list, so a schema inferred from CSV data
+    # demands presence, not a value. A missing value is then sent the same way.
+    always_present: bool = False
 
     @property
     def type_name(self) -> str:
         return _TYPE_NAMES.get(self.type, "unknown")
+
+
+def _empty_list(feature: feature_pb2.Feature, kind: int) -> None:
+    """Marks a feature present with no values, in the list kind its type takes."""
+    {schema_pb2.BYTES: feature.bytes_list, schema_pb2.INT: feature.int64_list,
+     schema_pb2.FLOAT: feature.float_list}[kind].SetInParent()
 
 
 def load_schema(path: str) -> schema_pb2.Schema:
@@ -64,9 +74,9 @@ class RawFeatures:
         for feature in schema.feature:
             if not _in_environment(feature, environment):
                 continue
-            required = feature.presence.min_fraction >= 1.0 or feature.value_count.min >= 1
             self.specs[feature.name] = FeatureSpec(
-                feature.name, feature.type, required, feature.value_count.max)
+                feature.name, feature.type, feature.value_count.min >= 1, feature.value_count.max,
+                always_present=feature.presence.min_fraction >= 1.0)
 
     @classmethod
     def from_file(cls, path: str) -> "RawFeatures":
@@ -108,6 +118,8 @@ class RawFeatures:
             if not values:
                 if spec.required:
                     raise FeatureError(f"missing required feature '{name}' ({spec.type_name})")
+                if spec.always_present:
+                    _empty_list(example.features.feature[name], spec.type)
                 continue
             if spec.max_values and len(values) > spec.max_values:
                 raise FeatureError(
@@ -140,7 +152,8 @@ class RawFeatures:
         rows = []
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
-            missing = [n for n, s in self.specs.items() if s.required and n not in (reader.fieldnames or ())]
+            missing = [n for n, s in self.specs.items()
+                       if (s.required or s.always_present) and n not in (reader.fieldnames or ())]
             if missing:
                 raise FeatureError(f"{path}: the CSV lacks the required column(s) {missing}")
             for line in reader:

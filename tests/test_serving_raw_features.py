@@ -2,6 +2,9 @@ import os
 
 import pytest
 
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2
+
 from serving.raw_features import FeatureError, RawFeatures, example_to_row, parse_examples
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -90,3 +93,17 @@ def test_sample_row_is_valid_input(features):
 def test_parse_examples_marks_garbage_as_none(features):
     rows = parse_examples([features.to_example(ROW).SerializeToString(), b"\xff\xfe not a proto"])
     assert rows[0] == ROW and rows[1] is None
+
+
+def test_inferred_schema_presence_sends_missing_values_as_empty_lists():
+    """SchemaGen on CSV data: every example has `sex`, some with no value (an empty CSV field)."""
+    schema = text_format.Parse('''
+        feature { name: "sex" type: BYTES presence { min_fraction: 1.0 min_count: 1 } }
+        feature { name: "mass" type: INT value_count { min: 1 max: 1 } presence { min_fraction: 1.0 } }
+    ''', schema_pb2.Schema())
+    features = RawFeatures(schema)
+    example = features.to_example({"mass": 4000})
+    assert example.features.feature["sex"].HasField("bytes_list")
+    assert list(example.features.feature["sex"].bytes_list.value) == []
+    with pytest.raises(FeatureError, match="missing required feature 'mass'"):
+        features.to_example({"sex": "male"})
