@@ -25,6 +25,9 @@ import yaml
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_SOURCE = os.path.join(HERE, "penguins")
 COPIED_FILES = ("dataset.yaml", "schema.pbtxt")
+# Normal tails are clipped to the source's range plus this share of it each side:
+# a million samples would otherwise include penguins no schema should accept.
+SLACK = 0.05
 
 
 @dataclass
@@ -47,6 +50,7 @@ class DatasetModel:
     missing: Dict[str, float]
     columns: List[str]
     rarest: Dict[str, str]  # categorical column -> its least frequent value in the source
+    bounds: Dict[str, tuple]  # numeric column -> the source's range widened by 5% each side
 
 
 def _read_source(folder: str):
@@ -86,7 +90,9 @@ def fit(folder: str) -> DatasetModel:
         label=label, label_values=list(priors.index), classes=classes, numeric=numeric, integer=integer,
         categorical=categorical, marginal=marginal, missing={c: float(frame[c].isna().mean()) for c in others},
         columns=list(frame.columns),
-        rarest={c: frame[c].value_counts().idxmin() for c in categorical})
+        rarest={c: frame[c].value_counts().idxmin() for c in categorical},
+        bounds={c: (frame[c].min() - SLACK * (frame[c].max() - frame[c].min()),
+                    frame[c].max() + SLACK * (frame[c].max() - frame[c].min())) for c in numeric})
 
 
 def sample(model: DatasetModel, rows: int, seed: int = 0, shift: float = 0.0,
@@ -116,6 +122,8 @@ def sample(model: DatasetModel, rows: int, seed: int = 0, shift: float = 0.0,
         for column in model.categorical:
             probs = cm.categorical[column]
             frame.loc[idx, column] = rng.choice(probs.index.to_numpy(), size=len(idx), p=probs.to_numpy())
+    for column in model.numeric:
+        frame[column] = frame[column].clip(*model.bounds[column])
     if shift > 0:
         for column in model.numeric:
             if column in shifted:

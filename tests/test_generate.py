@@ -60,3 +60,17 @@ def test_cli_writes_a_dataset_folder_and_never_overwrites(tmp_path, capsys):
     assert generate.main(["--rows", "10", "--out", str(out)]) == 2
     assert "exists and is not empty" in capsys.readouterr().err
     assert (out / "data.csv").read_text() == before
+
+
+def test_large_samples_stay_within_the_curated_schema(model):
+    """A million-row benchmark must not trip the curated schema's value ranges by chance."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    with open(f"{PENGUINS}/schema.pbtxt") as f:
+        schema = text_format.Parse(f.read(), schema_pb2.Schema())
+    frame = generate.sample(model, 200000, seed=5)
+    for feature in schema.feature:
+        domain = feature.float_domain if feature.HasField("float_domain") else feature.int_domain
+        if feature.name in model.numeric:
+            assert domain.min <= frame[feature.name].min() and frame[feature.name].max() <= domain.max, feature.name
