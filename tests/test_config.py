@@ -116,3 +116,10 @@ def test_mysql_metadata_connection(tmp_path):
     connection = config.metadata.connection_config()
     assert connection.WhichOneof("config") == "mysql"
     assert (connection.mysql.host, connection.mysql.port, connection.mysql.database) == ("127.0.0.1", 3307, "team")
+
+
+def test_auto_beam_mode_switches_to_multi_processing_for_large_data(tmp_path, monkeypatch):
+    monkeypatch.setattr("pipeline.config.IN_MEMORY_MAX_BYTES", 1000)  # the bundled CSV is ~15 kB
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    config = load_config(None, {"output_dir": str(tmp_path)})
+    assert config.beam_pipeline_args() == ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
