@@ -114,6 +114,13 @@ def fmt_seconds(seconds: Optional[float]) -> str:
     return f"{seconds:.1f}"
 
 
+def fmt_duration(seconds: float) -> str:
+    """With its unit: '39.4 s', '23 min 47 s'."""
+    if seconds < 600:
+        return f"{seconds:.1f} s"
+    return f"{int(seconds // 60)} min {int(round(seconds % 60))} s"
+
+
 def fmt_bytes(n: Optional[int]) -> str:
     if n is None:
         return "-"
@@ -336,7 +343,7 @@ def summarize(runs: Sequence[RunResult]) -> Tuple[List[str], Dict[str, object]]:
         ok = large.completed and large.wall_s is not None
         passed_t = ok and large.wall_s < LARGE_MAX_S
         passed_m = large.peak_rss_bytes is not None and large.peak_rss_bytes < LARGE_MAX_BYTES and ok
-        lines.append(check(passed_t, f"1M rows cold end to end < 15 min: {fmt_seconds(large.wall_s)} s "
+        lines.append(check(passed_t, f"1M rows cold end to end < 15 min: {fmt_duration(large.wall_s or 0)} "
                                      f"[{status_of(large)}]"))
         lines.append(check(passed_m, f"1M rows peak memory (RSS sum over the process tree) < 8 GB: "
                                      f"{fmt_bytes(large.peak_rss_bytes)}"))
@@ -759,7 +766,7 @@ def main(argv=None) -> int:
     print("\n".join(summary_lines))
     print(f"Load average at start {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}, "
           f"at end {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f} (1/5/15 min) on {info['cpus']} CPUs; "
-          f"benchmark took {fmt_seconds(time.monotonic() - started)} s")
+          f"benchmark took {fmt_duration(time.monotonic() - started)}")
     _write_json(json_path, args, info, load_start, datasets, all_runs, checks, started)
     print(f"Numbers: {json_path}; logs: {os.path.join(work_dir, 'logs')}")
     return 0 if all(r.completed for r in all_runs) else 1

@@ -30,6 +30,7 @@ def test_formatting_helpers():
     assert bench.human_rows("1234") == "1234" and bench.human_rows("bundled") == "bundled"
     assert bench.fmt_seconds(None) == "-" and bench.fmt_seconds(12.34) == "12.3"
     assert bench.fmt_seconds(725.0) == "12m05.0s"
+    assert bench.fmt_duration(39.44) == "39.4 s" and bench.fmt_duration(1426.6) == "23 min 47 s"
     assert bench.fmt_bytes(512 * 1024 ** 2) == "512 MB" and bench.fmt_bytes(3 * 1024 ** 3) == "3.00 GB"
 
 
