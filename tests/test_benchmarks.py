@@ -123,7 +123,7 @@ def test_parse_imports_seconds_from_runner_logs():
     assert bench.parse_imports_seconds("Traceback: ImportError") is None
 
 
-def test_generated_data_uses_the_inferred_schema_by_default():
+def test_schema_mode_per_dataset():
     args = argparse.Namespace(generated_schema_mode="inferred")
     assert bench.schema_mode_for("bundled", args) == "curated"
     assert bench.schema_mode_for("1000000", args) == "inferred"
