@@ -32,7 +32,7 @@ run: $(STAMP)  ## Run the pipeline on the bundled data
 test: $(STAMP)  ## Unit tests and the end-to-end pipeline test
 	$(PY) -m pytest $(ARGS)
 
-test-fast: $(STAMP)  ## Unit tests only
+test-fast: $(STAMP)  ## Without the tests that run the real pipeline (marked e2e)
 	$(PY) -m pytest -m "not e2e" $(ARGS)
 
 bench: $(STAMP)

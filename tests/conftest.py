@@ -32,3 +32,10 @@ def tiny_transform(tmp_path_factory):
     from tests.model_fixtures import analyze_and_transform
 
     return analyze_and_transform(str(tmp_path_factory.mktemp("tft")))
+
+
+def pytest_collection_modifyitems(items):
+    """Every test that needs the real pipeline run is an e2e test (`make test-fast` skips them)."""
+    for item in items:
+        if "pipeline_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)
