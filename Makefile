@@ -29,11 +29,11 @@ $(STAMP): setup.py requirements.lock scripts/find_python.sh
 run: $(STAMP)  ## Run the pipeline on the bundled data
 	$(PY) local_runner.py --output-dir $(OUTPUT) $(ARGS)
 
-test: $(STAMP)  ## Unit tests and the end-to-end pipeline test
-	$(PY) -m pytest $(ARGS)
+test: $(STAMP)  ## Everything, as CI runs it: unit tests and the e2e tests that run the real pipeline
+	$(PY) -m pytest -m "" $(ARGS)
 
-test-fast: $(STAMP)  ## Without the tests that run the real pipeline (marked e2e)
-	$(PY) -m pytest -m "not e2e" $(ARGS)
+test-fast: $(STAMP)  ## The fast unit tests only (pytest's default: -m "not e2e" in pytest.ini)
+	$(PY) -m pytest $(ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/pipeline.py $(ARGS)
