@@ -2,7 +2,8 @@
 
 This module knows no ML: the model code is referenced by dotted path
 (`models.preprocessing.preprocessing_fn`, `models.model.run_fn`), which needs no
-pip or wheel building and resolves wherever the project is installed.
+pip or wheel building and resolves wherever the project is installed; only the
+exported signatures' names come from the model module, for the Evaluator.
 Components are imported from their own modules, not `tfx.v1`, which would also
 import every Google Cloud extension (about 8 s more start-up).
 """
@@ -29,13 +30,11 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
 from tfx.types import Channel, standard_artifacts
 
+from models.model import PROBABILITIES, SERVING_SIGNATURE, TRANSFORM_SIGNATURE
 from pipeline.config import CSV_PATTERN, PipelineConfig
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.model.run_fn"
-SERVING_SIGNATURE = "serving_default"
-TRANSFORM_SIGNATURE = "transform_features"
-PREDICTION_KEY = "probabilities"
 # Train/eval split by hash of each row: 3 of 4 rows train.
 SPLITS = (("train", 3), ("eval", 1))
 
@@ -61,7 +60,7 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
         model_specs=[tfma.ModelSpec(
             signature_name=SERVING_SIGNATURE,
             label_key=config.dataset.label,
-            prediction_key=PREDICTION_KEY,
+            prediction_key=PROBABILITIES,
             preprocessing_function_names=[TRANSFORM_SIGNATURE])],
         slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f]) for f in config.dataset.slice_by],
         metrics_specs=[tfma.MetricsSpec(metrics=[
