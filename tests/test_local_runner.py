@@ -45,3 +45,20 @@ def test_unknown_flag_is_rejected_by_argparse(capsys):
         local_runner.main(["--beam-mode", "warp"])
     assert exit_info.value.code == 2
     assert "invalid choice: 'warp'" in capsys.readouterr().err
+
+
+@pytest.mark.e2e
+def test_a_failing_component_is_one_line_without_traceback(tmp_path):
+    dataset = tmp_path / "ragged"
+    shutil.copytree(PENGUINS, dataset)
+    with open(dataset / "penguins.csv", "a") as f:
+        f.write("Adelie,Dream,40.1\n")  # 3 fields under an 8-column header
+    result = subprocess.run([sys.executable, "local_runner.py", "--dataset", str(dataset),
+                             "--output-dir", str(tmp_path / "out")],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1
+    assert "CsvExampleGen                      FAILED" in result.stdout
+    errors = result.stderr.strip().splitlines()
+    assert errors[0].startswith("error: CsvExampleGen failed: ValueError: Columns do not match specified csv headers")
+    assert "Adelie" in errors[0]
+    assert "Traceback" not in result.stderr and len(errors) == 2  # the message and the --verbose hint
