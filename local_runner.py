@@ -53,9 +53,14 @@ def run(config: PipelineConfig, verbose: bool = False, out=sys.stdout, smoke_tes
     from pipeline.progress import ProgressHandler, RunProgress
     from pipeline.summary import summarize
 
-    os.makedirs(config.output_dir, exist_ok=True)
     connection = config.metadata.connection_config()
-    store = metadata.connect(connection)
+    try:
+        os.makedirs(config.output_dir, exist_ok=True)
+        store = metadata.connect(connection)
+    except (OSError, RuntimeError) as e:  # not a folder, not writable, not a metadata store
+        print(f"error: cannot open the metadata store {config.metadata.describe()}: "
+              f"{str(e).strip().splitlines()[0].split(' query:  ')[0]}", file=sys.stderr)  # not MLMD's SQL
+        return EXIT_BAD_CONFIG
     progress = RunProgress(open_store=lambda: store, pipeline_name=config.pipeline_name,
                            after_execution_id=metadata.max_execution_id(store), out=out)
     print(f"Pipeline {config.pipeline_name}: dataset {config.dataset.folder}, "

@@ -62,3 +62,19 @@ def test_a_failing_component_is_one_line_without_traceback(tmp_path):
     assert errors[0].startswith("error: CsvExampleGen failed: ValueError: Columns do not match specified csv headers")
     assert "Adelie" in errors[0]
     assert "Traceback" not in result.stderr and len(errors) == 2  # the message and the --verbose hint
+
+
+def test_unusable_metadata_store_is_one_line_and_left_untouched(tmp_path, capsys):
+    (tmp_path / "metadata.sqlite").write_text("not a database")
+    assert local_runner.main(["--output-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: cannot open the metadata store {tmp_path}/metadata.sqlite: "
+                   "Error when executing query: file is not a database")
+    assert (tmp_path / "metadata.sqlite").read_text() == "not a database"
+
+
+def test_output_dir_that_is_a_file(tmp_path, capsys):
+    (tmp_path / "taken").write_text("precious")
+    assert local_runner.main(["--output-dir", str(tmp_path / "taken")]) == 2
+    assert "File exists" in capsys.readouterr().err
+    assert (tmp_path / "taken").read_text() == "precious"
