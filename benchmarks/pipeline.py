@@ -291,7 +291,9 @@ def check(passed: Optional[bool], text: str) -> str:
 
 
 def find_run(runs: Sequence[RunResult], dataset: str, step: str, role: str = "primary") -> Optional[RunResult]:
-    return next((r for r in runs if r.dataset == dataset and r.step == step and r.role == role), None)
+    """`step` "re-run" finds the first no-change re-run, also when --reruns N names them "re-run 1".."""
+    steps = (step, f"{step} 1") if step == "re-run" else (step,)
+    return next((r for r in runs if r.dataset == dataset and r.step in steps and r.role == role), None)
 
 
 def summarize(runs: Sequence[RunResult]) -> Tuple[List[str], Dict[str, object]]:
@@ -335,7 +337,7 @@ def summarize(runs: Sequence[RunResult]) -> Tuple[List[str], Dict[str, object]]:
             lines.append(f"         (official re-run in the same benchmark: {fmt_seconds(official_rerun.wall_s)} s, "
                          f"ratio {rerun.wall_s / official_rerun.wall_s:.2f})")
     for r in runs:
-        if r.step == "re-run" and r.dataset != BUNDLED and r.role == "primary":
+        if r.step in ("re-run", "re-run 1") and r.dataset != BUNDLED and r.role == "primary":
             lines.append(f"         (re-run at {human_rows(r.dataset)} rows: {fmt_seconds(r.wall_s)} s "
                          f"[{status_of(r)}], not a target)")
     large = find_run(runs, str(LARGE_ROWS), "cold")
