@@ -7,13 +7,12 @@ import shutil
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow_metadata.proto.v0 import schema_pb2
 
 import local_runner
-from models.features import load_schema
 from pipeline import metadata
 from pipeline.config import load_config
 from pipeline.summary import EXIT_ANOMALIES, EXIT_NOT_BLESSED
+from serving.raw_features import RawFeatures, model_schema_path
 from tests.conftest import PENGUINS
 
 pytestmark = pytest.mark.e2e
@@ -52,24 +51,6 @@ def _run(config):
     return code, out.getvalue()
 
 
-def _examples(rows, schema, skip):
-    kinds = {f.name: f.type for f in schema.feature}
-    examples = []
-    for row in rows:
-        feature = {}
-        for name, value in row.items():
-            if name in skip or value == "":
-                continue
-            if kinds[name] == schema_pb2.BYTES:
-                feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
-            elif kinds[name] == schema_pb2.INT:
-                feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
-            else:
-                feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
-        examples.append(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
-    return examples
-
-
 def test_every_component_completed(pipeline_run):
     assert _latest_run(pipeline_run) == {c: "complete" for c in ALL_COMPONENTS}
 
@@ -86,10 +67,12 @@ def test_pushed_model_has_tf_serving_layout(pipeline_run):
 def test_pushed_model_predicts_species_from_raw_rows(pipeline_run):
     version_dir = os.path.join(pipeline_run.serving_dir, os.listdir(pipeline_run.serving_dir)[0])
     serve = tf.saved_model.load(version_dir).signatures["serving_default"]
-    with open(os.path.join(PENGUINS, "penguins.csv")) as f:
+    csv_path = os.path.join(PENGUINS, "penguins.csv")
+    with open(csv_path) as f:
         rows = list(csv.DictReader(f))
-    schema = load_schema(os.path.join(PENGUINS, "schema.pbtxt"))
-    out = serve(examples=tf.constant(_examples(rows, schema, skip={"species"})))
+    # The served features of each row (no label), encoded as a client would with the model's own schema.
+    features = RawFeatures.from_file(model_schema_path(version_dir))
+    out = serve(examples=tf.constant(features.serialize(features.read_csv(csv_path))))
     predicted = [c.decode() for c in out["classes"].numpy()]
     accuracy = np.mean([p == r["species"] for p, r in zip(predicted, rows)])
     assert accuracy > pipeline_run.dataset.evaluation.min_value
