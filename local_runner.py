@@ -61,7 +61,7 @@ def run(config: PipelineConfig, verbose: bool = False, out=sys.stdout, smoke_tes
         print(f"error: cannot open the metadata store {config.metadata.describe()}: "
               f"{str(e).strip().splitlines()[0].split(' query:  ')[0]}", file=sys.stderr)  # not MLMD's SQL
         return EXIT_BAD_CONFIG
-    progress = RunProgress(open_store=lambda: store, pipeline_name=config.pipeline_name,
+    progress = RunProgress(store=store, pipeline_name=config.pipeline_name,
                            after_execution_id=metadata.max_execution_id(store), out=out)
     print(f"Pipeline {config.pipeline_name}: dataset {config.dataset.folder}, "
           f"schema {config.schema_mode}, Beam {' '.join(config.beam_pipeline_args())}, "

@@ -11,7 +11,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, TextIO
+from typing import Dict, List, Optional, TextIO
 
 from pipeline import metadata
 
@@ -32,7 +32,7 @@ class ComponentResult:
 class RunProgress:
     """Collects per-component results while the runner works, printing each as it finishes."""
 
-    open_store: Callable[[], "metadata.metadata_store.MetadataStore"]
+    store: "metadata.metadata_store.MetadataStore"
     pipeline_name: str
     after_execution_id: int
     out: TextIO = sys.stdout
@@ -44,7 +44,7 @@ class RunProgress:
 
     def finished(self, node_id: str) -> None:
         seconds = time.monotonic() - self.running.pop(node_id, time.monotonic())
-        execution = metadata.latest_node_execution(self.open_store(), self.pipeline_name, node_id,
+        execution = metadata.latest_node_execution(self.store, self.pipeline_name, node_id,
                                                    self.after_execution_id)
         # No execution: the launcher skipped the component (its inputs were gated off).
         state = STATE_WORDS.get(execution.state, execution.state) if execution else "skipped"

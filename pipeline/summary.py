@@ -79,7 +79,7 @@ class RunSummary:
 
 
 def summarize(config: PipelineConfig, progress: RunProgress, seconds: float) -> RunSummary:
-    store = progress.open_store()
+    store = progress.store
     summary = RunSummary(config=config, seconds=seconds, counts=progress.counts())
 
     validator_id = progress.execution_id(EXAMPLE_VALIDATOR)

@@ -11,7 +11,7 @@ def test_each_component_gets_one_line_with_its_real_state(tmp_path):
     old_run = fake.run("old")
     fake.execute(old_run, "Trainer")  # from an earlier run: must not count for this one
     out = io.StringIO()
-    progress = RunProgress(open_store=lambda: fake.store, pipeline_name=fake.pipeline_name,
+    progress = RunProgress(store=fake.store, pipeline_name=fake.pipeline_name,
                            after_execution_id=1, out=out)
     logger = logging.getLogger("test_progress")
     logger.setLevel(logging.INFO)
@@ -37,7 +37,7 @@ def test_each_component_gets_one_line_with_its_real_state(tmp_path):
 
 def test_a_component_that_raises_is_reported_failed(tmp_path):
     fake = FakeTfxStore(str(tmp_path / "m.sqlite"))
-    progress = RunProgress(open_store=lambda: fake.store, pipeline_name=fake.pipeline_name,
+    progress = RunProgress(store=fake.store, pipeline_name=fake.pipeline_name,
                            after_execution_id=0, out=io.StringIO())
     progress.started("Transform")
     assert progress.failed_component() == "Transform"
