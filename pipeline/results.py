@@ -70,13 +70,23 @@ class Evaluation:
     metrics: Dict[str, Dict[str, float]] = field(default_factory=dict)
     baseline_diffs: Dict[str, Dict[str, float]] = field(default_factory=dict)
     failures: List[ThresholdFailure] = field(default_factory=list)
-    has_baseline: bool = False
+
+    @property
+    def has_baseline(self) -> bool:
+        return bool(self.baseline_diffs)
+
+
+def _change_bounds(change_threshold) -> List[tuple]:
+    """(kind, operator, value) per bound of a GenericChangeThreshold: ('absolute', '>=', -0.02)."""
+    from tensorflow_model_analysis.proto import config_pb2
+
+    higher_is_better = change_threshold.direction == config_pb2.MetricDirection.HIGHER_IS_BETTER
+    return [(kind, ">=" if higher_is_better else "<=", getattr(change_threshold, kind).value)
+            for kind in ("absolute", "relative") if change_threshold.HasField(kind)]
 
 
 def _threshold_text(threshold, value: float) -> str:
     """'needs >= 0.85 (short by 0.0312)' from a tfma MetricThreshold proto."""
-    import tensorflow_model_analysis as tfma
-
     parts = []
     if threshold.HasField("value_threshold"):
         vt = threshold.value_threshold
@@ -85,12 +95,9 @@ def _threshold_text(threshold, value: float) -> str:
         if vt.HasField("upper_bound"):
             parts.append(f"needs <= {vt.upper_bound.value:g} (over by {value - vt.upper_bound.value:.4f})")
     if threshold.HasField("change_threshold"):
-        ct = threshold.change_threshold
-        if ct.HasField("absolute"):
-            higher_is_better = ct.direction == tfma.MetricDirection.HIGHER_IS_BETTER
-            parts.append(f"change vs baseline must be {'>=' if higher_is_better else '<='} {ct.absolute.value:g}")
-        if ct.HasField("relative"):
-            parts.append(f"relative change vs baseline bound {ct.relative.value:g}")
+        for kind, op, bound in _change_bounds(threshold.change_threshold):
+            prefix = "relative change" if kind == "relative" else "change"
+            parts.append(f"{prefix} vs baseline must be {op} {bound:g}")
     return "; ".join(parts) or "threshold not met"
 
 
@@ -113,7 +120,6 @@ def read_evaluation(evaluation_uri: str, blessed: bool) -> Evaluation:
             if not kv.key.is_diff and kv.key.model_name and kv.key.model_name != "candidate":
                 continue
             target.setdefault(name, {})[kv.key.name] = kv.value.double_value.value
-    result.has_baseline = bool(result.baseline_diffs)
     validation = tfma.load_validation_result(evaluation_uri)
     for per_slice in validation.metric_validations_per_slice:
         name = _slice_name(per_slice.slice_key)
@@ -161,13 +167,7 @@ def _bound_text(threshold) -> str:
         if threshold.HasField("upper_bound"):
             parts.append(f"<= {threshold.upper_bound.value:g}")
         return " and ".join(parts)
-    from tensorflow_model_analysis.proto import config_pb2
-
-    higher_is_better = threshold.direction == config_pb2.MetricDirection.HIGHER_IS_BETTER
-    for kind in ("absolute", "relative"):
-        if threshold.HasField(kind):
-            op = ">=" if higher_is_better else "<="
-            parts.append(f"{kind} change vs baseline {op} {getattr(threshold, kind).value:g}")
+    parts += [f"{kind} change vs baseline {op} {bound:g}" for kind, op, bound in _change_bounds(threshold)]
     return " and ".join(parts)
 
 

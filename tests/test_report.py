@@ -68,7 +68,7 @@ def _fake_report() -> report.RunReport:
         blessed=False, metrics={"Overall": {"accuracy": 0.8, "example_count": 10.0},
                                 "island:Dream": {"accuracy": 0.5, "example_count": 4.0}},
         baseline_diffs={"Overall": {"accuracy": -0.1, "example_count": 0.0}},
-        failures=[results.ThresholdFailure("Overall", "accuracy", 0.8, "needs >= 0.85", "")], has_baseline=True)
+        failures=[results.ThresholdFailure("Overall", "accuracy", 0.8, "needs >= 0.85", "")])
     return report.RunReport(
         run=run, split_sizes={"train": 30, "eval": 10},
         features=[report.FeatureStats("<script>", "STRING", {
