@@ -1,4 +1,5 @@
-# Every target sets up .venv on first use (Python 3.10 + the locked dependency set).
+# Every target sets up .venv on first use (Python 3.10 + the locked dependency set, and
+# scripts/environment.pth: Keras 2 and quiet C++ logs for every process of the venv).
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -7,13 +8,11 @@ UV_VERSION := 0.13.8
 OUTPUT ?= outputs
 ARGS ?=
 
-export TF_USE_LEGACY_KERAS := 1
-
 .PHONY: setup lock run test test-fast bench serve smoke monitor inspect report kubeflow clean
 
 setup: $(STAMP)
 
-$(STAMP): setup.py requirements.lock scripts/find_python.sh
+$(STAMP): setup.py requirements.lock scripts/find_python.sh scripts/environment.pth
 	@set -e; \
 	if [ ! -x $(PY) ]; then \
 	  base=$$(scripts/find_python.sh); \
@@ -24,6 +23,7 @@ $(STAMP): setup.py requirements.lock scripts/find_python.sh
 	echo "Installing the locked dependency set (requirements.lock)..."; \
 	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements.lock; \
 	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .; \
+	cp scripts/environment.pth "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/"; \
 	touch $(STAMP)
 
 run: $(STAMP)  ## Run the pipeline on the bundled data
@@ -48,7 +48,7 @@ clean:
 # ---- serving (serving/) ----
 MODEL ?= penguins
 serve: $(STAMP)  ## Serve the pushed model with the TF Serving compatible server
-	$(PY) -m serving.server --model_name=$(MODEL) --model_base_path=$(abspath $(OUTPUT))/serving_model/$(MODEL) $(ARGS)
+	$(PY) -m serving.server --model_name=$(MODEL) --model_base_path=$$($(PY) -m runs.layout $(OUTPUT) model_base_path $(MODEL)) $(ARGS)
 
 smoke: $(STAMP)  ## Check that the pushed model really serves (REST and gRPC)
 	$(PY) -m serving.smoke --output-dir $(OUTPUT) $(ARGS)
@@ -56,12 +56,12 @@ smoke: $(STAMP)  ## Check that the pushed model really serves (REST and gRPC)
 monitor: $(STAMP)  ## Drift and anomaly report over the request log
 	$(PY) -m serving.monitor --output-dir $(OUTPUT) $(ARGS)
 
-# ---- inspecting runs (pipeline/inspect.py) ----
+# ---- inspecting runs (runs/inspect.py) ----
 inspect: $(STAMP)  ## e.g. make inspect ARGS=runs | artifacts | lineage | report
-	$(PY) -m pipeline.inspect $(ARGS) --output-dir $(OUTPUT)
+	$(PY) -m runs.inspect $(ARGS) --output-dir $(OUTPUT)
 
 report: $(STAMP)  ## Static HTML report of the latest run
-	$(PY) -m pipeline.inspect report --output-dir $(OUTPUT) $(ARGS)
+	$(PY) -m runs.inspect report --output-dir $(OUTPUT) $(ARGS)
 
 # ---- cluster (kubeflow_runner.py) ----
 kubeflow: $(STAMP)  ## Compile the pipeline for Kubeflow Pipelines v2 / Vertex AI

@@ -6,7 +6,6 @@ so data, pipeline root and serving directory must be paths every pod can read.
 """
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import argparse
 import contextlib
@@ -20,7 +19,9 @@ from typing import Dict, List, Optional, Tuple
 
 import yaml
 
-from pipeline.config import (DEFAULT_OUTPUT_DIR, REPO_ROOT, ConfigError, PipelineConfig, add_config_arguments,
+from runs.layout import DEFAULT_OUTPUT_DIR, OutputLayout
+
+from pipeline.config import (REPO_ROOT, ConfigError, PipelineConfig, add_config_arguments,
                              config_from_args)
 
 IMAGE_PROJECT_DIR = "/pipeline"  # where the Dockerfile copies the project
@@ -232,7 +233,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         run = cluster_run(args)
-        path = args.output or os.path.join(DEFAULT_OUTPUT_DIR, "kubeflow", f"{run.config.pipeline_name}.yaml")
+        path = args.output or OutputLayout(DEFAULT_OUTPUT_DIR).kubeflow_spec(run.config.pipeline_name)
         if not path.endswith(SPEC_EXTENSIONS):
             raise ConfigError(f"--output {path}: use a {'/'.join(SPEC_EXTENSIONS)} file name (the format follows it)")
         if args.submit and run.placeholders:

@@ -4,21 +4,17 @@ Exit codes: 0 model pushed (and, unless --no-smoke-test, it serves), 1 a compone
 failed, 2 bad configuration or input, 3 data anomalies stopped the run before
 training, 4 model not blessed (not pushed), 5 the pushed model failed its smoke test.
 """
-import os
-import sys
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-if "--verbose" not in sys.argv:
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # quiet means quiet, whatever the environment says
-
 import argparse
 import logging
+import os
+import sys
 import time
 import traceback
 import warnings
 
 from pipeline.config import ConfigError, PipelineConfig, add_config_arguments, config_from_args
-from pipeline.summary import EXIT_BAD_CONFIG, EXIT_FAILED, EXIT_PUSHED, EXIT_SMOKE_FAILED
+from runs import exit_codes
+from runs.store import StoreError, open_store
 
 
 def _quiet_logs(verbose: bool) -> logging.Logger:
@@ -48,19 +44,20 @@ def run(config: PipelineConfig, verbose: bool = False, out=sys.stdout, smoke_tes
     absl_logger = _quiet_logs(verbose)
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-    from pipeline import metadata
     from pipeline.pipeline import create_pipeline
     from pipeline.progress import ProgressHandler, RunProgress
     from pipeline.summary import summarize
+    from runs import metadata
 
-    connection = config.metadata.connection_config()
     try:
         os.makedirs(config.output_dir, exist_ok=True)
-        store = metadata.connect(connection)
-    except (OSError, RuntimeError) as e:  # not a folder, not writable, not a metadata store
-        print(f"error: cannot open the metadata store {config.metadata.describe()}: "
-              f"{str(e).strip().splitlines()[0].split(' query:  ')[0]}", file=sys.stderr)  # not MLMD's SQL
-        return EXIT_BAD_CONFIG
+        store = open_store(config.metadata)
+    except OSError as e:  # not a folder, not writable
+        print(f"error: cannot open the metadata store {config.metadata.describe()}: {e}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
+    except StoreError as e:  # not a metadata store, server down
+        print(f"error: {e}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
     progress = RunProgress(store=store, pipeline_name=config.pipeline_name,
                            after_execution_id=metadata.max_execution_id(store), out=out)
     print(f"Pipeline {config.pipeline_name}: dataset {config.dataset.folder}, "
@@ -70,7 +67,7 @@ def run(config: PipelineConfig, verbose: bool = False, out=sys.stdout, smoke_tes
     handler = ProgressHandler(progress)
     absl_logger.addHandler(handler)
     try:
-        LocalDagRunner().run(create_pipeline(config, connection))
+        LocalDagRunner().run(create_pipeline(config, config.metadata.connection_config()))
     except Exception as e:  # a component failed: one clear message, full trace only if asked
         component = progress.failed_component() or "the pipeline"
         reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
@@ -79,23 +76,23 @@ def run(config: PipelineConfig, verbose: bool = False, out=sys.stdout, smoke_tes
             traceback.print_exc()
         else:
             print("       (run with --verbose for the full log and traceback)", file=sys.stderr)
-        return EXIT_FAILED
+        return exit_codes.FAILED
     finally:
         absl_logger.removeHandler(handler)
     summary = summarize(config, progress, time.monotonic() - started)
     print("\n".join(summary.lines()), file=out, flush=True)
     _write_report(config, summary.run_id, store, out)
-    if summary.exit_code == EXIT_PUSHED and smoke_test and "://" not in config.serving_dir:
+    if summary.exit_code == exit_codes.OK and smoke_test and "://" not in config.serving_dir:
         return _smoke_test(config, out)
     return summary.exit_code
 
 
 def _write_report(config: PipelineConfig, run_id, store, out) -> None:
     """The static HTML report of this run; a report problem never fails the run."""
-    from pipeline.report import write_run_report
+    from runs.report_html import write_run_report
 
     try:
-        print(f"Report: {write_run_report(config, run_id=run_id, store=store)}", file=out, flush=True)
+        print(f"Report: {write_run_report(store, config.layout, run_id=run_id)}", file=out, flush=True)
     except (LookupError, OSError, ValueError) as e:
         print(f"Report: not written ({e})", file=out, flush=True)
 
@@ -108,10 +105,10 @@ def _smoke_test(config: PipelineConfig, out) -> int:
     result = smoke_test(config.serving_dir, config.model_name, config.dataset.csv_files[0], raise_on_failure=False)
     if not result.ok:
         print(result.report(), file=out, flush=True)
-        return EXIT_SMOKE_FAILED
+        return exit_codes.SMOKE_FAILED
     print(f"Smoke test: version {result.version} serves over REST and gRPC; {result.rows} rows match "
           f"the in-process model ({time.monotonic() - started:.1f} s)", file=out, flush=True)
-    return EXIT_PUSHED
+    return exit_codes.OK
 
 
 def main(argv=None) -> int:
@@ -122,11 +119,14 @@ def main(argv=None) -> int:
     parser.add_argument("--no-smoke-test", dest="smoke_test", action="store_false",
                         help="skip serving the pushed model once over REST and gRPC to check it")
     args = parser.parse_args(argv)
+    # Quiet means quiet, whatever the environment says (set before TensorFlow is imported).
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0" if args.verbose else "3"
+    os.environ["GLOG_minloglevel"] = "0" if args.verbose else "3"
     try:
         config = config_from_args(args)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
-        return EXIT_BAD_CONFIG
+        return exit_codes.BAD_INPUT
     return run(config, verbose=args.verbose, smoke_test=args.smoke_test)
 
 

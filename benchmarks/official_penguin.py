@@ -20,15 +20,14 @@ benchmarks/pipeline.py calls this as a subprocess and times the whole process.
 """
 from __future__ import annotations
 
+import argparse
+import csv
 import os
 import sys
+import time
+from typing import Dict, List, Sequence
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import argparse  # noqa: E402
-import csv  # noqa: E402
-import time  # noqa: E402
-from typing import Dict, List, Sequence  # noqa: E402
+from runs.layout import OutputLayout
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOURCE_CSV = os.path.join(REPO_ROOT, "data", "penguins", "penguins.csv")
@@ -115,14 +114,15 @@ def main(argv=None) -> int:
 
     absl.logging.set_verbosity(absl.logging.WARNING if args.quiet else absl.logging.INFO)
     module_file = os.path.join(os.path.dirname(example.__file__), "penguin_utils_keras.py")
-    metadata_path = os.path.join(work_dir, "metadata.sqlite")
+    layout = OutputLayout(work_dir)  # laid out like our runs, so the benchmark reads both alike
+    metadata_path = layout.metadata_sqlite
     pipeline = example.create_pipeline(
         pipeline_name=PIPELINE_NAME,
-        pipeline_root=os.path.join(work_dir, "pipeline_root"),
+        pipeline_root=layout.pipeline_root,
         data_root=data_root,
         module_file=module_file,
         accuracy_threshold=0.6,
-        serving_model_dir=os.path.join(work_dir, "serving_model", PIPELINE_NAME),
+        serving_model_dir=layout.model_base_path(PIPELINE_NAME),
         metadata_path=metadata_path,
         user_provided_schema_path=None,
         enable_tuning=False,

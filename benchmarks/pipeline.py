@@ -32,18 +32,18 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path[:1]:
     sys.path.insert(0, REPO_ROOT)  # the repo's `pipeline` package, not this file
 
-import argparse  # noqa: E402
-import datetime  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import re  # noqa: E402
-import resource  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from dataclasses import asdict, dataclass, field, fields  # noqa: E402
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple  # noqa: E402
+import argparse
+import datetime
+import json
+import platform
+import re
+import resource
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 BUNDLED = "bundled"
 BUNDLED_DATASET = os.path.join(REPO_ROOT, "data", "penguins")
@@ -491,7 +491,7 @@ def read_latest_run(sqlite_path: str, pipeline_name: str) -> Dict[str, object]:
     """The newest run of a pipeline in a SQLite MLMD store: its components and span."""
     from ml_metadata.proto import metadata_store_pb2
 
-    from pipeline import metadata
+    from runs import metadata
 
     if not os.path.isfile(sqlite_path):
         raise FileNotFoundError(f"no metadata store at {sqlite_path}")
@@ -529,7 +529,7 @@ def _count_runs(sqlite_path: str, pipeline_name: str) -> int:
         return 0
     from ml_metadata.proto import metadata_store_pb2
 
-    from pipeline import metadata
+    from runs import metadata
 
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = sqlite_path

@@ -12,26 +12,25 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import argparse  # noqa: E402
-import re  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+import time
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
-from serving import traffic  # noqa: E402
-from serving.client import DEFAULT_CSV, GrpcClient, RestClient, run_load  # noqa: E402
-from serving.layout import model_base_path_for  # noqa: E402
-from serving.raw_features import RawFeatures, model_schema_path  # noqa: E402
-from serving.versions import list_versions  # noqa: E402
+from serving import traffic
+from serving.client import DEFAULT_CSV, GrpcClient, RestClient, run_load
+from runs.layout import model_base_path_for
+from serving.contract import SERVING_SIGNATURE, schema_path
+from serving.raw_features import RawFeatures
+from serving.server.versions import list_versions
 
 _READY = re.compile(r"REST http://([\d.]+):(\d+), gRPC ([\d.]+):(\d+)")
 BATCH_SIZES = (1, 8, 32, 128)
@@ -80,12 +79,12 @@ def main() -> int:
         print(f"error: nothing pushed under {base_path}; run the pipeline first", file=sys.stderr)
         return 2
     version_dir = os.path.join(base_path, str(versions[0]))
-    features = RawFeatures.from_file(model_schema_path(version_dir))
+    features = RawFeatures.from_file(schema_path(version_dir))
     rows = traffic.sample_rows(features.read_csv(DEFAULT_CSV), 512, seed=0)
     serialized = features.serialize(rows)
     one = serialized[:1]
 
-    signature = tf.saved_model.load(version_dir).signatures["serving_default"]
+    signature = tf.saved_model.load(version_dir).signatures[SERVING_SIGNATURE]
     floor = timed(lambda: signature(examples=tf.constant(one)), args.requests)
 
     with tempfile.TemporaryDirectory() as log_dir:

@@ -32,6 +32,9 @@ SERVING_SIGNATURE = "serving_default"
 TRANSFORM_SIGNATURE = "transform_features"
 PROBABILITIES = "probabilities"
 CLASSES = "classes"
+# The contract with servers (serving/contract.py states the serving side; a test keeps them equal).
+EXAMPLES_INPUT = "examples"
+EXTRA_ASSETS_DIR = "assets.extra"
 SCHEMA_ASSET = "schema.pbtxt"
 
 
@@ -113,7 +116,7 @@ def _signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutput, 
     raw_spec = tf_transform_output.raw_feature_spec()
     serving_spec = {k: v for k, v in raw_spec.items() if k != label}
 
-    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")], autograph=False)
+    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name=EXAMPLES_INPUT)], autograph=False)
     def serve_examples(serialized):
         raw = tf.io.parse_example(serialized, serving_spec)
         transformed = model.tft_layer(raw)
@@ -122,7 +125,7 @@ def _signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutput, 
         return {PROBABILITIES: probabilities,
                 CLASSES: tf.gather(class_table, tf.argmax(probabilities, axis=1))}
 
-    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")], autograph=False)
+    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name=EXAMPLES_INPUT)], autograph=False)
     def transform_features(serialized):
         raw = tf.io.parse_example(serialized, raw_spec)
         return model.tft_layer(raw)
@@ -158,6 +161,6 @@ def run_fn(fn_args) -> None:
     export(model, fn_args.serving_model_dir, tf_transform_output, features.label, classes)
     # TF Serving ignores assets.extra (but for warm-up requests); servers and
     # monitors read the raw schema here to build tf.Examples from plain JSON.
-    extra = os.path.join(fn_args.serving_model_dir, "assets.extra")
+    extra = os.path.join(fn_args.serving_model_dir, EXTRA_ASSETS_DIR)
     tf.io.gfile.makedirs(extra)
     tf.io.gfile.copy(fn_args.schema_path, os.path.join(extra, SCHEMA_ASSET), overwrite=True)

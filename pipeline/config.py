@@ -15,9 +15,11 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
+from runs.layout import DEFAULT_OUTPUT_DIR, OutputLayout
+from runs.store import MetadataConfig, read_config_file
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATASET = os.path.join(REPO_ROOT, "data", "penguins")
-DEFAULT_OUTPUT_DIR = os.path.join(REPO_ROOT, "outputs")
 DATASET_FILE = "dataset.yaml"
 SCHEMA_FILE = "schema.pbtxt"
 CSV_PATTERN = "*.csv"
@@ -148,38 +150,6 @@ class DatasetConfig:
 
 
 @dataclass(frozen=True)
-class MetadataConfig:
-    """Where ML Metadata lives: an embedded SQLite file (default) or a shared MySQL server."""
-
-    sqlite_path: Optional[str] = None
-    mysql_host: Optional[str] = None
-    mysql_port: int = 3306
-    mysql_database: str = "mlmd"
-    mysql_user: str = "root"
-    mysql_password: str = ""
-
-    def connection_config(self):
-        from ml_metadata.proto import metadata_store_pb2
-
-        config = metadata_store_pb2.ConnectionConfig()
-        if self.mysql_host:
-            config.mysql.host = self.mysql_host
-            config.mysql.port = self.mysql_port
-            config.mysql.database = self.mysql_database
-            config.mysql.user = self.mysql_user
-            config.mysql.password = self.mysql_password
-        else:
-            config.sqlite.filename_uri = self.sqlite_path
-            config.sqlite.connection_mode = 3  # READWRITE_OPENCREATE
-        return config
-
-    def describe(self) -> str:
-        if self.mysql_host:
-            return f"mysql://{self.mysql_user}@{self.mysql_host}:{self.mysql_port}/{self.mysql_database}"
-        return self.sqlite_path or ""
-
-
-@dataclass(frozen=True)
 class PipelineConfig:
     """Everything one run needs. Build with `load_config`."""
 
@@ -203,17 +173,22 @@ class PipelineConfig:
             object.__setattr__(self, "pipeline_name", f"{self.dataset.name}-pipeline")
         if not (self.metadata.sqlite_path or self.metadata.mysql_host):
             object.__setattr__(self, "metadata", dataclasses.replace(
-                self.metadata, sqlite_path=os.path.join(self.output_dir, "metadata.sqlite")))
+                self.metadata, sqlite_path=self.layout.metadata_sqlite))
+
+    @property
+    def layout(self) -> OutputLayout:
+        return OutputLayout(self.output_dir)
 
     @property
     def pipeline_root(self) -> str:
-        return self.pipeline_root_uri or os.path.join(self.output_dir, "pipeline_root")
+        return self.pipeline_root_uri or self.layout.pipeline_root
 
     @property
     def serving_dir(self) -> str:
         """TF Serving's model base path: <serving_dir>/<version>/saved_model.pb."""
-        root = self.serving_dir_uri or os.path.join(self.output_dir, "serving_model")
-        return os.path.join(root, self.dataset.model_name)
+        if self.serving_dir_uri:
+            return os.path.join(self.serving_dir_uri, self.dataset.model_name)
+        return self.layout.model_base_path(self.dataset.model_name)
 
     @property
     def model_name(self) -> str:
@@ -276,14 +251,7 @@ def load_config(config_file: Optional[str] = None, overrides: Optional[Mapping[s
     """
     values: Dict[str, Any] = {}
     if config_file:
-        _require(os.path.isfile(config_file), f"config file not found: {config_file}")
-        try:
-            with open(config_file) as f:
-                loaded = yaml.safe_load(f) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{config_file} is not valid YAML: {e}") from e
-        _require(isinstance(loaded, dict), f"{config_file} must be a mapping of keys to values")
-        values.update(loaded)
+        values.update(read_config_file(config_file, error=ConfigError))
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
 
     pipeline_fields = {f.name for f in dataclasses.fields(PipelineConfig)} - {"metadata"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from pipeline import metadata, results
+from runs import exit_codes, metadata, results
 from pipeline.config import PipelineConfig
 from pipeline.progress import RunProgress
 
@@ -12,13 +12,6 @@ EXAMPLE_VALIDATOR = "ExampleValidator"
 EVALUATOR = "Evaluator"
 PUSHER = "Pusher"
 
-# Exit codes of a run, so scripts can tell outcomes apart.
-EXIT_PUSHED = 0
-EXIT_FAILED = 1
-EXIT_BAD_CONFIG = 2
-EXIT_ANOMALIES = 3
-EXIT_NOT_BLESSED = 4
-EXIT_SMOKE_FAILED = 5
 
 
 @dataclass
@@ -35,10 +28,10 @@ class RunSummary:
     @property
     def exit_code(self) -> int:
         if self.gated:
-            return EXIT_ANOMALIES
+            return exit_codes.ANOMALIES
         if self.push and self.push.pushed:
-            return EXIT_PUSHED
-        return EXIT_NOT_BLESSED
+            return exit_codes.OK
+        return exit_codes.NOT_BLESSED
 
     def lines(self) -> List[str]:
         metric = self.config.dataset.evaluation.metric

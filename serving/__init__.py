@@ -1,7 +1,10 @@
-"""Serving the pushed model: a TF Serving compatible server, its client, request
-logging, metrics and drift monitoring.
+"""Serving the pushed model, where only a SavedModel and a metadata store exist.
 
-This package never imports the TFX pipeline code (`pipeline`, `models`, `tfx`): it
-only reads what the pipeline leaves behind (the pushed SavedModel directory and the
-ML Metadata store), exactly as a real TF Serving deployment would.
+  server/      the TF Serving compatible process (REST, gRPC, versions, request log, metrics)
+  contract.py  what a pushed version holds and how it is called (the model/server contract)
+  raw_features.py  plain JSON rows <-> the tf.Examples the model parses, from the shipped schema
+  client.py, smoke.py, monitor.py, traffic.py   commands around a running server
+  deploy/      the real TF Serving recipe and the KServe manifest
+
+Never imports the TFX pipeline code (`pipeline`, `models`, `tfx`); reads runs through `runs`.
 """

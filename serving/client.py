@@ -9,24 +9,23 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import argparse  # noqa: E402
-import base64  # noqa: E402
-import http.client  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence  # noqa: E402
+import argparse
+import base64
+import http.client
+import json
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from serving import traffic  # noqa: E402
-from serving.raw_features import RawFeatures  # noqa: E402
+from serving import traffic
+from serving.contract import EXAMPLES_INPUT
+from serving.raw_features import RawFeatures
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CSV = os.path.join(REPO_ROOT, "data", "penguins", "penguins.csv")
@@ -134,7 +133,7 @@ class GrpcClient:
         request.model_spec.signature_name = signature_name
         if version:
             request.model_spec.version.value = version
-        request.inputs["examples"].CopyFrom(self._tf.make_tensor_proto(list(serialized), dtype=self._tf.string))
+        request.inputs[EXAMPLES_INPUT].CopyFrom(self._tf.make_tensor_proto(list(serialized), dtype=self._tf.string))
         response = self._call(self.predictions.Predict, request)
         return {key: self._tf.make_ndarray(value) for key, value in response.outputs.items()}
 

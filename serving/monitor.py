@@ -2,7 +2,8 @@
 
 `python -m serving.monitor --output-dir OUT` reads the request log of a time window,
 turns the logged raw features into TFDV statistics, finds the training statistics
-of the model version that served them (MLMD lineage, see serving/lineage.py) and
+of the model version that served them (MLMD lineage, see runs/lineage.py; SQLite or
+MySQL, the same store flags as `inspect`) and
 validates with TFDV against the schema shipped with that version, in its SERVING
 environment: drift (`drift_comparator`, serving vs training), skew
 (`skew_comparator`, training vs serving) and plain schema anomalies of the traffic.
@@ -11,21 +12,20 @@ It writes a JSON result and a readable report, and exits 1 when anything is foun
 """
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import re
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Dict, List, Optional
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from runs import exit_codes
+from runs.layout import LayoutError, OutputLayout
+from runs.store import MetadataConfig, StoreError, add_store_arguments, output_dir_from_args, store_from_args
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import re  # noqa: E402
-import sys  # noqa: E402
-from collections import Counter  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from datetime import datetime, timedelta, timezone  # noqa: E402
-from typing import Any, Dict, List, Optional  # noqa: E402
-
-EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -60,7 +60,7 @@ def parse_time(text: Optional[str], now: datetime) -> Optional[datetime]:
 def read_traffic(log_dir: str, model_name: str, since: Optional[datetime], until: Optional[datetime]
                  ) -> LoggedTraffic:
     """Logged raw-feature rows of one model within [since, until)."""
-    from serving.request_log import log_files
+    from serving.server.request_log import log_files
 
     traffic = LoggedTraffic()
     latest = None
@@ -199,18 +199,23 @@ def render_report(result: Dict[str, Any]) -> str:
 def run(output_dir: str, model_name: Optional[str] = None, *, log_dir: Optional[str] = None,
         since: Optional[str] = None, until: Optional[str] = None, model_version: Optional[int] = None,
         baseline_stats: Optional[str] = None, report_dir: Optional[str] = None,
-        min_rows: int = 30, now: Optional[datetime] = None) -> Dict[str, Any]:
-    """Everything `python -m serving.monitor` does; returns the result and writes the report files."""
-    from serving import lineage
-    from serving.layout import log_dir_for_output, metadata_path_for, model_base_path_for, monitoring_dir_for_output
-    from serving.raw_features import model_schema_path
+        min_rows: int = 30, now: Optional[datetime] = None,
+        metadata_config: Optional[MetadataConfig] = None) -> Dict[str, Any]:
+    """Everything `python -m serving.monitor` does; returns the result and writes the report files.
+
+    The baseline is found in `metadata_config`'s store (default <output>/metadata.sqlite).
+    """
+    from runs import lineage
+    from runs.store import StoreError, open_store
+    from serving.contract import schema_path as model_schema_path
 
     now = now or datetime.now(timezone.utc)
+    layout = OutputLayout(output_dir)
     try:
-        base_path, model_name = model_base_path_for(output_dir, model_name)
-    except ValueError as e:
+        base_path, model_name = layout.served_model(model_name)
+    except LayoutError as e:
         raise MonitorError(str(e)) from None
-    log_dir = log_dir or log_dir_for_output(output_dir, model_name)
+    log_dir = log_dir or layout.request_log_dir(model_name)
     start, end = parse_time(since, now), parse_time(until, now)
     traffic = read_traffic(log_dir, model_name, start, end)
     if len(traffic.rows) < min_rows:
@@ -224,10 +229,11 @@ def run(output_dir: str, model_name: Optional[str] = None, *, log_dir: Optional[
     if baseline_stats:
         baseline = {"statistics": os.path.abspath(baseline_stats), "source": "--baseline_stats"}
     else:
+        metadata_config = metadata_config or MetadataConfig.for_output(output_dir)
         try:
-            found = lineage.training_statistics(metadata_path_for(output_dir), version_dir)
-        except lineage.LineageError as e:
-            raise MonitorError(str(e)) from None
+            found = lineage.training_statistics(open_store(metadata_config, readonly=True), version_dir)
+        except (StoreError, lineage.LineageError) as e:
+            raise MonitorError(f"{e} (or pass --baseline_stats)") from None
         baseline = {"statistics": found.path, "source": f"MLMD lineage of PushedModel artifact "
                                                        f"{found.pushed_model_artifact_id}"}
     result = {
@@ -241,7 +247,7 @@ def run(output_dir: str, model_name: Optional[str] = None, *, log_dir: Optional[
         "checked_at": now.isoformat(),
     }
     result.update(check(traffic, schema_path, baseline["statistics"]))
-    report_dir = report_dir or monitoring_dir_for_output(output_dir, model_name)
+    report_dir = report_dir or layout.monitoring_dir(model_name)
     os.makedirs(report_dir, exist_ok=True)
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     result["report_files"] = [os.path.join(report_dir, f"monitor_{stamp}.json"),
@@ -255,7 +261,7 @@ def run(output_dir: str, model_name: Optional[str] = None, *, log_dir: Optional[
 
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m serving.monitor", description=__doc__.split("\n\n")[0])
-    p.add_argument("--output-dir", required=True, help="pipeline output dir (serving_model/, metadata.sqlite)")
+    add_store_arguments(p, "pipeline output dir (serving_model/, request_log/, metadata.sqlite); default ./outputs")
     p.add_argument("--model_name", default=None, help="default: the only model under serving_model/")
     p.add_argument("--log_dir", default=None, help="request log dir (default: <output>/request_log/<model>)")
     p.add_argument("--since", default=None, help="window start: ISO 8601 or a duration back from now (30m, 2h)")
@@ -267,15 +273,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--min_rows", type=int, default=30, help="refuse to judge fewer logged rows than this")
     args = p.parse_args(argv)
     try:
-        result = run(args.output_dir, args.model_name, log_dir=args.log_dir, since=args.since, until=args.until,
-                     model_version=args.model_version, baseline_stats=args.baseline_stats,
-                     report_dir=args.report_dir, min_rows=args.min_rows)
-    except MonitorError as e:
+        result = run(output_dir_from_args(args), args.model_name, log_dir=args.log_dir, since=args.since,
+                     until=args.until, model_version=args.model_version, baseline_stats=args.baseline_stats,
+                     report_dir=args.report_dir, min_rows=args.min_rows, metadata_config=store_from_args(args))
+    except (MonitorError, StoreError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return EXIT_ERROR
+        return exit_codes.BAD_INPUT
     print(render_report(result))
     print("Written: " + ", ".join(result["report_files"]))
-    return EXIT_CLEAN if result["ok"] else EXIT_FOUND
+    return exit_codes.OK if result["ok"] else exit_codes.FOUND
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from google.protobuf import text_format
 from tensorflow.core.example import example_pb2, feature_pb2
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-SCHEMA_RELATIVE_PATH = os.path.join("assets.extra", "schema.pbtxt")
 SERVING_ENVIRONMENT = "SERVING"
 _TYPE_NAMES = {schema_pb2.BYTES: "string", schema_pb2.INT: "integer", schema_pb2.FLOAT: "number"}
 
@@ -53,10 +52,6 @@ def _empty_list(feature: feature_pb2.Feature, kind: int) -> None:
 def load_schema(path: str) -> schema_pb2.Schema:
     with open(path) as f:
         return text_format.Parse(f.read(), schema_pb2.Schema())
-
-
-def model_schema_path(version_dir: str) -> str:
-    return os.path.join(version_dir, SCHEMA_RELATIVE_PATH)
 
 
 def _in_environment(feature: schema_pb2.Feature, environment: str) -> bool:

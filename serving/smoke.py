@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union  # noqa: E402
+import argparse
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 DEFAULT_ROWS = 32
 _ATOL = 1e-5
@@ -66,8 +64,13 @@ class SmokeTestFailed(RuntimeError):
 def smoke_test(model_base_path: str, model_name: str,
                rows: Union[str, Sequence[Mapping[str, Any]], None] = None, *,
                max_rows: int = DEFAULT_ROWS, raise_on_failure: bool = True,
-               load_timeout_seconds: float = 120.0) -> SmokeResult:
-    """Serves `model_base_path` and checks it; rows: a CSV path, raw-feature dicts, or None (bundled CSV)."""
+               load_timeout_seconds: float = 120.0, metadata_config=None) -> SmokeResult:
+    """Serves `model_base_path` and checks it.
+
+    rows: a CSV path, raw-feature dicts, or None for the CSV the served version was
+    trained on, found through ML Metadata (`metadata_config`, by default the store of
+    the output folder whose serving_model/ holds the base path).
+    """
     from serving.server import ModelServer
 
     result = SmokeResult(model_name, os.path.abspath(model_base_path))
@@ -79,7 +82,7 @@ def smoke_test(model_base_path: str, model_name: str,
         result.version = servable.version
         result.checks.append(Check("server loads a version and opens REST + gRPC", True,
                                    f"version {servable.version}, {server.rest_url}, {server.grpc_target}"))
-        _run_checks(result, server, servable, rows, max_rows)
+        _run_checks(result, server, servable, rows, max_rows, metadata_config)
     except Exception as e:  # noqa: BLE001 - any failure becomes a reported check
         result.checks.append(Check("smoke test ran to completion", False, f"{type(e).__name__}: {e}"))
     finally:
@@ -90,11 +93,26 @@ def smoke_test(model_base_path: str, model_name: str,
     return result
 
 
-def _run_checks(result: SmokeResult, server, servable, rows, max_rows: int) -> None:
+def _training_csv(version_dir: str, metadata_config) -> str:
+    """The first CSV file the served version was trained on (MLMD lineage)."""
+    from runs import lineage
+    from runs.layout import OutputLayout
+    from runs.store import MetadataConfig, open_store
+
+    if metadata_config is None:
+        layout = OutputLayout.of_model_base_path(os.path.dirname(version_dir))
+        if layout is None:
+            raise ValueError(f"no rows given, and {version_dir} is not under an output folder's serving_model/ "
+                             f"to find its training data: pass rows (--csv)")
+        metadata_config = MetadataConfig.for_output(layout.output_dir)
+    return lineage.training_data_files(open_store(metadata_config, readonly=True), version_dir)[0]
+
+
+def _run_checks(result: SmokeResult, server, servable, rows, max_rows: int, metadata_config) -> None:
     import tensorflow as tf
 
-    from serving.client import DEFAULT_CSV, GrpcClient, RestClient, grpc_predictions
-    from serving.servable import DEFAULT_SIGNATURE
+    from serving.client import GrpcClient, RestClient, grpc_predictions
+    from serving.contract import EXAMPLES_INPUT, SERVING_SIGNATURE
 
     features = servable.raw_features
     if features is None:
@@ -102,7 +120,7 @@ def _run_checks(result: SmokeResult, server, servable, rows, max_rows: int) -> N
                                    "missing; clients cannot know which features to send"))
         return
     if rows is None or isinstance(rows, str):
-        rows = features.read_csv(rows or DEFAULT_CSV, limit=max_rows)
+        rows = features.read_csv(rows or _training_csv(servable.path, metadata_config), limit=max_rows)
     rows = [dict(r) for r in list(rows)[:max_rows]]
     if not rows:
         raise ValueError("no rows to send")
@@ -111,8 +129,8 @@ def _run_checks(result: SmokeResult, server, servable, rows, max_rows: int) -> N
 
     # The floor: the same SavedModel called in this process, loaded independently.
     loaded = tf.saved_model.load(servable.path)
-    expected = {k: v.numpy() for k, v in loaded.signatures[DEFAULT_SIGNATURE](
-        examples=tf.constant(serialized)).items()}
+    expected = {k: v.numpy() for k, v in loaded.signatures[SERVING_SIGNATURE](
+        **{EXAMPLES_INPUT: tf.constant(serialized)}).items()}
 
     rest = RestClient(server.host, server.rest_port, result.model_name)
     grpc_client = GrpcClient(server.grpc_target, result.model_name)
@@ -120,13 +138,13 @@ def _run_checks(result: SmokeResult, server, servable, rows, max_rows: int) -> N
         status = rest.status()["model_version_status"]
         _check(result, "REST status reports the version AVAILABLE",
                any(s["version"] == str(servable.version) and s["state"] == "AVAILABLE" for s in status), status)
-        rest_sig = rest.metadata()["metadata"]["signature_def"]["signature_def"].get(DEFAULT_SIGNATURE)
-        ok = (rest_sig is not None and list(rest_sig["inputs"]) == ["examples"]
-              and rest_sig["inputs"]["examples"]["dtype"] == "DT_STRING"
+        rest_sig = rest.metadata()["metadata"]["signature_def"]["signature_def"].get(SERVING_SIGNATURE)
+        ok = (rest_sig is not None and list(rest_sig["inputs"]) == [EXAMPLES_INPUT]
+              and rest_sig["inputs"][EXAMPLES_INPUT]["dtype"] == "DT_STRING"
               and set(rest_sig["outputs"]) == set(expected))
-        _check(result, f"signature '{DEFAULT_SIGNATURE}' takes serialized tf.Examples and has outputs "
+        _check(result, f"signature '{SERVING_SIGNATURE}' takes serialized tf.Examples and has outputs "
                        f"{sorted(expected)}", ok, rest_sig)
-        grpc_sig = _grpc_signature(grpc_client.metadata(), DEFAULT_SIGNATURE)
+        grpc_sig = _grpc_signature(grpc_client.metadata(), SERVING_SIGNATURE)
         _check(result, "gRPC GetModelMetadata gives the same signature", grpc_sig is not None
                and sorted(grpc_sig.outputs) == sorted(expected), grpc_sig)
 
@@ -179,22 +197,27 @@ def _compare(result: SmokeResult, name: str, predictions: List[Dict[str, Any]],
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    from runs import exit_codes
+    from runs.layout import LayoutError, OutputLayout
+    from runs.store import StoreError, add_store_arguments, output_dir_from_args, store_from_args
+
     p = argparse.ArgumentParser(prog="python -m serving.smoke", description=__doc__.split("\n\n")[0])
-    p.add_argument("--output-dir", required=True, help="the pipeline output dir (holds serving_model/)")
+    add_store_arguments(p, "the pipeline output dir (holds serving_model/); default ./outputs")
     p.add_argument("--model_name", default=None, help="default: the only model under serving_model/")
-    p.add_argument("--csv", default=None, help="rows to send (default: the bundled penguins CSV)")
+    p.add_argument("--csv", default=None,
+                   help="rows to send (default: the CSV the served version was trained on, from ML Metadata)")
     p.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="how many rows to send")
     args = p.parse_args(argv)
-    from serving.layout import model_base_path_for
-
     try:
-        base_path, model_name = model_base_path_for(args.output_dir, args.model_name)
-    except ValueError as e:
+        base_path, model_name = OutputLayout(output_dir_from_args(args)).served_model(args.model_name)
+        metadata_config = store_from_args(args)
+    except (LayoutError, StoreError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
-    result = smoke_test(base_path, model_name, args.csv, max_rows=args.rows, raise_on_failure=False)
+        return exit_codes.BAD_INPUT
+    result = smoke_test(base_path, model_name, args.csv, max_rows=args.rows, raise_on_failure=False,
+                        metadata_config=metadata_config)
     print(result.report())
-    return 0 if result.ok else 1
+    return exit_codes.OK if result.ok else exit_codes.FAILED
 
 
 if __name__ == "__main__":

@@ -1,10 +1,8 @@
 """Shared fixtures. TF_USE_LEGACY_KERAS must be set before TensorFlow is imported."""
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import pytest  # noqa: E402
+import pytest
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PENGUINS = os.path.join(REPO_ROOT, "data", "penguins")
@@ -29,7 +27,7 @@ def pipeline_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_transform(tmp_path_factory):
     """preprocessing_fn analyzed over a few rows: (transformed rows, TFTransformOutput)."""
-    from tests.model_fixtures import analyze_and_transform
+    from tests.models.model_fixtures import analyze_and_transform
 
     return analyze_and_transform(str(tmp_path_factory.mktemp("tft")))
 

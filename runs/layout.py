@@ -1,0 +1,121 @@
+"""The output layout: the one statement of where a run's outputs live under --output-dir.
+
+  <output>/pipeline_root/                      TFX artifacts (one folder per component output)
+  <output>/metadata.sqlite                     ML Metadata of the runs (unless a MySQL store is configured)
+  <output>/serving_model/<model>/<version>/    pushed SavedModels (TF Serving's layout)
+  <output>/reports/<run>.html, latest.html     the static run reports
+  <output>/request_log/<model>/requests.jsonl  the server's request log
+  <output>/monitoring/<model>/                 drift monitor results
+  <output>/kubeflow/<pipeline>.yaml            compiled Kubeflow / Vertex specs
+
+Every module, the Makefile (`python -m runs.layout`) and the notebook ask this module;
+nobody else spells these names.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+PIPELINE_ROOT = "pipeline_root"
+METADATA_SQLITE = "metadata.sqlite"
+SERVING_MODEL = "serving_model"
+REPORTS = "reports"
+LATEST_REPORT = "latest.html"
+REQUEST_LOG = "request_log"
+MONITORING = "monitoring"
+KUBEFLOW = "kubeflow"
+# Where runs go when no --output-dir is given: outputs/ in the project (ignored by git).
+DEFAULT_OUTPUT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "outputs")
+
+
+class LayoutError(ValueError):
+    """The output folder does not hold what was asked for; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class OutputLayout:
+    """Paths under one output folder (absolute)."""
+
+    output_dir: str
+
+    def __post_init__(self):
+        object.__setattr__(self, "output_dir", os.path.abspath(self.output_dir))
+
+    def _path(self, *parts: str) -> str:
+        return os.path.join(self.output_dir, *parts)
+
+    @property
+    def pipeline_root(self) -> str:
+        return self._path(PIPELINE_ROOT)
+
+    @property
+    def metadata_sqlite(self) -> str:
+        return self._path(METADATA_SQLITE)
+
+    @property
+    def serving_root(self) -> str:
+        return self._path(SERVING_MODEL)
+
+    def model_base_path(self, model_name: str) -> str:
+        """TF Serving's --model_base_path: <output>/serving_model/<model>."""
+        return self._path(SERVING_MODEL, model_name)
+
+    @property
+    def reports_dir(self) -> str:
+        return self._path(REPORTS)
+
+    def report_path(self, run_id: str) -> str:
+        """<output>/reports/<run id>.html, the run id made file-name safe."""
+        return self._path(REPORTS, re.sub(r"[^A-Za-z0-9._-]", "-", run_id) + ".html")
+
+    @property
+    def latest_report(self) -> str:
+        return self._path(REPORTS, LATEST_REPORT)
+
+    def request_log_dir(self, model_name: str) -> str:
+        return self._path(REQUEST_LOG, model_name)
+
+    def monitoring_dir(self, model_name: str) -> str:
+        return self._path(MONITORING, model_name)
+
+    def kubeflow_spec(self, pipeline_name: str) -> str:
+        return self._path(KUBEFLOW, f"{pipeline_name}.yaml")
+
+    def served_model(self, model_name: Optional[str]) -> "tuple[str, str]":
+        """(model base path, model name), guessing the model when only one was pushed."""
+        if model_name is None:
+            root = self.serving_root
+            names = sorted(os.listdir(root)) if os.path.isdir(root) else []
+            if len(names) != 1:
+                raise LayoutError(f"{root} holds {names or 'no models'}; pass --model_name "
+                                  f"(and run the pipeline first if nothing was pushed)")
+            model_name = names[0]
+        return self.model_base_path(model_name), model_name
+
+    @classmethod
+    def of_model_base_path(cls, model_base_path: str) -> Optional["OutputLayout"]:
+        """The layout a base path of the form <output>/serving_model/<model> belongs to, else None."""
+        parent = os.path.dirname(os.path.abspath(model_base_path))
+        if os.path.basename(parent) != SERVING_MODEL:
+            return None
+        return cls(os.path.dirname(parent))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """`python -m runs.layout OUTPUT_DIR NAME [ARG]`: one path, for the Makefile and shell scripts."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    names = ("pipeline_root", "metadata_sqlite", "serving_root", "model_base_path", "reports_dir",
+             "request_log_dir", "monitoring_dir")
+    if len(args) < 2 or args[1] not in names:
+        print(f"usage: python -m runs.layout OUTPUT_DIR {{{','.join(names)}}} [MODEL]", file=sys.stderr)
+        return 2
+    value = getattr(OutputLayout(args[0]), args[1])
+    print(value(*args[2:]) if callable(value) else value)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

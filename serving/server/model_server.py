@@ -1,0 +1,165 @@
+"""A local, TF Serving compatible model server: `python -m serving.server`.
+
+Takes TF Serving's own flags (`--model_name`, `--model_base_path`, `--port` for
+gRPC, `--rest_api_port`, `--file_system_poll_wait_seconds`) plus this project's
+flags for the request log and limits, so a command line moves between this server
+and `tensorflow_model_server` unchanged. Differences: it binds 127.0.0.1 unless told
+otherwise (`--host`), and a port of 0 means "pick a free port" (printed at start).
+"""
+from __future__ import annotations
+
+import os
+
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from typing import List, Optional
+
+from serving.server.core import ServingCore
+from serving.server.grpc_api import GrpcServer
+from serving.server.metrics import ServingMetrics
+from runs import exit_codes
+from runs.layout import OutputLayout
+from serving.server.request_log import RequestLog
+from serving.server.rest import RestServer
+from serving.server.versions import ModelVersions
+
+log = logging.getLogger("serving.server")
+
+DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
+
+
+class ModelServer:
+    """REST + gRPC over one watched model base path; a context manager that always stops."""
+
+    def __init__(self, model_name: str, model_base_path: str, *, host: str = "127.0.0.1",
+                 grpc_port: int = 8500, rest_port: int = 8501, poll_seconds: float = 1.0,
+                 request_log_dir: Optional[str] = None, request_log_sample_rate: float = 1.0,
+                 request_log_max_bytes: int = 64 * 1024 * 1024, request_log_backups: int = 5,
+                 max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES):
+        if not os.path.isdir(model_base_path):
+            raise FileNotFoundError(
+                f"--model_base_path {model_base_path} is not a directory; it must hold "
+                f"<version>/saved_model.pb (run the pipeline first, e.g. `make run`)")
+        self.metrics = ServingMetrics()
+        self.models = ModelVersions(model_name, model_base_path, poll_seconds,
+                                    on_load=lambda v, outcome: self.metrics.observe_load(model_name, v, outcome))
+        self.request_log = RequestLog(
+            request_log_dir, sample_rate=request_log_sample_rate, max_bytes=request_log_max_bytes,
+            backups=request_log_backups,
+            on_drop=self.metrics.log_dropped.labels(model_name).inc) if request_log_dir else None
+        self.core = ServingCore(self.models, self.metrics, self.request_log)
+        self.host = host
+        self._grpc_port, self._rest_port = grpc_port, rest_port
+        self._max_request_bytes = max_request_bytes
+        self.grpc: Optional[GrpcServer] = None
+        self.rest: Optional[RestServer] = None
+
+    @property
+    def rest_port(self) -> int:
+        return self.rest.port
+
+    @property
+    def grpc_port(self) -> int:
+        return self.grpc.port
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.host}:{self.rest_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"{self.host}:{self.grpc_port}"
+
+    def start(self, wait_for_model_seconds: Optional[float] = 60.0) -> "ModelServer":
+        """Loads the model, then opens both ports; raises if nothing loads in time."""
+        try:
+            self.models.start()
+            if wait_for_model_seconds is not None and not self.models.available.wait(wait_for_model_seconds):
+                raise RuntimeError(
+                    f"no loadable version of {self.models.name} under {self.models.base_path} after "
+                    f"{wait_for_model_seconds:.0f}s; see the log for why versions were skipped")
+            self.grpc = GrpcServer(self.core, self.host, self._grpc_port, self._max_request_bytes)
+            self.rest = RestServer(self.core, self.host, self._rest_port, self._max_request_bytes)
+            self.grpc.start()
+            self.rest.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.rest is not None:
+            self.rest.stop()
+        if self.grpc is not None:
+            self.grpc.stop()
+        self.models.stop()
+        if self.request_log is not None:
+            self.request_log.flush()
+            self.request_log.close()
+            self.request_log = None
+
+    def __enter__(self) -> "ModelServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m serving.server", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model_name", required=True, help="name clients use in /v1/models/<name> and ModelSpec")
+    p.add_argument("--model_base_path", required=True, help="directory holding <integer version>/saved_model.pb")
+    p.add_argument("--port", type=int, default=8500, help="gRPC port (0 = any free port)")
+    p.add_argument("--rest_api_port", type=int, default=8501, help="REST port (0 = any free port)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    p.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0,
+                   help="how often to look for new versions")
+    p.add_argument("--request_log_dir", default=None,
+                   help="where to write requests.jsonl (default: <output>/request_log/<model> when the base "
+                        "path is <output>/serving_model/<model>; 'none' disables logging)")
+    p.add_argument("--request_log_sample_rate", type=float, default=1.0, help="fraction of requests logged")
+    p.add_argument("--request_log_max_bytes", type=int, default=64 * 1024 * 1024,
+                   help="rotate requests.jsonl past this size")
+    p.add_argument("--request_log_backups", type=int, default=5, help="rotated files kept")
+    p.add_argument("--max_request_bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES,
+                   help="larger REST bodies get 413, larger gRPC messages RESOURCE_EXHAUSTED")
+    p.add_argument("--wait_for_model_seconds", type=float, default=300.0,
+                   help="give up at start if no version loads within this time")
+    return p.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    log_dir = args.request_log_dir
+    if log_dir is None:
+        layout = OutputLayout.of_model_base_path(args.model_base_path)
+        log_dir = layout.request_log_dir(args.model_name) if layout else None
+    elif log_dir.lower() == "none":
+        log_dir = None
+    try:
+        server = ModelServer(
+            args.model_name, args.model_base_path, host=args.host, grpc_port=args.port,
+            rest_port=args.rest_api_port, poll_seconds=args.file_system_poll_wait_seconds,
+            request_log_dir=log_dir, request_log_sample_rate=args.request_log_sample_rate,
+            request_log_max_bytes=args.request_log_max_bytes, request_log_backups=args.request_log_backups,
+            max_request_bytes=args.max_request_bytes)
+        server.start(wait_for_model_seconds=args.wait_for_model_seconds)
+    except (OSError, RuntimeError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    print(f"Serving model '{args.model_name}' version {server.models.current.version}: "
+          f"REST {server.rest_url}, gRPC {server.grpc_target}; "
+          f"request log: {log_dir or 'off'}", flush=True)
+    stopping.wait()
+    log.info("Stopping")
+    server.stop()
+    return exit_codes.OK
+

@@ -1,0 +1,193 @@
+"""TF Serving's REST API over the standard library's threading HTTP server.
+
+Routes, as in TF Serving (http_rest_api_handler.cc):
+  GET  /v1/models/{name}[/versions/{v}]             model version status
+  GET  /v1/models/{name}[/versions/{v}]/metadata    signature defs
+  POST /v1/models/{name}[/versions/{v}]:predict     row or columnar predict
+  GET  /monitoring/prometheus/metrics               Prometheus metrics
+Any other /v1/ path is "Malformed request" (400); errors are `{"error": "..."}`.
+Connections are kept alive (HTTP/1.1) and each response leaves in one write with
+TCP_NODELAY, so small requests do not wait on Nagle's algorithm.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Optional, Tuple
+
+from serving.server import api_protos, rest_json
+from serving.server.core import ServingCore
+from serving.server.errors import ServingError, invalid_argument
+from serving.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, METRICS_PATH
+
+log = logging.getLogger(__name__)
+
+_PREDICT = re.compile(r"(?i)/v1/models/([^/:]+)(?:/versions/(\d+))?:(classify|regress|predict)")
+_METADATA = re.compile(r"(?i)/v1/models/([^/:]+)(?:/versions/(\d+))?/metadata")
+_STATUS = re.compile(r"(?i)/v1/models(?:/([^/:]+))?(?:/versions/(\d+))?")
+_JSON = "application/json"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: "RestServer"
+
+    def setup(self) -> None:
+        super().setup()
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
+        log.debug("%s - %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        path = self.path.split("?", 1)[0]
+        if path == METRICS_PATH:
+            self._reply(200, self.server.core.metrics.exposition(), METRICS_CONTENT_TYPE)
+            return
+        self._drain_body()
+        self._api("GET", path, b"")
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+        path = self.path.split("?", 1)[0]
+        try:
+            body = self._read_body()
+        except ServingError as e:
+            self.close_connection = True
+            self._reply_error(e)
+            return
+        self._api("POST", path, body)
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            raise ServingError("INVALID_ARGUMENT", "Chunked request bodies are not supported; "
+                               "send a Content-Length header", http_status=411)
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            raise invalid_argument("Content-Length header is not a number") from None
+        limit = self.server.max_request_bytes
+        if length > limit:
+            raise ServingError("INVALID_ARGUMENT",
+                               f"Request body of {length} bytes exceeds the limit of {limit} bytes "
+                               f"(server flag --max_request_bytes)", http_status=413)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _drain_body(self) -> None:
+        length = int(self.headers.get("Content-Length", "0") or 0)
+        if 0 < length <= self.server.max_request_bytes:
+            self.rfile.read(length)
+        elif length:
+            self.close_connection = True
+
+    def _api(self, method: str, path: str, body: bytes) -> None:
+        try:
+            if not path.lower().startswith("/v1/"):
+                raise ServingError("NOT_FOUND", f"Unknown path: {path}. The API lives under /v1/models/")
+            status, payload = self.server.api.handle(method, path, body)
+        except ServingError as e:
+            self._reply_error(e)
+            return
+        except Exception as e:  # noqa: BLE001 - a bug must answer 500, not kill the connection
+            log.exception("REST request %s %s failed", method, path)
+            self._reply_error(ServingError("INTERNAL", f"{type(e).__name__}: {e}"))
+            return
+        self._reply(status, payload, _JSON)
+
+    def _reply_error(self, error: ServingError) -> None:
+        self._reply(error.http_status, json.dumps({"error": error.message}).encode(), _JSON)
+
+    def _reply(self, status: int, payload: bytes, content_type: str) -> None:
+        reason = self.responses.get(status, ("",))[0]
+        head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
+                f"Content-Length: {len(payload)}\r\n")
+        if self.close_connection:
+            head += "Connection: close\r\n"
+        self.wfile.write(head.encode("latin-1") + b"\r\n" + payload)
+        self.log_request(status, len(payload))
+
+
+class RestApi:
+    """Routes and answers REST calls; no sockets here, so it is easy to test."""
+
+    def __init__(self, core: ServingCore):
+        self.core = core
+
+    def handle(self, method: str, path: str, body: bytes) -> Tuple[int, bytes]:
+        if method == "POST":
+            match = _PREDICT.fullmatch(path)
+            if match:
+                name, version, verb = match.groups()
+                if verb.lower() != "predict":
+                    raise ServingError("UNIMPLEMENTED", f"':{verb}' is not supported by this server; use ':predict'")
+                return 200, self._predict(name, _version(version), body)
+        elif method == "GET":
+            match = _METADATA.fullmatch(path)
+            if match:
+                return 200, self._metadata(match.group(1), _version(match.group(2)))
+            match = _STATUS.fullmatch(path)
+            if match:
+                return 200, self._status(match.group(1), _version(match.group(2)))
+        raise invalid_argument(f"Malformed request: {method} {path}")
+
+    def _predict(self, name: str, version: Optional[int], body: bytes) -> bytes:
+        started = time.perf_counter()
+        with self.core.track(model=name, api="predict", entrypoint="rest") as scope:
+            doc = rest_json.parse_body(body)
+            signature_name = rest_json.signature_name_of(doc)
+            servable = self.core.resolve(scope, version, signature_name)
+            request = rest_json.parse_predict(doc, servable, signature_name)
+            outputs = self.core.predict(scope, servable, request.inputs, rows=request.rows, started=started)
+            return json.dumps(rest_json.predict_response(outputs, request.row_format),
+                              separators=(",", ":")).encode()
+
+    def _metadata(self, name: str, version: Optional[int]) -> bytes:
+        with self.core.track(model=name, api="metadata", entrypoint="rest") as scope:
+            servable = self.core.resolve(scope, version)
+            return _pretty(api_protos.to_json_dict(api_protos.metadata_response(servable)))
+
+    def _status(self, name: Optional[str], version: Optional[int]) -> bytes:
+        if not name:
+            raise invalid_argument("Missing model name in request.")
+        with self.core.track(model=name, api="status", entrypoint="rest"):
+            states = self.core.models.states(name, version)
+            return _pretty(api_protos.to_json_dict(api_protos.status_response(states)))
+
+
+def _version(text: Optional[str]) -> Optional[int]:
+    return int(text) if text else None
+
+
+def _pretty(doc: dict) -> bytes:
+    return json.dumps(doc, indent=1).encode()
+
+
+class RestServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, core: ServingCore, host: str, port: int, max_request_bytes: int):
+        self.core = core
+        self.api = RestApi(core)
+        self.max_request_bytes = max_request_bytes
+        super().__init__((host, port), _Handler)
+        self._thread: Optional[threading.Thread] = None
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="rest-server", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)

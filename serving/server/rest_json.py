@@ -1,0 +1,247 @@
+"""TF Serving's REST JSON <-> numpy, following its json_tensor rules and messages.
+
+Request: `{"signature_name": ..., "instances": [...]}` (row format) or
+`{"inputs": ...}` (columnar format); `{"b64": "..."}` for binary strings. Response:
+`{"predictions": [...]}` for rows, `{"outputs": ...}` for columns; with several
+outputs each prediction is an object keyed by output name.
+
+On top of that, a friendlier form for models whose only input is serialized
+tf.Examples: `instances` (or `inputs`) may be plain objects of raw feature values,
+which are turned into tf.Examples with the model's schema.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from serving.server.errors import invalid_argument
+from serving.raw_features import FeatureError
+from serving.server.servable import Servable
+
+
+@dataclass
+class PredictRequest:
+    signature_name: str
+    inputs: Dict[str, np.ndarray]
+    row_format: bool
+    rows: Optional[List[Dict[str, Any]]] = None  # raw features of the friendly form
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "Null"
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, (int, float)):
+        return "Number"
+    if isinstance(value, str):
+        return "String"
+    if isinstance(value, list):
+        return "Array"
+    return "Object"
+
+
+def _is_b64(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("b64"), str)
+
+
+def parse_body(body: bytes) -> Dict[str, Any]:
+    if not body.strip():
+        raise invalid_argument("JSON Parse error: The document is empty")
+    try:
+        doc = json.loads(body)
+    except UnicodeDecodeError:
+        raise invalid_argument("JSON Parse error: Invalid encoding in string. at offset: 0") from None
+    except json.JSONDecodeError as e:
+        raise invalid_argument(f"JSON Parse error: {e.msg} at offset: {e.pos}") from None
+    if not isinstance(doc, dict):
+        raise invalid_argument(f"JSON Value: {_dump(doc)} Is not object")
+    return doc
+
+
+def signature_name_of(doc: Mapping[str, Any]) -> str:
+    name = doc.get("signature_name", "")
+    if not isinstance(name, str):
+        raise invalid_argument(
+            f"JSON Value: {_dump(doc)} not formatted correctly. 'signature_name' key must be a string value.")
+    return name
+
+
+def parse_predict(doc: Mapping[str, Any], servable: Servable, signature_name: str) -> PredictRequest:
+    """A parsed JSON body -> numpy inputs for the signature; INVALID_ARGUMENT on any mistake."""
+    signature = servable.signature_def(signature_name)
+    infos = dict(signature.inputs)
+    if "instances" in doc and "inputs" in doc:
+        raise invalid_argument(f"JSON Value: {_abbrev(doc)} Not formatted correctly expecting only one of "
+                               f"'inputs' or 'instances' keys to exist ")
+    if "instances" in doc:
+        instances = doc["instances"]
+        if not isinstance(instances, list):
+            raise invalid_argument(f"JSON Value: {_abbrev(doc)} Excepting 'instances' to be an list/array")
+        if not instances:
+            raise invalid_argument(f"JSON Value: {_abbrev(doc)} No values in 'instances' array")
+        if _is_raw_feature_rows(instances[0], servable, signature_name):
+            return _from_raw_rows(instances, servable, signature_name, row_format=True)
+        return PredictRequest(signature_name, _instances_to_arrays(instances, infos), row_format=True)
+    if "inputs" in doc:
+        inputs = doc["inputs"]
+        if isinstance(inputs, dict) and not _is_b64(inputs) and _is_raw_feature_rows(inputs, servable, signature_name):
+            return _from_raw_rows(_columns_to_rows(inputs), servable, signature_name, row_format=False)
+        return PredictRequest(signature_name, _inputs_to_arrays(inputs, infos), row_format=False)
+    raise invalid_argument("Missing 'inputs' or 'instances' key")
+
+
+def _abbrev(doc: Mapping[str, Any], limit: int = 200) -> str:
+    text = _dump(doc)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _is_raw_feature_rows(first: Any, servable: Servable, signature_name: str) -> bool:
+    """Friendly form: an object whose keys are not the signature's input names."""
+    if not isinstance(first, dict) or _is_b64(first) or servable.raw_features is None:
+        return False
+    if not servable.takes_examples(signature_name):
+        return False
+    return set(first) != set(servable.signature_def(signature_name).inputs)
+
+
+def _columns_to_rows(columns: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    lengths = {name: len(v) for name, v in columns.items() if isinstance(v, list)}
+    if len(lengths) != len(columns):
+        scalar = next(name for name in columns if name not in lengths)
+        raise invalid_argument(f"'inputs' of raw features needs a list per feature; '{scalar}' is not a list")
+    if len(set(lengths.values())) != 1:
+        raise invalid_argument(f"'inputs' of raw features have different lengths: {lengths}")
+    n = next(iter(lengths.values()))
+    if n == 0:
+        raise invalid_argument("'inputs' of raw features are empty lists")
+    return [{name: values[i] for name, values in columns.items()} for i in range(n)]
+
+
+def _from_raw_rows(rows: List[Any], servable: Servable, signature_name: str, row_format: bool) -> PredictRequest:
+    try:
+        serialized = servable.raw_features.serialize(rows)
+    except FeatureError as e:
+        raise invalid_argument(f"Failed to process raw features: {e}") from None
+    key = next(iter(servable.signature_def(signature_name).inputs))
+    return PredictRequest(signature_name, {key: np.array(serialized, dtype=object)}, row_format, rows=rows)
+
+
+def _instances_to_arrays(instances: List[Any], infos: Mapping[str, Any]) -> Dict[str, np.ndarray]:
+    names = set(infos)
+    first = instances[0]
+    if not isinstance(first, dict) and len(infos) > 1:
+        raise invalid_argument("instances is a plain list, but expecting list of objects as multiple "
+                               "input tensors required as per tensorinfo_map")
+    objects = isinstance(first, dict) and not _is_b64(first)
+    columns: Dict[str, List[Any]] = {name: [] for name in infos}
+    for i, item in enumerate(instances):
+        is_object = isinstance(item, dict) and not _is_b64(item)
+        if objects:
+            if not is_object:
+                raise invalid_argument(f"Expecting object but got list at item {i} of input list")
+            if set(item) != names:
+                raise invalid_argument(
+                    f"Failed to process element: {i} of 'instances' list. JSON object: {_dump(item)} "
+                    f"keys must be equal to: {','.join(sorted(names))}")
+            for name, value in item.items():
+                columns[name].append(_leaf_values(value, infos[name].dtype, f"element: {i} key: {name}"))
+        else:
+            if is_object:
+                raise invalid_argument(f"Expecting value/list but got object at item {i} of input list")
+            name = next(iter(infos))
+            columns[name].append(_leaf_values(item, infos[name].dtype, f"element: {i}"))
+    return {name: _stack(values, infos[name].dtype) for name, values in columns.items()}
+
+
+def _inputs_to_arrays(inputs: Any, infos: Mapping[str, Any]) -> Dict[str, np.ndarray]:
+    if not isinstance(inputs, dict) or _is_b64(inputs):
+        if len(infos) > 1:
+            raise invalid_argument("inputs is a plain value/list, but expecting an object as multiple "
+                                   "input tensors required as per tensorinfo_map")
+        name = next(iter(infos))
+        return {name: _stack(_leaf_values(inputs, infos[name].dtype, "'inputs'"), infos[name].dtype)}
+    arrays = {}
+    for name, info in infos.items():
+        if name not in inputs:
+            raise invalid_argument(f"Missing named input: {name} in 'inputs' object.")
+        arrays[name] = _stack(_leaf_values(inputs[name], info.dtype, f"input: {name}"), info.dtype)
+    return arrays
+
+
+def _leaf_values(value: Any, dtype_enum: int, where: str) -> Any:
+    """Validates and converts the leaves of a (nested) JSON value for one tensor."""
+    dtype = tf.dtypes.as_dtype(dtype_enum)
+    if isinstance(value, list):
+        return [_leaf_values(v, dtype_enum, where) for v in value]
+    if dtype == tf.string:
+        if isinstance(value, str):
+            return value.encode("utf-8")
+        if _is_b64(value):
+            try:
+                return base64.b64decode(value["b64"], validate=True)
+            except (binascii.Error, ValueError):
+                raise invalid_argument(f"Failed to process {where}. Error: Unable to base64 decode") from None
+    elif dtype.is_floating:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value
+    elif dtype == tf.bool:
+        if isinstance(value, bool):
+            return value
+    elif dtype.is_integer:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    raise invalid_argument(f"Failed to process {where}. Error: JSON Value: {_dump(value)} "
+                           f"Type: {_json_type(value)} is not of expected type: {dtype.name}")
+
+
+def _stack(values: Any, dtype_enum: int) -> np.ndarray:
+    """Converted JSON value(s) -> one dense array; ragged lists are an error, as in TF Serving."""
+    dtype = tf.dtypes.as_dtype(dtype_enum)
+    try:
+        if dtype == tf.string:
+            array = np.array(values, dtype=object)
+            if any(isinstance(v, list) for v in array.reshape(-1)):
+                raise ValueError("ragged")
+            return array
+        return np.array(values, dtype=dtype.as_numpy_dtype)
+    except ValueError:
+        raise invalid_argument("Expecting tensors of the same shape for every instance; "
+                               "got lists of different lengths") from None
+
+
+# ---- responses ------------------------------------------------------------------------
+
+def _output_value(name: str, array: np.ndarray) -> Any:
+    if array.dtype == object or array.dtype.kind == "S":
+        flat = [{"b64": base64.b64encode(v).decode("ascii")} if name.endswith("_bytes")
+                else v.decode("utf-8", "replace") for v in array.reshape(-1)]
+        return np.array(flat, dtype=object).reshape(array.shape).tolist()
+    if array.dtype == np.float32:
+        # Shortest decimal that round-trips as float32, as TF Serving prints floats.
+        return np.array([float(str(v)) for v in array.reshape(-1)]).reshape(array.shape).tolist()
+    return array.tolist()
+
+
+def predict_response(outputs: Mapping[str, np.ndarray], row_format: bool) -> Dict[str, Any]:
+    values = {name: _output_value(name, array) for name, array in sorted(outputs.items())}
+    if not row_format:
+        return {"outputs": next(iter(values.values())) if len(values) == 1 else values}
+    sizes = {name: (array.shape[0] if array.ndim else None) for name, array in outputs.items()}
+    if len(set(sizes.values())) != 1 or None in sizes.values():
+        raise invalid_argument(f"Tensors have inconsistent batch size or are scalars: {sizes}; "
+                               f"use the columnar format ('inputs')")
+    if len(values) == 1:
+        return {"predictions": next(iter(values.values()))}
+    n = next(iter(sizes.values()))
+    return {"predictions": [{name: column[i] for name, column in values.items()} for i in range(n)]}

@@ -1,0 +1,63 @@
+"""The Keras model and the exported signatures a server and the Evaluator rely on."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models import features as features_lib
+from models import model as model_lib
+from tests.models.model_fixtures import CUSTOM_CONFIG, RAW_ROWS, schema, to_example
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory, tiny_transform):
+    """A model trained briefly on the tiny dataset and saved with its signatures."""
+    rows, output = tiny_transform
+    features = features_lib.from_custom_config(schema(), CUSTOM_CONFIG)
+    classes = model_lib.label_vocabulary(output)
+    model = model_lib.build_keras_model(features, model_lib.vocab_sizes(features, output), len(classes))
+    batch = {k: np.array([r[k] for r in rows]) for k in rows[0] if k != "species"}
+    dataset = tf.data.Dataset.from_tensors((batch, np.array([r["species"] for r in rows]))).repeat()
+    model_lib.train(model, dataset, steps=60)
+    assert model_lib.accuracy(model, dataset, steps=1) == 1.0  # memorised its 5 rows
+    path = str(tmp_path_factory.mktemp("model"))
+    model_lib.export(model, path, output, "species", classes)
+    return tf.saved_model.load(path), classes
+
+
+def test_model_shape_follows_features_and_vocabularies(tiny_transform):
+    _, output = tiny_transform
+    features = features_lib.from_custom_config(schema(), CUSTOM_CONFIG)
+    model = model_lib.build_keras_model(features, model_lib.vocab_sizes(features, output), 3)
+    assert sorted(model.input_names) == sorted(features_lib.transformed_name(n) for n in features.inputs)
+    assert model.output_shape == (None, 3)
+    assert model_lib.vocab_sizes(features, output) == {"island": 4, "sex": 3}  # vocabulary + OOV bucket
+
+
+def test_serving_signature_takes_raw_examples_without_label(exported):
+    loaded, classes = exported
+    serve = loaded.signatures["serving_default"]
+    assert set(serve.structured_input_signature[1]) == {"examples"}
+    batch = tf.constant([to_example(r, include_label=False) for r in RAW_ROWS])
+    out = serve(examples=batch)
+    assert out["probabilities"].shape == (len(RAW_ROWS), len(classes))
+    np.testing.assert_allclose(out["probabilities"].numpy().sum(axis=1), 1.0, rtol=1e-5)
+    predicted = [c.decode() for c in out["classes"].numpy()]
+    assert set(predicted) <= set(classes)
+    # argmax and the label vocabulary agree, so `classes` is the label of the top probability
+    assert predicted == [classes[i] for i in out["probabilities"].numpy().argmax(axis=1)]
+    # the exported graph (raw examples -> transform -> model) agrees with the trained model
+    assert predicted == [r["species"] for r in RAW_ROWS]
+
+
+def test_serving_signature_handles_missing_values(exported):
+    loaded, _ = exported
+    row = {k: v for k, v in RAW_ROWS[0].items() if k not in ("bill_length_mm", "sex")}
+    out = loaded.signatures["serving_default"](examples=tf.constant([to_example(row, include_label=False)]))
+    assert np.isfinite(out["probabilities"].numpy()).all()
+
+
+def test_transform_signature_returns_transformed_label_for_the_evaluator(exported):
+    loaded, classes = exported
+    out = loaded.signatures["transform_features"](examples=tf.constant([to_example(r) for r in RAW_ROWS]))
+    assert [classes[i] for i in out["species"].numpy()] == [r["species"] for r in RAW_ROWS]
+    assert "island_xf" in out and "year_xf" not in out

@@ -1,0 +1,97 @@
+"""Version policy: highest complete version, skip broken or half-written ones, switch safely."""
+import os
+import shutil
+
+import pytest
+
+from serving.server.errors import ServingError
+from serving.server.versions import ModelVersions, fingerprint, list_versions
+
+MODEL = "penguins"
+
+
+@pytest.fixture
+def base(pipeline_run, tmp_path):
+    """A private copy of the pushed model (one version) and that version's number."""
+    path = tmp_path / MODEL
+    shutil.copytree(pipeline_run.serving_dir, path)
+    [version] = list_versions(str(path))
+    return path, version
+
+
+def copy_version(base_path, source, target):
+    shutil.copytree(base_path / str(source), base_path / str(target))
+
+
+def test_lists_only_integer_directories(tmp_path):
+    for name in ("3", "10", "tmp-11", "x"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "12").write_text("a file, not a version")
+    assert list_versions(str(tmp_path)) == [10, 3]
+    assert list_versions(str(tmp_path / "missing")) == []
+    assert fingerprint(str(tmp_path / "3")) is None
+
+
+def test_serves_the_highest_loadable_version_and_skips_broken(base):
+    path, version = base
+    copy_version(path, version, version + 1)
+    (path / str(version + 1) / "saved_model.pb").write_bytes(b"not a SavedModel")  # broken
+    (path / str(version + 2) / "variables").mkdir(parents=True)  # half-written: no saved_model.pb yet
+    loads = []
+    models = ModelVersions(MODEL, str(path), on_load=lambda v, outcome: loads.append((v, outcome)))
+    models.poll()
+    assert models.current.version == version
+    assert loads == [(version + 1, "error"), (version, "ok")]
+    states = {s.version: s for s in models.states(MODEL)}
+    assert states[version].state == "AVAILABLE"
+    assert states[version + 1].state == "END" and "failed to load" in states[version + 1].error_message
+    assert version + 2 not in states
+    models.poll()  # the broken version is not retried while its files are unchanged
+    assert loads == [(version + 1, "error"), (version, "ok")]
+
+
+def test_switches_only_after_the_new_version_settles(base):
+    path, version = base
+    models = ModelVersions(MODEL, str(path))
+    models.poll()
+    old = models.get(MODEL)
+    copy_version(path, version, version + 5)
+    models.poll()  # first sight: files may still be changing
+    assert models.current.version == version
+    models.poll()  # unchanged since the last poll: load and switch
+    assert models.current.version == version + 5
+    assert old.version == version  # a request holding the old servable still has it
+    assert {s.version: s.state for s in models.states(MODEL)} == {version: "END", version + 5: "AVAILABLE"}
+    with pytest.raises(ServingError, match=f"Specific\\({MODEL}, {version}\\)"):
+        models.get(MODEL, version)
+
+
+def test_a_failed_version_is_retried_when_its_files_change(base):
+    path, version = base
+    new = path / str(version + 1)
+    new.mkdir()
+    shutil.copy(path / str(version) / "saved_model.pb", new / "saved_model.pb")  # variables not there yet
+    models = ModelVersions(MODEL, str(path))
+    models.poll()
+    assert models.current.version == version
+    assert models.states(MODEL, version + 1)[0].state == "END"
+    for entry in os.listdir(path / str(version)):  # the rest of the copy arrives
+        if entry != "saved_model.pb":
+            src = path / str(version) / entry
+            (shutil.copytree if src.is_dir() else shutil.copy)(src, new / entry)
+    models.poll()
+    models.poll()
+    assert models.current.version == version + 1
+
+
+def test_errors_for_unknown_models_and_versions(base):
+    path, version = base
+    models = ModelVersions(MODEL, str(path))
+    with pytest.raises(ServingError, match=r"Latest\(penguins\)") as error:
+        models.get(MODEL)  # nothing loaded yet
+    assert error.value.code == "NOT_FOUND"
+    models.poll()
+    with pytest.raises(ServingError, match="Could not find any versions of model other"):
+        models.states("other")
+    with pytest.raises(ServingError, match=f"Could not find version 1 of model {MODEL}"):
+        models.states(MODEL, 1)

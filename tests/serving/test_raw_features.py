@@ -1,0 +1,109 @@
+import os
+
+import pytest
+
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2
+
+from serving.raw_features import FeatureError, RawFeatures, example_to_row, parse_examples
+
+from tests.conftest import REPO_ROOT as REPO
+SCHEMA = os.path.join(REPO, "data", "penguins", "schema.pbtxt")
+CSV = os.path.join(REPO, "data", "penguins", "penguins.csv")
+ROW = {"island": "Biscoe", "bill_length_mm": 45.2, "bill_depth_mm": 15.8, "flipper_length_mm": 215,
+       "body_mass_g": 5300, "sex": "male"}
+
+
+@pytest.fixture(scope="module")
+def features():
+    return RawFeatures.from_file(SCHEMA)
+
+
+def test_serving_environment_excludes_label_and_unused(features):
+    assert set(features.names) == set(ROW)
+    assert features.specs["island"].required and not features.specs["sex"].required
+
+
+def test_row_roundtrips_through_example(features):
+    example = features.to_example(ROW)
+    assert example.features.feature["flipper_length_mm"].int64_list.value == [215]
+    assert example.features.feature["bill_length_mm"].float_list.value[0] == pytest.approx(45.2)
+    assert example_to_row(example) == ROW
+
+
+def test_missing_optional_values_are_left_out(features):
+    example = features.to_example({**ROW, "sex": None, "body_mass_g": []})
+    assert "sex" not in example.features.feature and "body_mass_g" not in example.features.feature
+
+
+def test_integral_float_accepted_for_int_feature(features):
+    assert features.to_example({**ROW, "flipper_length_mm": 215.0}).features.feature[
+        "flipper_length_mm"].int64_list.value == [215]
+
+
+@pytest.mark.parametrize("row, message", [
+    ({k: v for k, v in ROW.items() if k != "island"}, "missing required feature 'island'"),
+    ({**ROW, "species": "Adelie"}, "unknown feature(s) ['species']"),
+    ({**ROW, "island": 3}, "feature 'island' expects a string"),
+    ({**ROW, "bill_length_mm": "long"}, "feature 'bill_length_mm' expects a number"),
+    ({**ROW, "flipper_length_mm": 215.5}, "feature 'flipper_length_mm' expects an integer"),
+    ({**ROW, "flipper_length_mm": True}, "feature 'flipper_length_mm' expects an integer"),
+    ({**ROW, "sex": ["male", "female"]}, "feature 'sex' takes at most 1 value(s)"),
+    ([1, 2], "expected a JSON object"),
+])
+def test_bad_rows_are_rejected_with_the_feature_named(features, row, message):
+    with pytest.raises(FeatureError) as error:
+        features.to_example(row)
+    assert message in str(error.value)
+
+
+def test_serialize_names_the_instance(features):
+    with pytest.raises(FeatureError, match="instance 1: "):
+        features.serialize([ROW, {**ROW, "island": None}])
+
+
+def test_read_csv_types_values_and_keeps_missing(features):
+    rows = features.read_csv(CSV)
+    assert len(rows) == 344
+    assert rows[0] == {"island": "Torgersen", "bill_length_mm": 39.1, "bill_depth_mm": 18.7,
+                       "flipper_length_mm": 181, "body_mass_g": 3750, "sex": "male"}
+    assert rows[3]["bill_length_mm"] is None and rows[3]["island"] == "Torgersen"
+    features.serialize(rows)  # every bundled row is valid model input
+
+
+def test_read_csv_reports_bad_value_with_line(features, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex\n"
+                    "Biscoe,long,15,200,4000,male\n")
+    with pytest.raises(FeatureError, match=r"bad.csv:2: "):
+        features.read_csv(str(path))
+
+
+def test_read_csv_requires_required_columns(features, tmp_path):
+    path = tmp_path / "no_island.csv"
+    path.write_text("bill_length_mm\n40\n")
+    with pytest.raises(FeatureError, match="lacks the required column"):
+        features.read_csv(str(path))
+
+
+def test_sample_row_is_valid_input(features):
+    features.to_example(features.sample_row())
+
+
+def test_parse_examples_marks_garbage_as_none(features):
+    rows = parse_examples([features.to_example(ROW).SerializeToString(), b"\xff\xfe not a proto"])
+    assert rows[0] == ROW and rows[1] is None
+
+
+def test_inferred_schema_presence_sends_missing_values_as_empty_lists():
+    """SchemaGen on CSV data: every example has `sex`, some with no value (an empty CSV field)."""
+    schema = text_format.Parse('''
+        feature { name: "sex" type: BYTES presence { min_fraction: 1.0 min_count: 1 } }
+        feature { name: "mass" type: INT value_count { min: 1 max: 1 } presence { min_fraction: 1.0 } }
+    ''', schema_pb2.Schema())
+    features = RawFeatures(schema)
+    example = features.to_example({"mass": 4000})
+    assert example.features.feature["sex"].HasField("bytes_list")
+    assert list(example.features.feature["sex"].bytes_list.value) == []
+    with pytest.raises(FeatureError, match="missing required feature 'mass'"):
+        features.to_example({"sex": "male"})
