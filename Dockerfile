@@ -6,9 +6,7 @@
 # Kubeflow tasks set their own command and do not use the entrypoint.
 FROM tensorflow/tfx:1.16.0
 
-# TF 2.16 defaults to Keras 3; tensorflow-transform 1.16 and TFMA 0.47 need Keras 2 (tf_keras).
-ENV TF_USE_LEGACY_KERAS=1 \
-    PYTHONUNBUFFERED=1
+ENV PYTHONUNBUFFERED=1
 
 WORKDIR /pipeline
 
@@ -18,8 +16,11 @@ RUN python -m pip install --no-cache-dir uv==0.13.8 \
  && uv pip install --system --no-cache -r requirements.lock
 
 # The project, installed in place so the dotted paths (models.model.run_fn,
-# models.preprocessing.preprocessing_fn) resolve from any working directory;
-# the import check fails the build if they do not.
+# models.preprocessing.preprocessing_fn) resolve from any working directory, with the
+# environment every process needs (scripts/environment.pth, as `make setup` installs it:
+# Keras 2 for tensorflow-transform 1.16 and TFMA 0.47); the import check fails the build
+# if either is missing.
 COPY . .
 RUN uv pip install --system --no-cache --no-deps -e . \
- && cd / && python -c "import models.model, models.preprocessing, pipeline.pipeline, kubeflow_runner, local_runner"
+ && cp scripts/environment.pth "$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/" \
+ && cd / && python -c "import models.model, models.preprocessing, pipeline.pipeline, kubeflow_runner, local_runner; import os; assert os.environ['TF_USE_LEGACY_KERAS'] == '1'"

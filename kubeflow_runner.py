@@ -4,47 +4,24 @@ Same `create_pipeline`, same configuration and flags as local_runner.py. What ch
 cluster is where things live: every component runs in its own pod from the project's image,
 so data, pipeline root and serving directory must be paths every pod can read.
 """
-import os
-
-
 import argparse
-import contextlib
-import dataclasses
-import json
-import re
+import os
 import sys
 import urllib.error
 import urllib.request
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
-import yaml
-
+from pipeline.config import ConfigError, add_config_arguments, config_from_args
+from pipeline.kubeflow import IMAGE_PROJECT_DIR, SPEC_EXTENSIONS, ClusterRun, compile_job, for_cluster, write_spec
+from runs import exit_codes
 from runs.layout import DEFAULT_OUTPUT_DIR, OutputLayout
 
-from pipeline.config import (REPO_ROOT, ConfigError, PipelineConfig, add_config_arguments,
-                             config_from_args)
-
-IMAGE_PROJECT_DIR = "/pipeline"  # where the Dockerfile copies the project
 PLACEHOLDER_BUCKET = "gs://YOUR_BUCKET/tfx-pipeline-template"
 PLACEHOLDERS = {
     "--image": "registry.example.com/YOUR_PROJECT/tfx-pipeline-template:latest",
     "--pipeline-root": f"{PLACEHOLDER_BUCKET}/pipeline_root",
     "--serving-dir": f"{PLACEHOLDER_BUCKET}/serving_model",
 }
-SPEC_EXTENSIONS = (".json", ".yaml", ".yml")
-# Kubeflow and Vertex accept only these pipeline names.
-PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
-URI = re.compile(r"[a-z][a-z0-9+.-]*://.+")
-
-
-@dataclasses.dataclass(frozen=True)
-class ClusterRun:
-    """What the runner compiles: the cluster-side config plus what only a cluster needs."""
-
-    config: PipelineConfig
-    image: str
-    beam_args: List[str]
-    placeholders: List[str]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,91 +49,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def image_data_path(dataset_folder: str) -> str:
-    """The dataset folder inside the image, where the Dockerfile copied the project."""
-    relative = os.path.relpath(dataset_folder, REPO_ROOT)
-    if relative.startswith(os.pardir):
-        raise ConfigError(f"dataset folder {dataset_folder} is outside the project, so it is not in the image: "
-                          "upload it (CSV + schema.pbtxt) and pass --data-uri")
-    return f"{IMAGE_PROJECT_DIR}/{relative}"
-
-
 def cluster_run(args) -> ClusterRun:
     """The local config (dataset checked here), moved to where the pods will find things."""
     if args.output_dir:
         raise ConfigError("--output-dir is for local runs; on a cluster use --pipeline-root and --serving-dir")
     config = config_from_args(args)
-    # Measured on the local copy: the direct runner's mode depends on the data size.
-    beam_args = config.beam_pipeline_args()
     chosen = {"--image": args.image, "--pipeline-root": args.pipeline_root or config.pipeline_root_uri,
               "--serving-dir": args.serving_dir or config.serving_dir_uri}
     placeholders = [flag for flag, value in chosen.items() if not value]
     values = {flag: value or PLACEHOLDERS[flag] for flag, value in chosen.items()}
-    for flag in ("--pipeline-root", "--serving-dir"):
-        if not URI.fullmatch(values[flag]):
-            raise ConfigError(f"{flag} must be on object storage (gs://, s3://), got {values[flag]!r}: "
-                              "each component runs in its own pod and they share no local disk")
-    data_uri = args.data_uri or image_data_path(config.dataset.folder)
-    if not (URI.fullmatch(data_uri) or data_uri.startswith("/")):
-        raise ConfigError(f"--data-uri must be an absolute path in the image or an object-storage URI, "
-                          f"got {data_uri!r}")
-    if not PIPELINE_NAME.fullmatch(config.pipeline_name):
-        raise ConfigError(f"pipeline name {config.pipeline_name!r} is not valid on Kubeflow/Vertex (lowercase "
-                          "letters, digits and '-'): set pipeline_name in a --config file")
-    config = dataclasses.replace(
-        config, dataset=dataclasses.replace(config.dataset, folder=data_uri.rstrip("/")),
-        pipeline_root_uri=values["--pipeline-root"], serving_dir_uri=values["--serving-dir"])
-    return ClusterRun(config, values["--image"], beam_args, placeholders)
-
-
-@contextlib.contextmanager
-def _cel_with_string_keys():
-    """TFX 1.16 compiles `blessed['train'] == 1` to CEL `blessed[0] == 1.0` (drops string keys).
-
-    The anomalies' `blessed` property is a map from split to 0/1, so the Cond around training would
-    fail on a cluster; this keeps the key during compilation.
-    """
-    from tfx.orchestration.kubeflow.v2 import compiler_utils
-
-    upstream = compiler_utils.placeholder_to_cel
-
-    def placeholder_to_cel(expression):
-        if expression.HasField("operator") and expression.operator.WhichOneof("operator_type") == "index_op":
-            index_op = expression.operator.index_op
-            if index_op.key:
-                return f"{compiler_utils.placeholder_to_cel(index_op.expression)}['{index_op.key}']"
-        return upstream(expression)
-
-    compiler_utils.placeholder_to_cel = placeholder_to_cel
-    try:
-        yield
-    finally:
-        compiler_utils.placeholder_to_cel = upstream
-
-
-def compile_job(run: ClusterRun) -> Dict:
-    """The PipelineJob as a dict: `pipelineSpec` (with its default root) and `runtimeConfig`."""
-    from tfx.orchestration.kubeflow.v2.kubeflow_v2_dag_runner import KubeflowV2DagRunner, KubeflowV2DagRunnerConfig
-
-    from pipeline.pipeline import create_pipeline
-
-    runner = KubeflowV2DagRunner(KubeflowV2DagRunnerConfig(display_name=run.config.pipeline_name,
-                                                           default_image=run.image))
-    with _cel_with_string_keys():
-        job = runner.run(create_pipeline(run.config, beam_pipeline_args=run.beam_args), write_out=False)
-    # A YAML file holds only the PipelineSpec; this keeps the pipeline root in it.
-    job["pipelineSpec"]["defaultPipelineRoot"] = run.config.pipeline_root
-    return job
-
-
-def write_spec(job: Dict, path: str) -> None:
-    """YAML: the PipelineSpec (what kfp.Client uploads); JSON: the whole PipelineJob (Vertex)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        if path.endswith(".json"):
-            json.dump(job, f, indent=1, sort_keys=True)
-        else:
-            yaml.safe_dump(job["pipelineSpec"], f, sort_keys=True)
+    return for_cluster(config, image=values["--image"], pipeline_root=values["--pipeline-root"],
+                       serving_dir=values["--serving-dir"], data_uri=args.data_uri, placeholders=placeholders)
 
 
 def check_kfp(endpoint: Optional[str], path: str) -> None:
@@ -251,8 +154,8 @@ def main(argv=None) -> int:
             print(submit_vertex(path, run, credentials, project, args.region))
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+        return exit_codes.BAD_INPUT
+    return exit_codes.OK
 
 
 if __name__ == "__main__":

@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from runs import exit_codes, metadata, results
 from pipeline.config import PipelineConfig
 from pipeline.progress import RunProgress
+from runs import exit_codes, metadata, results
 
 EXAMPLE_VALIDATOR = "ExampleValidator"
 EVALUATOR = "Evaluator"

@@ -17,8 +17,8 @@ import sys
 from typing import Any, Dict, List, Optional, Sequence
 
 from runs import exit_codes, metadata
-from runs.store import StoreError, add_store_arguments, open_store, output_dir_from_args, store_from_args
 from runs.layout import OutputLayout
+from runs.store import StoreError, add_store_arguments, open_store, output_dir_from_args, store_from_args
 
 # Types in the order data flows through the pipeline; others follow alphabetically.
 TYPE_ORDER = ("Examples", "ExampleStatistics", "Schema", "ExampleAnomalies", "TransformGraph", "TransformCache",

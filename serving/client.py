@@ -7,13 +7,11 @@ becomes a bounded load generator and prints latency percentiles and errors.
 """
 from __future__ import annotations
 
-import os
-
-
 import argparse
 import base64
 import http.client
 import json
+import os
 import sys
 import threading
 import time

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import csv
 import math
-import os
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 

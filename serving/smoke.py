@@ -8,10 +8,8 @@ can call it at its end; `python -m serving.smoke --output-dir OUT` is the comman
 """
 from __future__ import annotations
 
-import os
-
-
 import argparse
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union

@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-import kubeflow_runner
 from pipeline.config import REPO_ROOT
+from pipeline.kubeflow import IMAGE_PROJECT_DIR
 
 
 def read(name):
@@ -41,13 +41,17 @@ def test_base_image_is_the_pinned_tfx():
 
 
 def test_keras_2_is_selected_for_every_process_in_the_image():
-    env = " ".join(args for name, args in instructions() if name == "ENV")
-    assert re.search(r"(^|\s)TF_USE_LEGACY_KERAS=1(\s|$)", env)
-    assert index_of("ENV") < index_of("RUN", lambda a: "python -c" in a), "set before the import check"
+    """The image installs the same environment file as `make setup`, and checks it took effect."""
+    install = instructions()[index_of("RUN", lambda a: "python -c" in a)][1]
+    assert re.search(r"cp scripts/environment\.pth .*purelib", install), "into site-packages"
+    assert install.index("environment.pth") < install.index("python -c \"import"), "before the import check"
+    assert "TF_USE_LEGACY_KERAS'] == '1'" in install
+    assert 'TF_USE_LEGACY_KERAS", "1"' in read(os.path.join("scripts", "environment.pth"))
+    assert "scripts/environment.pth" in read("Makefile")
 
 
 def test_project_is_copied_to_where_the_runner_expects_it():
-    assert ("WORKDIR", kubeflow_runner.IMAGE_PROJECT_DIR) in instructions()
+    assert ("WORKDIR", IMAGE_PROJECT_DIR) in instructions()
     assert index_of("WORKDIR") < index_of("COPY", lambda a: a == ". .")
 
 

@@ -13,10 +13,10 @@ from typing import Any, Dict, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
+from serving.contract import SERVING_SIGNATURE
 from serving.server.errors import ServingError
 from serving.server.metrics import ServingMetrics
 from serving.server.request_log import LoggedRequest, RequestLog
-from serving.contract import SERVING_SIGNATURE
 from serving.server.servable import Servable
 from serving.server.versions import ModelVersions
 

@@ -8,21 +8,19 @@ otherwise (`--host`), and a port of 0 means "pick a free port" (printed at start
 """
 from __future__ import annotations
 
-import os
-
-
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
 from typing import List, Optional
 
+from runs import exit_codes
+from runs.layout import OutputLayout
 from serving.server.core import ServingCore
 from serving.server.grpc_api import GrpcServer
 from serving.server.metrics import ServingMetrics
-from runs import exit_codes
-from runs.layout import OutputLayout
 from serving.server.request_log import RequestLog
 from serving.server.rest import RestServer
 from serving.server.versions import ModelVersions

@@ -23,7 +23,8 @@ from typing import Optional, Tuple
 from serving.server import api_protos, rest_json
 from serving.server.core import ServingCore
 from serving.server.errors import ServingError, invalid_argument
-from serving.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, METRICS_PATH
+from serving.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from serving.server.metrics import METRICS_PATH
 
 log = logging.getLogger(__name__)
 

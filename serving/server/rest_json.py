@@ -20,8 +20,8 @@ from typing import Any, Dict, List, Mapping, Optional
 import numpy as np
 import tensorflow as tf
 
-from serving.server.errors import invalid_argument
 from serving.raw_features import FeatureError
+from serving.server.errors import invalid_argument
 from serving.server.servable import Servable
 
 

@@ -13,10 +13,10 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
-from serving.server.errors import ServingError, invalid_argument
 from serving import contract
 from serving.contract import SAVED_MODEL_FILE, SERVING_SIGNATURE
 from serving.raw_features import RawFeatures
+from serving.server.errors import ServingError, invalid_argument
 
 
 def read_signature_defs(version_dir: str) -> Dict[str, meta_graph_pb2.SignatureDef]:

@@ -1,4 +1,5 @@
-"""A shared MySQL-protocol metadata store: the pipeline records its run in MariaDB, inspect reads it.
+"""A shared MySQL-protocol metadata store: the pipeline records its run in MariaDB; inspect, the
+report, the drift monitor and the smoke test read it.
 
 Needs a server on MLMD_MYSQL_HOST:MLMD_MYSQL_PORT (default 127.0.0.1:3306) with a user that may
 create `mlmd%` databases (scripts/ci_services.sh sets one up); skipped when none is reachable.
@@ -13,8 +14,12 @@ import time
 
 import pytest
 
-from runs import inspect
 from pipeline.config import load_config
+from runs import exit_codes, inspect
+from serving import monitor, smoke, traffic
+from serving.client import RestClient
+from serving.raw_features import RawFeatures
+from serving.server import ModelServer
 
 pytestmark = [pytest.mark.mysql, pytest.mark.e2e]
 
@@ -80,8 +85,45 @@ def test_lineage_and_report_from_the_mysql_store(mysql_run, database, tmp_path, 
     assert 'id="evaluation"' in path.read_text()
 
 
+@pytest.fixture(scope="module")
+def served_traffic(mysql_run):
+    """200 rows served and logged where the monitor looks by default (<output>/request_log/<model>)."""
+    rows = RawFeatures.from_file(os.path.join(mysql_run.dataset.folder, "schema.pbtxt")).read_csv(
+        mysql_run.dataset.csv_files[0])
+    with ModelServer(mysql_run.model_name, mysql_run.serving_dir, grpc_port=0, rest_port=0,
+                     request_log_dir=mysql_run.layout.request_log_dir(mysql_run.model_name)) as server:
+        client = RestClient(server.host, server.rest_port, mysql_run.model_name)
+        sample = traffic.sample_rows(rows, 200, seed=3)
+        for start in range(0, len(sample), 20):
+            client.predict_rows(sample[start:start + 20])
+        client.close()
+
+
+def test_monitor_finds_the_training_baseline_in_the_mysql_store(mysql_run, served_traffic, database, tmp_path,
+                                                                 capsys):
+    """The drift monitor opens the same store the run wrote: no SQLite file exists at all."""
+    code = monitor.main(["--output-dir", mysql_run.output_dir, "--report_dir", str(tmp_path), *_flags(database)])
+    out = capsys.readouterr().out
+    assert code in (exit_codes.OK, exit_codes.FOUND), out
+    [result] = [json.load(open(tmp_path / p)) for p in os.listdir(tmp_path) if p.endswith(".json")]
+    assert result["rows"] == 200 and "MLMD lineage" in result["baseline"]["source"]
+    assert result["baseline"]["statistics"].startswith(mysql_run.pipeline_root)
+    assert not os.path.exists(mysql_run.layout.metadata_sqlite)
+
+
+def test_smoke_sends_the_rows_the_model_was_trained_on_found_in_the_mysql_store(mysql_run, database, capsys):
+    assert smoke.main(["--output-dir", mysql_run.output_dir, "--rows", "8", *_flags(database)]) == exit_codes.OK
+    assert "PASSED" in capsys.readouterr().out
+
+
+def test_monitor_without_the_store_flags_says_where_it_looked(mysql_run, served_traffic, tmp_path, capsys):
+    code = monitor.main(["--output-dir", mysql_run.output_dir, "--report_dir", str(tmp_path), "--min_rows", "1"])
+    assert code == exit_codes.BAD_INPUT
+    assert f"no metadata store at {mysql_run.layout.metadata_sqlite}" in capsys.readouterr().err
+
+
 def test_wrong_password_is_one_line(database, capsys):
-    assert inspect.main(["runs", *_flags(database, password="wrong")]) == 1
+    assert inspect.main(["runs", *_flags(database, password="wrong")]) == exit_codes.BAD_INPUT
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot open the metadata store mysql://{USER}@{HOST}:{PORT}/{database}")
     assert err.count("\n") == 1

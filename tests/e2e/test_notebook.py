@@ -7,9 +7,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests.conftest import REPO_ROOT
+
 pytestmark = pytest.mark.e2e
 
-from tests.conftest import REPO_ROOT
 NOTEBOOK = os.path.join(REPO_ROOT, "notebooks", "walkthrough.ipynb")
 # Appended by the test only: hands the notebook's final state back as JSON.
 CHECK_CELL = ('print("CHECK " + json.dumps({"predicted": list(table["predicted"]), "actual": actual, '

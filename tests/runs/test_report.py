@@ -1,5 +1,4 @@
 """runs.report: the self-contained HTML report of a run, checked as text and in headless Chromium."""
-import datetime
 import io
 import os
 import re
@@ -10,11 +9,11 @@ from html.parser import HTMLParser
 
 import pytest
 
+from pipeline.config import load_config
 from runs import metadata, report, report_html, results
+from runs.lineage import LineageStep
 from runs.store import open_store
 from tests.conftest import PENGUINS
-from pipeline.config import load_config
-from runs.lineage import LineageStep
 
 SECTION_IDS = ["run", "data", "anomalies", "schema", "evaluation", "lineage"]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -10,9 +10,9 @@ from serving import monitor, traffic
 from serving.client import GrpcClient, RestClient
 from serving.raw_features import RawFeatures
 from serving.server import ModelServer
+from tests.conftest import REPO_ROOT as REPO
 
 MODEL = "penguins"
-from tests.conftest import REPO_ROOT as REPO
 CSV = os.path.join(REPO, "data", "penguins", "penguins.csv")
 SHIFTS = {"bill_length_mm": 6.0, "body_mass_g": 700.0}
 

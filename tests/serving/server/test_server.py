@@ -19,9 +19,9 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from serving.raw_features import RawFeatures
 from serving.server import ModelServer
 from serving.server.versions import list_versions
+from tests.conftest import REPO_ROOT as REPO
 
 MODEL = "penguins"
-from tests.conftest import REPO_ROOT as REPO
 CSV = os.path.join(REPO, "data", "penguins", "penguins.csv")
 READY = re.compile(r"REST http://127\.0\.0\.1:(\d+), gRPC 127\.0\.0\.1:(\d+)")
 

@@ -1,0 +1,112 @@
+"""What compiling for Kubeflow Pipelines v2 / Vertex AI adds to the pipeline: the config moved to
+where pods find things (image, object storage), and TFX 1.16's compiler fixed where it is wrong.
+
+`kubeflow_runner.py` is the command; this module is what any cluster runner would need.
+"""
+import contextlib
+import dataclasses
+import json
+import os
+import re
+from typing import Dict, List, Optional
+
+import yaml
+
+from pipeline.config import REPO_ROOT, ConfigError, PipelineConfig
+
+IMAGE_PROJECT_DIR = "/pipeline"  # where the Dockerfile copies the project
+SPEC_EXTENSIONS = (".json", ".yaml", ".yml")
+# Kubeflow and Vertex accept only these pipeline names.
+PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
+URI = re.compile(r"[a-z][a-z0-9+.-]*://.+")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterRun:
+    """What the runner compiles: the cluster-side config plus what only a cluster needs."""
+
+    config: PipelineConfig
+    image: str
+    beam_args: List[str]
+    placeholders: List[str]
+
+
+def image_data_path(dataset_folder: str) -> str:
+    """The dataset folder inside the image, where the Dockerfile copied the project."""
+    relative = os.path.relpath(dataset_folder, REPO_ROOT)
+    if relative.startswith(os.pardir):
+        raise ConfigError(f"dataset folder {dataset_folder} is outside the project, so it is not in the image: "
+                          "upload it (CSV + schema.pbtxt) and pass --data-uri")
+    return f"{IMAGE_PROJECT_DIR}/{relative}"
+
+
+def for_cluster(config: PipelineConfig, *, image: str, pipeline_root: str, serving_dir: str,
+                data_uri: Optional[str] = None, placeholders: Optional[List[str]] = None) -> ClusterRun:
+    """The local config (dataset checked on the local copy) moved to object storage and the image."""
+    # Measured on the local copy: the direct runner's mode depends on the data size.
+    beam_args = config.beam_pipeline_args()
+    for flag, value in (("--pipeline-root", pipeline_root), ("--serving-dir", serving_dir)):
+        if not URI.fullmatch(value):
+            raise ConfigError(f"{flag} must be on object storage (gs://, s3://), got {value!r}: "
+                              "each component runs in its own pod and they share no local disk")
+    data_uri = data_uri or image_data_path(config.dataset.folder)
+    if not (URI.fullmatch(data_uri) or data_uri.startswith("/")):
+        raise ConfigError(f"--data-uri must be an absolute path in the image or an object-storage URI, "
+                          f"got {data_uri!r}")
+    if not PIPELINE_NAME.fullmatch(config.pipeline_name):
+        raise ConfigError(f"pipeline name {config.pipeline_name!r} is not valid on Kubeflow/Vertex (lowercase "
+                          "letters, digits and '-'): set pipeline_name in a --config file")
+    config = dataclasses.replace(
+        config, dataset=dataclasses.replace(config.dataset, folder=data_uri.rstrip("/")),
+        pipeline_root_uri=pipeline_root, serving_dir_uri=serving_dir)
+    return ClusterRun(config, image, beam_args, list(placeholders or []))
+
+
+@contextlib.contextmanager
+def _cel_with_string_keys():
+    """TFX 1.16 compiles `blessed['train'] == 1` to CEL `blessed[0] == 1.0` (drops string keys).
+
+    The anomalies' `blessed` property is a map from split to 0/1, so the Cond around training would
+    fail on a cluster; this keeps the key during compilation.
+    """
+    from tfx.orchestration.kubeflow.v2 import compiler_utils
+
+    upstream = compiler_utils.placeholder_to_cel
+
+    def placeholder_to_cel(expression):
+        if expression.HasField("operator") and expression.operator.WhichOneof("operator_type") == "index_op":
+            index_op = expression.operator.index_op
+            if index_op.key:
+                return f"{compiler_utils.placeholder_to_cel(index_op.expression)}['{index_op.key}']"
+        return upstream(expression)
+
+    compiler_utils.placeholder_to_cel = placeholder_to_cel
+    try:
+        yield
+    finally:
+        compiler_utils.placeholder_to_cel = upstream
+
+
+def compile_job(run: ClusterRun) -> Dict:
+    """The PipelineJob as a dict: `pipelineSpec` (with its default root) and `runtimeConfig`."""
+    from tfx.orchestration.kubeflow.v2.kubeflow_v2_dag_runner import KubeflowV2DagRunner, KubeflowV2DagRunnerConfig
+
+    from pipeline.pipeline import create_pipeline
+
+    runner = KubeflowV2DagRunner(KubeflowV2DagRunnerConfig(display_name=run.config.pipeline_name,
+                                                           default_image=run.image))
+    with _cel_with_string_keys():
+        job = runner.run(create_pipeline(run.config, beam_pipeline_args=run.beam_args), write_out=False)
+    # A YAML file holds only the PipelineSpec; this keeps the pipeline root in it.
+    job["pipelineSpec"]["defaultPipelineRoot"] = run.config.pipeline_root
+    return job
+
+
+def write_spec(job: Dict, path: str) -> None:
+    """YAML: the PipelineSpec (what kfp.Client uploads); JSON: the whole PipelineJob (Vertex)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        if path.endswith(".json"):
+            json.dump(job, f, indent=1, sort_keys=True)
+        else:
+            yaml.safe_dump(job["pipelineSpec"], f, sort_keys=True)

@@ -1,0 +1,108 @@
+"""The import rules the README's layout section states, read from the source so they cannot rot.
+
+- `serving` never imports the TFX pipeline code (`pipeline`, `models`, `tfx`): it runs where only a
+  SavedModel and a metadata store exist. It reads runs through `runs`.
+- `runs` (reading what runs left behind) imports neither `pipeline`, `models` nor `serving`.
+- `models` (the ML a user edits) imports none of the project's other packages.
+- `pipeline` never imports `serving`: data flows one way.
+- No import cycle between the project's modules, counting imports inside functions.
+"""
+import ast
+import os
+from typing import Dict, Set
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+PACKAGES = ("pipeline", "runs", "models", "serving", "data", "benchmarks")
+FORBIDDEN = {
+    "serving": {"pipeline", "models", "tfx"},
+    "runs": {"pipeline", "models", "serving", "tfx"},
+    "models": {"pipeline", "runs", "serving", "data", "benchmarks"},
+    "pipeline": {"serving"},
+    "data": {"pipeline", "runs", "serving", "models"},
+}
+
+
+def _module_files() -> Dict[str, str]:
+    """Module name -> path, for every project module (packages and the top-level runners)."""
+    files = {}
+    for name in os.listdir(REPO_ROOT):
+        if name.endswith(".py") and name != "setup.py":
+            files[name[:-3]] = os.path.join(REPO_ROOT, name)
+    for package in PACKAGES:
+        for root, _, names in os.walk(os.path.join(REPO_ROOT, package)):
+            for name in names:
+                if name.endswith(".py"):
+                    path = os.path.join(root, name)
+                    module = os.path.relpath(path, REPO_ROOT)[:-3].replace(os.sep, ".")
+                    files[module[:-len(".__init__")] if module.endswith(".__init__") else module] = path
+    return files
+
+
+MODULES = _module_files()
+
+
+def _imports(path: str) -> Set[str]:
+    """Every module a file imports, at any depth (a `from a import b` counts a.b when b is a module)."""
+    found = set()
+    for node in ast.walk(ast.parse(open(path).read(), path)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names
+                         if f"{node.module}.{alias.name}" in MODULES)
+    return found
+
+
+def test_the_project_has_the_packages_the_readme_describes():
+    for package in ("pipeline", "runs", "models", "serving", "serving.server", "serving.deploy"):
+        assert package in MODULES
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_import_rules(package):
+    broken = []
+    for module, path in MODULES.items():
+        if module == package or module.startswith(package + "."):
+            for imported in _imports(path):
+                if imported.split(".")[0] in FORBIDDEN[package]:
+                    broken.append(f"{module} imports {imported}")
+    assert not broken
+
+
+def test_runners_are_thin():
+    for runner in ("local_runner", "kubeflow_runner"):
+        assert sum(1 for _ in open(MODULES[runner])) < 200, f"{runner}.py: move logic into pipeline/"
+
+
+def test_no_import_cycles():
+    graph = {m: {i for i in _imports(p) if i in MODULES and i != m} for m, p in MODULES.items()}
+    # A package's __init__ re-exporting its own module is not a cycle in use.
+    graph = {m: {i for i in deps if not m.startswith(i + ".")} for m, deps in graph.items()}
+    state: Dict[str, int] = {}
+    cycles = []
+
+    def visit(module, path):
+        state[module] = 1
+        for dep in sorted(graph[module]):
+            if state.get(dep) == 1:
+                cycles.append(" -> ".join(path[path.index(dep):] + [dep]))
+            elif dep not in state:
+                visit(dep, path + [dep])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert not cycles
+
+
+def test_the_environment_is_stated_once():
+    """scripts/environment.pth (installed by `make setup` and the Dockerfile) sets it; no module does."""
+    offenders = [m for m, p in MODULES.items() if "TF_USE_LEGACY_KERAS" in open(p).read()]
+    assert not offenders
+    assert 'TF_USE_LEGACY_KERAS", "1"' in open(os.path.join(REPO_ROOT, "scripts", "environment.pth")).read()
+    assert os.environ.get("TF_USE_LEGACY_KERAS") == "1", "the venv's environment.pth ran (make setup)"
