@@ -36,7 +36,7 @@ test-fast: $(STAMP)  ## The fast unit tests only (pytest's default: -m "not e2e"
 	$(PY) -m pytest $(ARGS)
 
 bench: $(STAMP)
-	$(PY) benchmarks/pipeline.py $(ARGS)
+	$(PY) -m benchmarks.pipeline_speed $(ARGS)
 
 lock: $(STAMP)  ## Re-resolve requirements.lock after changing setup.py's dependencies
 	$(VENV)/bin/uv pip compile --python-version 3.10 --python-platform x86_64-manylinux_2_36 \

@@ -14,9 +14,10 @@ values dropped, species as 0/1/2, bill_* renamed culmen_*, numeric features
 min-max scaled to [0, 1].
 
 Run it again with the same --work-dir for a no-change re-run (cache on).
-benchmarks/pipeline.py calls this as a subprocess and times the whole process.
+benchmarks/pipeline_speed.py calls this as a subprocess and times the whole process.
+Run from the repository root:
 
-    python benchmarks/official_penguin.py --work-dir /tmp/official [--beam-mode in_memory]
+    python -m benchmarks.official_penguin --work-dir /tmp/official [--beam-mode in_memory]
 """
 from __future__ import annotations
 
@@ -86,7 +87,8 @@ def beam_args_for(mode: str) -> List[str]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.official_penguin", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work-dir", required=True,
                         help="data, pipeline root, metadata.sqlite and serving_model go here "
                              "(reuse it for a no-change re-run)")
@@ -140,8 +142,8 @@ def main(argv=None) -> int:
     print(f"official penguin example ({args.beam_mode}): imports+setup {imported - started:.1f} s, "
           f"pipeline {finished - imported:.1f} s, total {finished - started:.1f} s", flush=True)
     if not args.no_report:
-        sys.path.insert(0, REPO_ROOT)
-        from benchmarks.pipeline import format_components, read_latest_run
+        from benchmarks.pipeline_report import format_components
+        from benchmarks.pipeline_speed import read_latest_run
 
         run = read_latest_run(metadata_path, PIPELINE_NAME)
         print("\n".join(format_components(run["components"])))

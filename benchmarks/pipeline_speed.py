@@ -17,57 +17,48 @@ side. On the bundled data our pipeline also runs in the other Beam mode
 --compare-modes-at adds that comparison at other sizes (e.g. 1000000).
 
 Runs of one dataset are interleaved round-robin (all cold runs, then all re-runs),
-so a burst of load from someone else hits the variants alike.
+so a burst of load from someone else hits the variants alike. This module measures;
+benchmarks/pipeline_report.py checks the targets and prints the tables.
 
-    python benchmarks/pipeline.py                                   # bundled + official + 100k + 1M
-    python benchmarks/pipeline.py --sizes bundled --skip-official   # quick
-    python benchmarks/pipeline.py --compare-modes-at 1000000 --json bench.json
+Run from the repository root:
+
+    python -m benchmarks.pipeline_speed                                   # bundled + official + 100k + 1M
+    python -m benchmarks.pipeline_speed --sizes bundled --skip-official   # quick
+    python -m benchmarks.pipeline_speed --compare-modes-at 1000000 --json bench.json
+    python -m benchmarks.pipeline_speed --from-json bench.json            # re-print an earlier run
 """
 from __future__ import annotations
 
-import os
-import sys
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO_ROOT not in sys.path[:1]:
-    sys.path.insert(0, REPO_ROOT)  # the repo's `pipeline` package, not this file
-
 import argparse
 import datetime
-import json
+import os
 import platform
 import re
 import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-BUNDLED = "bundled"
-BUNDLED_DATASET = os.path.join(REPO_ROOT, "data", "penguins")
-OFFICIAL_SCRIPT = os.path.join(REPO_ROOT, "benchmarks", "official_penguin.py")
-OFFICIAL_PIPELINE = "penguin_local_keras"
+from benchmarks.pipeline_report import (BUNDLED, RunResult, dataset_title, fmt_bytes, fmt_duration, fmt_seconds,
+                                        format_table, human_rows, reprint, status_of, summarize, write_json)
+from runs import exit_codes, metadata
+from runs.layout import OutputLayout
+from runs.store import MetadataConfig, open_store
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OFFICIAL_MODULE = "benchmarks.official_penguin"  # run with -m from REPO_ROOT
+OFFICIAL_PIPELINE = "penguin_local_keras"        # its PIPELINE_NAME
 DEFAULT_SIZES = "bundled,100000,1000000"
 
-# Targets (issue 2, "Speed"), on the 2-core reference machine.
-COLD_BUNDLED_MAX_S = 70.0
-COLD_BUNDLED_AIM_S = 45.0
-OFFICIAL_RATIO_MAX = 0.5
-RERUN_MAX_S = 25.0
-LARGE_ROWS = 1_000_000
-LARGE_MAX_S = 15 * 60.0
-LARGE_MAX_BYTES = 8 * 1024 ** 3
-
 STATE_WORDS = {"complete": "ran", "cached": "cached"}
-# local_runner.py's exit codes (pipeline/summary.py), short enough for a table cell.
-EXIT_WORDS = {1: "failed", 2: "bad config", 3: "anomalies", 4: "not blessed", 5: "smoke failed"}
-PUSHED_EXIT_CODES = (0, 5)
 
 
 # ---------------------------------------------------------------------------
-# Pure helpers (tested in tests/test_benchmarks.py)
+# Pure helpers (tested in tests/benchmarks/test_pipeline_speed.py)
 
 def parse_sizes(text: str) -> List[str]:
     """'bundled,100k,1M' -> ['bundled', '100000', '1000000'] (order kept, duplicates dropped)."""
@@ -93,40 +84,6 @@ def parse_sizes(text: str) -> List[str]:
         if value not in sizes:
             sizes.append(value)
     return sizes
-
-
-def human_rows(size: str) -> str:
-    if size == BUNDLED:
-        return BUNDLED
-    rows = int(size)
-    if rows >= 1_000_000 and rows % 1_000_000 == 0:
-        return f"{rows // 1_000_000}M"
-    if rows >= 1000 and rows % 1000 == 0:
-        return f"{rows // 1000}k"
-    return str(rows)
-
-
-def fmt_seconds(seconds: Optional[float]) -> str:
-    if seconds is None:
-        return "-"
-    if seconds >= 600:
-        return f"{int(seconds // 60)}m{seconds % 60:04.1f}s"
-    return f"{seconds:.1f}"
-
-
-def fmt_duration(seconds: float) -> str:
-    """With its unit: '39.4 s', '23 min 47 s'."""
-    if seconds < 600:
-        return f"{seconds:.1f} s"
-    return f"{int(seconds // 60)} min {int(round(seconds % 60))} s"
-
-
-def fmt_bytes(n: Optional[int]) -> str:
-    if n is None:
-        return "-"
-    if n >= 1024 ** 3:
-        return f"{n / 1024 ** 3:.2f} GB"
-    return f"{n / 1024 ** 2:.0f} MB"
 
 
 def state_word(state: str) -> str:
@@ -171,217 +128,6 @@ def parse_imports_seconds(text: str) -> Optional[float]:
     return None
 
 
-def format_components(components: Sequence[Dict[str, object]]) -> List[str]:
-    """One line per component, slowest first marked; for a single run."""
-    lines = []
-    for c in components:
-        lines.append(f"  {c['node']:<32} {c['state']:<8} {fmt_seconds(c.get('seconds')):>9} s")
-    return lines
-
-
-@dataclass
-class RunResult:
-    """One measured subprocess run."""
-
-    variant: str            # e.g. "ours auto (in_memory)", "official multi_processing"
-    role: str               # "primary" (ours, requested mode), "compare" (ours, other mode), "official"
-    step: str               # "cold" or "re-run"
-    dataset: str            # "bundled" or a row count
-    command: List[str]
-    log: str
-    exit_code: Optional[int] = None
-    timed_out: bool = False
-    wall_s: Optional[float] = None
-    peak_rss_bytes: Optional[int] = None
-    peak_processes: Optional[int] = None
-    cpu_s: Optional[float] = None
-    load_before: Tuple[float, float, float] = (0.0, 0.0, 0.0)
-    load_after: Tuple[float, float, float] = (0.0, 0.0, 0.0)
-    load_max_1m: float = 0.0
-    started_at: str = ""
-    pipeline_s: Optional[float] = None
-    imports_s: Optional[float] = None
-    components: List[Dict[str, object]] = field(default_factory=list)
-    error_tail: List[str] = field(default_factory=list)
-    mlmd_error: str = ""
-
-    git_commit: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
-
-    @property
-    def completed(self) -> bool:
-        """The pipeline ran end to end and pushed (exit 5: only the post-push smoke test failed)."""
-        return self.exit_code in PUSHED_EXIT_CODES and not self.timed_out
-
-    def component_seconds(self, node: str) -> Optional[float]:
-        for c in self.components:
-            if c["node"] == node:
-                return c.get("seconds")
-        return None
-
-    def cell(self, node: str) -> str:
-        for c in self.components:
-            if c["node"] == node:
-                if c.get("seconds") is None:
-                    return c["state"]
-                return f"{fmt_seconds(c['seconds'])} {c['state']}"
-        return ""
-
-
-def status_of(run: Optional[RunResult]) -> str:
-    if run is None:
-        return "not run"
-    if run.timed_out:
-        return "timed out"
-    if run.exit_code == 0:
-        return "ok"
-    word = EXIT_WORDS.get(run.exit_code)
-    return f"exit {run.exit_code}" + (f" {word}" if word else "")
-
-
-def node_order(runs: Sequence[RunResult]) -> List[str]:
-    """Component ids in the order they first ran, across runs (so tables line up)."""
-    order: List[str] = []
-    for run in runs:
-        for c in sorted(run.components, key=lambda c: (c.get("start_ms") or float("inf"))):
-            if c["node"] not in order:
-                order.append(c["node"])
-    return order
-
-
-def format_table(title: str, runs: Sequence[RunResult]) -> List[str]:
-    """Runs side by side: whole-process numbers, then one row per component."""
-    label_width = 34
-    width = max([17] + [len(r.variant) + 2 for r in runs])
-    head1 = " " * label_width + "".join(f"{r.variant:>{width}}" for r in runs)
-    head2 = " " * label_width + "".join(f"{r.step:>{width}}" for r in runs)
-    lines = [f"== {title} ==", head1, head2]
-
-    def row(label: str, values: Iterable[str]) -> None:
-        lines.append(f"{label:<{label_width}}" + "".join(f"{v:>{width}}" for v in values))
-
-    row("status", (status_of(r) for r in runs))
-    row("whole process (s)", (fmt_seconds(r.wall_s) for r in runs))
-    row("imports, as printed (s)", (fmt_seconds(r.imports_s) for r in runs))
-    row("pipeline in MLMD (s)", (fmt_seconds(r.pipeline_s) for r in runs))
-    row("outside components (s)", (fmt_seconds(r.wall_s - r.pipeline_s)
-                                   if r.wall_s is not None and r.pipeline_s is not None else "-" for r in runs))
-    row("peak RSS, process tree", (fmt_bytes(r.peak_rss_bytes) for r in runs))
-    row("peak processes", ("-" if r.peak_processes is None else str(r.peak_processes) for r in runs))
-    row("CPU user+sys (s)", (fmt_seconds(r.cpu_s) for r in runs))
-    row("load 1m before/max", (f"{r.load_before[0]:.1f}/{r.load_max_1m:.1f}" for r in runs))
-    lines.append(f"{'component (s, state)':<{label_width}}")
-    for node in node_order(runs):
-        row(f"  {node[:label_width - 3]}", (r.cell(node) for r in runs))
-    for r in runs:
-        if not r.ok:
-            lines.append(f"  ! {r.variant} {r.step}: {status_of(r)}; log {r.log}")
-            lines.extend(f"    | {line}" for line in r.error_tail)
-        if r.mlmd_error:
-            lines.append(f"  ! {r.variant} {r.step}: could not read MLMD: {r.mlmd_error}")
-    return lines
-
-
-def check(passed: Optional[bool], text: str) -> str:
-    mark = "n/a " if passed is None else ("PASS" if passed else "FAIL")
-    return f"  [{mark}] {text}"
-
-
-def find_run(runs: Sequence[RunResult], dataset: str, step: str, role: str = "primary") -> Optional[RunResult]:
-    """`step` "re-run" finds the first no-change re-run, also when --reruns N names them "re-run 1".."""
-    steps = (step, f"{step} 1") if step == "re-run" else (step,)
-    return next((r for r in runs if r.dataset == dataset and r.step in steps and r.role == role), None)
-
-
-def summarize(runs: Sequence[RunResult]) -> Tuple[List[str], Dict[str, object]]:
-    """The target checks (on the primary runs); printable lines and a dict for the JSON file."""
-    lines = ["== Targets (issue 2, Speed) =="]
-    checks: Dict[str, object] = {}
-
-    cold = find_run(runs, BUNDLED, "cold")
-    official = find_run(runs, BUNDLED, "cold", "official")
-    if cold is not None:
-        ok = cold.completed and cold.wall_s is not None
-        passed = ok and cold.wall_s <= COLD_BUNDLED_MAX_S
-        aim = "" if not ok else (" (aim 45 s: met)" if cold.wall_s <= COLD_BUNDLED_AIM_S else " (aim 45 s: not yet)")
-        lines.append(check(passed if ok else False,
-                           f"bundled cold run <= {COLD_BUNDLED_MAX_S:.0f} s: "
-                           f"{fmt_seconds(cold.wall_s)} s [{status_of(cold)}]{aim}"))
-        checks["bundled_cold_s"] = {"value": cold.wall_s, "max": COLD_BUNDLED_MAX_S, "aim": COLD_BUNDLED_AIM_S,
-                                    "passed": bool(passed)}
-        if official is not None and official.completed and ok:
-            ratio = cold.wall_s / official.wall_s
-            lines.append(check(ratio <= OFFICIAL_RATIO_MAX,
-                               f"bundled cold <= {OFFICIAL_RATIO_MAX} x official (same benchmark run): "
-                               f"{fmt_seconds(cold.wall_s)} / {fmt_seconds(official.wall_s)} s = {ratio:.2f}"))
-            checks["ours_over_official"] = {"value": ratio, "max": OFFICIAL_RATIO_MAX,
-                                            "ours_s": cold.wall_s, "official_s": official.wall_s,
-                                            "passed": ratio <= OFFICIAL_RATIO_MAX}
-        elif official is not None:
-            lines.append(check(None, f"ratio to official: official run {status_of(official)} "
-                                     f"(see its log {official.log})"))
-        else:
-            lines.append(check(None, "ratio to official: not measured (--skip-official)"))
-    rerun = find_run(runs, BUNDLED, "re-run")
-    if rerun is not None:
-        ok = rerun.completed and rerun.wall_s is not None
-        passed = ok and rerun.wall_s < RERUN_MAX_S
-        lines.append(check(passed, f"bundled no-change re-run < {RERUN_MAX_S:.0f} s: "
-                                   f"{fmt_seconds(rerun.wall_s)} s [{status_of(rerun)}]"))
-        checks["bundled_rerun_s"] = {"value": rerun.wall_s, "max": RERUN_MAX_S, "passed": bool(passed)}
-        official_rerun = find_run(runs, BUNDLED, "re-run", "official")
-        if official_rerun is not None and official_rerun.completed and ok:
-            lines.append(f"         (official re-run in the same benchmark: {fmt_seconds(official_rerun.wall_s)} s, "
-                         f"ratio {rerun.wall_s / official_rerun.wall_s:.2f})")
-    for r in runs:
-        if r.step in ("re-run", "re-run 1") and r.dataset != BUNDLED and r.role == "primary":
-            lines.append(f"         (re-run at {human_rows(r.dataset)} rows: {fmt_seconds(r.wall_s)} s "
-                         f"[{status_of(r)}], not a target)")
-    large = find_run(runs, str(LARGE_ROWS), "cold")
-    if large is not None:
-        ok = large.completed and large.wall_s is not None
-        passed_t = ok and large.wall_s < LARGE_MAX_S
-        passed_m = large.peak_rss_bytes is not None and large.peak_rss_bytes < LARGE_MAX_BYTES and ok
-        lines.append(check(passed_t, f"1M rows cold end to end < 15 min: {fmt_duration(large.wall_s or 0)} "
-                                     f"[{status_of(large)}]"))
-        lines.append(check(passed_m, f"1M rows peak memory (RSS sum over the process tree) < 8 GB: "
-                                     f"{fmt_bytes(large.peak_rss_bytes)}"))
-        checks["large_cold_s"] = {"value": large.wall_s, "max": LARGE_MAX_S, "passed": bool(passed_t)}
-        checks["large_peak_bytes"] = {"value": large.peak_rss_bytes, "max": LARGE_MAX_BYTES,
-                                      "passed": bool(passed_m)}
-    comparisons = mode_comparisons(runs)
-    if comparisons:
-        lines.append("== Beam mode, side by side (cold runs, whole process) ==")
-        lines.extend(comparisons)
-    checks["all_passed"] = all(v["passed"] for v in checks.values() if isinstance(v, dict))
-    return lines, checks
-
-
-def mode_comparisons(runs: Sequence[RunResult]) -> List[str]:
-    lines = []
-    datasets = []
-    for r in runs:
-        if r.dataset not in datasets:
-            datasets.append(r.dataset)
-    for dataset in datasets:
-        ours = [r for r in runs if r.dataset == dataset and r.step == "cold" and r.role != "official"]
-        if len(ours) < 2:
-            continue
-        parts = [f"{r.variant}: {fmt_seconds(r.wall_s)} s, {fmt_bytes(r.peak_rss_bytes)}, "
-                 f"CPU {fmt_seconds(r.cpu_s)} s [{status_of(r)}]" for r in ours]
-        verdict = ""
-        done = [r for r in ours if r.completed and r.wall_s]
-        if len(done) == len(ours):
-            fastest = min(done, key=lambda r: r.wall_s)
-            slowest = max(done, key=lambda r: r.wall_s)
-            verdict = f" -> {fastest.variant} is {slowest.wall_s / fastest.wall_s:.2f}x faster"
-        lines.append(f"  {human_rows(dataset)}: " + "; ".join(parts) + verdict)
-    return lines
-
-
 def schedule(variants: Sequence[Sequence[object]]) -> List[object]:
     """Round-robin over the variants' step lists: every variant's 1st step, then every 2nd, ..."""
     order = []
@@ -395,7 +141,7 @@ def other_mode(mode: str) -> str:
 
 
 # ---------------------------------------------------------------------------
-# Measuring
+# Measuring a process tree
 
 def tree_rss(proc) -> Tuple[int, int]:
     """(sum of RSS in bytes, number of processes) over a psutil.Process and its descendants."""
@@ -487,33 +233,41 @@ def tail(path: str, n: int) -> List[str]:
         return []
 
 
+# ---------------------------------------------------------------------------
+# Per-component times, from the run's ML Metadata store
+
+def open_metadata(sqlite_path: str):
+    """A run's SQLite store, read-only (a missing file is an error, not a new empty store)."""
+    return open_store(MetadataConfig(sqlite_path=sqlite_path), readonly=True)
+
+
+def latest_run(store, pipeline_name: str) -> Dict[str, object]:
+    """The newest run of a pipeline: its id, components (skipped ones too) and span."""
+    runs = metadata.pipeline_runs(store, pipeline_name)
+    if not runs:
+        return {"run_id": None, "components": [], "pipeline_s": None}
+    overview = metadata.run_overview(store, runs[0])
+    components = component_rows(overview.executions, overview.skipped)
+    return {"run_id": runs[0], "components": components, "pipeline_s": pipeline_span(components)}
+
+
 def read_latest_run(sqlite_path: str, pipeline_name: str) -> Dict[str, object]:
     """The newest run of a pipeline in a SQLite MLMD store: its components and span."""
-    from ml_metadata.proto import metadata_store_pb2
+    return latest_run(open_metadata(sqlite_path), pipeline_name)
 
-    from runs import metadata
 
+def count_runs(sqlite_path: str, pipeline_name: str) -> int:
+    """How many runs of the pipeline the store holds (0 before the first run made it)."""
     if not os.path.isfile(sqlite_path):
-        raise FileNotFoundError(f"no metadata store at {sqlite_path}")
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = sqlite_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    store = metadata.connect(config)
-    try:
-        runs = metadata.pipeline_runs(store, pipeline_name)
-        if not runs:
-            return {"run_id": None, "components": [], "pipeline_s": None}
-        executions = metadata.run_executions(store, runs[0], pipeline_name)
-        components = component_rows(executions, metadata.pipeline_nodes(store, pipeline_name))
-        return {"run_id": runs[0], "components": components, "pipeline_s": pipeline_span(components)}
-    finally:
-        del store
+        return 0
+    return len(metadata.pipeline_runs(open_metadata(sqlite_path), pipeline_name))
 
 
 def fill_from_mlmd(run: RunResult, sqlite_path: str, pipeline_name: str, runs_before: int) -> None:
     try:
-        latest = read_latest_run(sqlite_path, pipeline_name)
-        count = _count_runs(sqlite_path, pipeline_name)
+        store = open_metadata(sqlite_path)
+        latest = latest_run(store, pipeline_name)
+        count = len(metadata.pipeline_runs(store, pipeline_name))
     except Exception as e:  # a failed run may leave no store: the table says so
         run.mlmd_error = f"{type(e).__name__}: {e}"
         return
@@ -522,23 +276,6 @@ def fill_from_mlmd(run: RunResult, sqlite_path: str, pipeline_name: str, runs_be
         return
     run.components = latest["components"]
     run.pipeline_s = latest["pipeline_s"]
-
-
-def _count_runs(sqlite_path: str, pipeline_name: str) -> int:
-    if not os.path.isfile(sqlite_path):
-        return 0
-    from ml_metadata.proto import metadata_store_pb2
-
-    from runs import metadata
-
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = sqlite_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    store = metadata.connect(config)
-    try:
-        return len(metadata.pipeline_runs(store, pipeline_name))
-    finally:
-        del store
 
 
 # ---------------------------------------------------------------------------
@@ -556,8 +293,10 @@ class Step:
 
 def dataset_for(size: str, work_dir: str, seed: int, python: str, log) -> Tuple[str, Dict[str, object]]:
     """The dataset folder for a size (generating it once per work dir) and facts about it."""
+    from pipeline.config import DEFAULT_DATASET, load_config
+
     if size == BUNDLED:
-        folder, gen_s = BUNDLED_DATASET, None
+        folder, gen_s = DEFAULT_DATASET, None
     else:
         folder = os.path.join(work_dir, f"data-{human_rows(size)}")
         gen_s = None
@@ -569,8 +308,6 @@ def dataset_for(size: str, work_dir: str, seed: int, python: str, log) -> Tuple[
             subprocess.run([python, "-m", "data.generate", "--rows", size, "--out", folder, "--seed", str(seed)],
                            cwd=REPO_ROOT, check=True, stdout=subprocess.DEVNULL)
             gen_s = time.monotonic() - start
-    from pipeline.config import load_config
-
     config = load_config(None, {"dataset": folder, "output_dir": os.path.join(work_dir, "unused")})
     with open(config.dataset.csv_files[0]) as f:
         rows = sum(1 for _ in f) - 1
@@ -594,6 +331,17 @@ def step_names(reruns: int) -> List[str]:
     return ["cold"] + (["re-run"] if reruns == 1 else [f"re-run {i + 1}" for i in range(reruns)])
 
 
+def _steps(variant: str, role: str, dataset: str, command: List[str], out: str, pipeline_name: str,
+           work_dir: str, reruns: int) -> List[Step]:
+    """A cold run into a fresh `out`, then `reruns` no-change re-runs; logs named after `out`."""
+    steps = []
+    for i, name in enumerate(step_names(reruns)):
+        log = os.path.join(work_dir, "logs", f"{os.path.basename(out)}-{name.replace(' ', '')}.log")
+        steps.append(Step(RunResult(variant, role, name, dataset, list(command), log),
+                          OutputLayout(out).metadata_sqlite, pipeline_name, fresh_dir=out if i == 0 else None))
+    return steps
+
+
 def our_steps(size: str, folder: str, info: Dict[str, object], mode: str, label: str, role: str,
               work_dir: str, args, reruns: int) -> List[Step]:
     out = os.path.join(work_dir, f"ours-{human_rows(size)}-{mode}")
@@ -602,31 +350,19 @@ def our_steps(size: str, folder: str, info: Dict[str, object], mode: str, label:
     if args.train_steps:
         command += ["--train-steps", str(args.train_steps)]
     command += ["--schema-mode", schema_mode_for(size, args)]
-    sqlite_path = os.path.join(out, "metadata.sqlite")
-    steps = []
-    for i, name in enumerate(step_names(reruns)):
-        log = os.path.join(work_dir, "logs", f"ours-{human_rows(size)}-{mode}-{name.replace(' ', '')}.log")
-        steps.append(Step(RunResult(label, role, name, size, list(command), log),
-                          sqlite_path, str(info["pipeline_name"]), fresh_dir=out if i == 0 else None))
-    return steps
+    return _steps(label, role, size, command, out, str(info["pipeline_name"]), work_dir, reruns)
 
 
 def official_steps(work_dir: str, mode: str, args) -> List[Step]:
     out = os.path.join(work_dir, f"official-{mode}")
-    command = [sys.executable, OFFICIAL_SCRIPT, "--work-dir", out, "--beam-mode", mode, "--no-report"]
-    steps = []
-    for i, name in enumerate(step_names(args.reruns)):
-        log = os.path.join(work_dir, "logs", f"official-{mode}-{name.replace(' ', '')}.log")
-        steps.append(Step(RunResult(f"official {mode}", "official", name, BUNDLED, list(command), log),
-                          os.path.join(out, "metadata.sqlite"), OFFICIAL_PIPELINE,
-                          fresh_dir=out if i == 0 else None))
-    return steps
+    command = [sys.executable, "-m", OFFICIAL_MODULE, "--work-dir", out, "--beam-mode", mode, "--no-report"]
+    return _steps(f"official {mode}", "official", BUNDLED, command, out, OFFICIAL_PIPELINE, work_dir, args.reruns)
 
 
 def run_step(step: Step, env: Dict[str, str], args, log) -> RunResult:
     if step.fresh_dir and os.path.exists(step.fresh_dir):
         shutil.rmtree(step.fresh_dir)
-    before = _count_runs(step.sqlite_path, step.pipeline_name)
+    before = count_runs(step.sqlite_path, step.pipeline_name)
     step.run.git_commit = git_commit()  # others commit while the benchmark runs
     load = os.getloadavg()
     log(f"{step.run.variant} / {human_rows(step.run.dataset)} / {step.run.step}: running "
@@ -647,32 +383,6 @@ def git_commit() -> str:
         return ""
 
 
-def runs_from_json(path: str) -> Tuple[Dict[str, object], List[RunResult]]:
-    """A benchmark JSON file back into RunResults (to re-print its tables and targets)."""
-    with open(path) as f:
-        payload = json.load(f)
-    known = {f.name for f in fields(RunResult)}
-    runs = [RunResult(**{k: (tuple(v) if k.startswith("load_") and isinstance(v, list) else v)
-                         for k, v in r.items() if k in known}) for r in payload["runs"]]
-    return payload, runs
-
-
-def reprint(path: str) -> int:
-    payload, runs = runs_from_json(path)
-    for size, facts in payload["datasets"].items():
-        group = [r for r in runs if r.dataset == size]
-        order = {"primary": 0, "official": 1, "compare": 2}
-        group.sort(key=lambda r: (order.get(r.role, 3), r.step != "cold", r.step))
-        title = (f"{human_rows(size)}: {facts['rows']} rows, {fmt_bytes(int(facts['csv_bytes']))} CSV, "
-                 f"auto mode -> {facts['auto_mode']}")
-        print("\n".join(format_table(title, group)) + "\n")
-    lines, _ = summarize(runs)
-    print("\n".join(lines))
-    start = payload.get("load_average_start") or [0, 0, 0]
-    print(f"Load average at start {start[0]:.2f} {start[1]:.2f} {start[2]:.2f} (1/5/15 min); from {path}")
-    return 0
-
-
 def machine_info() -> Dict[str, object]:
     import psutil
 
@@ -689,7 +399,8 @@ def machine_info() -> Dict[str, object]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.pipeline_speed", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=parse_sizes, default=parse_sizes(DEFAULT_SIZES),
                         help=f"comma-separated: 'bundled' and/or row counts (100000, 100k, 1M); "
                              f"default {DEFAULT_SIZES}")
@@ -723,7 +434,7 @@ def main(argv=None) -> int:
     work_dir = os.path.abspath(args.work_dir or tempfile.mkdtemp(prefix="pipeline-bench-"))
     os.makedirs(os.path.join(work_dir, "logs"), exist_ok=True)
     json_path = os.path.abspath(args.json_path or os.path.join(work_dir, "benchmark.json"))
-    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")  # the venv's environment.pth sets the rest
     started = time.monotonic()
     load_start = os.getloadavg()
 
@@ -754,12 +465,10 @@ def main(argv=None) -> int:
         runs = [run_step(step, env, args, log) for step in schedule(variants)]
         all_runs.extend(runs)
         ordered = [s.run for v in variants for s in v]
-        title = (f"{human_rows(size)}: {facts['rows']} rows, {fmt_bytes(int(facts['csv_bytes']))} CSV, "
-                 f"auto mode -> {facts['auto_mode']}, schema {schema_mode_for(size, args)}")
-        table = format_table(title, ordered)
+        table = format_table(dataset_title(size, facts, schema_mode_for(size, args)), ordered)
         tables.extend(table + [""])
         print("\n".join([""] + table), flush=True)
-        _write_json(json_path, args, info, load_start, datasets, all_runs, None, started)
+        write_json(json_path, args, info, load_start, datasets, all_runs, None, started)
 
     summary_lines, checks = summarize(all_runs)
     load_end = os.getloadavg()
@@ -770,28 +479,9 @@ def main(argv=None) -> int:
     print(f"Load average at start {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}, "
           f"at end {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f} (1/5/15 min) on {info['cpus']} CPUs; "
           f"benchmark took {fmt_duration(time.monotonic() - started)}")
-    _write_json(json_path, args, info, load_start, datasets, all_runs, checks, started)
+    write_json(json_path, args, info, load_start, datasets, all_runs, checks, started)
     print(f"Numbers: {json_path}; logs: {os.path.join(work_dir, 'logs')}")
-    return 0 if all(r.completed for r in all_runs) else 1
-
-
-def _write_json(path, args, info, load_start, datasets, runs, checks, started) -> None:
-    payload = {
-        "created": datetime.datetime.now().isoformat(timespec="seconds"),
-        "arguments": {k: v for k, v in vars(args).items()},
-        "machine": info,
-        "load_average_start": load_start,
-        "load_average_now": os.getloadavg(),
-        "elapsed_s": time.monotonic() - started,
-        "datasets": datasets,
-        "runs": [asdict(r) for r in runs],
-        "targets": checks,
-        "complete": checks is not None,
-    }
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2, default=str)
-    os.replace(tmp, path)
+    return exit_codes.OK if all(r.completed for r in all_runs) else exit_codes.FAILED
 
 
 if __name__ == "__main__":

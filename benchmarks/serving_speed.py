@@ -6,14 +6,12 @@ default) on the pushed model of an output dir, and measures from this process:
   - p50/p99 latency of single-example requests over REST and gRPC, and their
     overhead above the floor (targets: < 3 ms REST, < 2 ms gRPC at p50);
   - rows/s for batched requests (batch sizes 1..128) over REST and gRPC.
-Usage: python benchmarks/serving.py --output-dir outputs [--requests 500]
+Usage, from the repository root: python -m benchmarks.serving_speed --output-dir outputs [--requests 500]
 """
 from __future__ import annotations
 
-import os
-
-
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -22,16 +20,10 @@ import time
 
 import numpy as np
 
+from runs import exit_codes
+from runs.layout import DEFAULT_OUTPUT_DIR, LayoutError, OutputLayout
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO_ROOT)
-
-from serving import traffic
-from serving.client import DEFAULT_CSV, GrpcClient, RestClient, run_load
-from runs.layout import model_base_path_for
-from serving.contract import SERVING_SIGNATURE, schema_path
-from serving.raw_features import RawFeatures
-from serving.server.versions import list_versions
-
 _READY = re.compile(r"REST http://([\d.]+):(\d+), gRPC ([\d.]+):(\d+)")
 BATCH_SIZES = (1, 8, 32, 128)
 
@@ -63,21 +55,32 @@ def timed(fn, n: int, warmup: int = 20) -> np.ndarray:
     return out
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--output-dir", default=os.path.join(REPO_ROOT, "outputs"))
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.serving_speed", description=__doc__.split("\n\n")[0])
+    p.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR)
     p.add_argument("--model_name", default=None)
     p.add_argument("--requests", type=int, default=500, help="single-example requests per API")
     p.add_argument("--concurrency", type=int, default=4, help="clients for the throughput runs")
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    try:
+        base_path, model_name = OutputLayout(args.output_dir).served_model(args.model_name)
+    except LayoutError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
 
+    # TensorFlow and the serving client load here, after the flags: --help and bad input answer at once.
     import tensorflow as tf
 
-    base_path, model_name = model_base_path_for(args.output_dir, args.model_name)
+    from serving import traffic
+    from serving.client import DEFAULT_CSV, GrpcClient, RestClient, run_load
+    from serving.contract import SERVING_SIGNATURE, schema_path
+    from serving.raw_features import RawFeatures
+    from serving.server.versions import list_versions
+
     versions = list_versions(base_path)
     if not versions:
         print(f"error: nothing pushed under {base_path}; run the pipeline first", file=sys.stderr)
-        return 2
+        return exit_codes.BAD_INPUT
     version_dir = os.path.join(base_path, str(versions[0]))
     features = RawFeatures.from_file(schema_path(version_dir))
     rows = traffic.sample_rows(features.read_csv(DEFAULT_CSV), 512, seed=0)
@@ -129,7 +132,7 @@ def main() -> int:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-    return 0
+    return exit_codes.OK
 
 
 if __name__ == "__main__":
