@@ -10,7 +10,7 @@ setup(
     version="0.1.0",
     description="An end-to-end TFX pipeline: CSV to a served, monitored model.",
     python_requires=">=3.9,<3.11",
-    packages=find_packages(include=["pipeline*", "models*", "serving*", "data*"]),
+    packages=find_packages(include=["pipeline*", "runs*", "models*", "serving*", "data*", "benchmarks*"]),
     py_modules=["local_runner", "kubeflow_runner"],
     package_data={"data": ["*/*.csv", "*/*.pbtxt", "*/*.yaml"]},
     install_requires=[

@@ -28,7 +28,7 @@ SCHEMA_MODES = ("curated", "inferred")
 BEAM_MODES = ("auto", "in_memory", "multi_threading", "multi_processing")
 TASKS = ("classification",)
 # Below this much CSV the in-memory direct runner wins: worker start-up dominates.
-# Measured (benchmarks/pipeline.py, 2 cores): 0.02 MB in_memory 39 s vs
+# Measured (benchmarks/pipeline_speed.py, 2 cores): 0.02 MB in_memory 39 s vs
 # multi_processing 108 s; 44 MB (1M rows) in_memory 390 s vs multi_processing
 # 291 s. Linear in between, the two cross near 18 MB.
 IN_MEMORY_MAX_BYTES = 16 * 1024 * 1024

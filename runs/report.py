@@ -3,7 +3,7 @@
 Notebook widgets (Facets, TFMA's) often fail to render; this report needs nothing
 but the file. Facts come from the artifacts through the libraries that wrote them
 (TFDV for statistics and schema, TFMA for evaluation, MLMD for the run and its
-lineage); pipeline/report_html.py turns them into HTML.
+lineage); runs/report_html.py turns them into HTML and writes the file.
 """
 from __future__ import annotations
 

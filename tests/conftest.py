@@ -1,6 +1,5 @@
-"""Shared fixtures. TF_USE_LEGACY_KERAS must be set before TensorFlow is imported."""
+"""Shared fixtures. The venv's scripts/environment.pth has set TF_USE_LEGACY_KERAS before any import."""
 import os
-
 
 import pytest
 

@@ -106,3 +106,18 @@ def test_the_environment_is_stated_once():
     assert not offenders
     assert 'TF_USE_LEGACY_KERAS", "1"' in open(os.path.join(REPO_ROOT, "scripts", "environment.pth")).read()
     assert os.environ.get("TF_USE_LEGACY_KERAS") == "1", "the venv's environment.pth ran (make setup)"
+
+
+def test_every_package_is_installed_so_it_imports_from_anywhere():
+    """The editable install maps only the packages setup.py names (the image imports them from /)."""
+    import importlib.util
+
+    from setuptools import find_packages
+
+    top_level = sorted({m.split(".")[0] for m in MODULES if "." in m})
+    setup_py = open(os.path.join(REPO_ROOT, "setup.py")).read()
+    include = ast.literal_eval(setup_py.split("find_packages(include=", 1)[1].split(")", 1)[0])
+    installed = {p.split(".")[0] for p in find_packages(REPO_ROOT, include=include)}
+    assert set(top_level) <= installed
+    for package in top_level:
+        assert importlib.util.find_spec(package).origin.startswith(REPO_ROOT)
