@@ -25,7 +25,7 @@ class ServingMetrics:
             "serving_request_latency_seconds", "Time from request received to response ready.",
             ["model", "version", "api", "entrypoint"], buckets=_LATENCY_BUCKETS, registry=self.registry)
         self.model_loads = Counter(
-            "serving_model_loads", "Model version load attempts by outcome (ok, error).",
+            "serving_model_loads", "Model version load attempts by outcome (ok, error, incomplete).",
             ["model", "version", "outcome"], registry=self.registry)
         self.served_version = Gauge(
             "serving_model_version", "The version currently served.", ["model"], registry=self.registry)

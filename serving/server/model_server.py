@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import List, Optional
 
 from runs import exit_codes
@@ -28,6 +29,7 @@ from serving.server.versions import ModelVersions
 log = logging.getLogger("serving.server")
 
 DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
+DEFAULT_GRACE_SECONDS = 10.0
 
 
 class ModelServer:
@@ -89,16 +91,23 @@ class ModelServer:
             raise
         return self
 
-    def stop(self) -> None:
+    def stop(self, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> int:
+        """Stops accepting at once, lets requests in flight finish within the grace period,
+        then writes out the request log. Returns how many connections had to be cut."""
+        deadline = time.monotonic() + grace_seconds
+        grpc_done = self.grpc.stop(grace_seconds) if self.grpc is not None else None
+        cut = 0
         if self.rest is not None:
-            self.rest.stop()
-        if self.grpc is not None:
-            self.grpc.stop()
+            self.rest.stop_accepting()
+            cut = self.rest.drain(deadline)
+        if grpc_done is not None:
+            grpc_done.wait(max(0.0, deadline - time.monotonic()) + 1.0)
         self.models.stop()
         if self.request_log is not None:
             self.request_log.flush()
             self.request_log.close()
             self.request_log = None
+        return cut
 
     def __enter__(self) -> "ModelServer":
         return self.start()
@@ -127,6 +136,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    help="larger REST bodies get 413, larger gRPC messages RESOURCE_EXHAUSTED")
     p.add_argument("--wait_for_model_seconds", type=float, default=300.0,
                    help="give up at start if no version loads within this time")
+    p.add_argument("--grace_period_seconds", type=float, default=DEFAULT_GRACE_SECONDS,
+                   help="on SIGTERM/SIGINT, how long requests in flight may take to finish")
     return p.parse_args(argv)
 
 
@@ -139,6 +150,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         log_dir = layout.request_log_dir(args.model_name) if layout else None
     elif log_dir.lower() == "none":
         log_dir = None
+    if args.grace_period_seconds < 0:
+        print(f"error: --grace_period_seconds must be >= 0, got {args.grace_period_seconds:g}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
     try:
         server = ModelServer(
             args.model_name, args.model_base_path, host=args.host, grpc_port=args.port,
@@ -150,14 +164,25 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (OSError, RuntimeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return exit_codes.BAD_INPUT
+    received: List[int] = []
     stopping = threading.Event()
+
+    def on_signal(signum, _frame) -> None:
+        received.append(signum)
+        stopping.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
+        signal.signal(sig, on_signal)
     print(f"Serving model '{args.model_name}' version {server.models.current.version}: "
           f"REST {server.rest_url}, gRPC {server.grpc_target}; "
           f"request log: {log_dir or 'off'}", flush=True)
     stopping.wait()
-    log.info("Stopping")
-    server.stop()
+    log.info("Stopping on %s: no new connections; finishing requests in flight (grace period %g s)",
+             signal.Signals(received[0]).name, args.grace_period_seconds)
+    cut = server.stop(args.grace_period_seconds)
+    if cut:
+        log.warning("Stopped: %d connection(s) still busy after the grace period were closed", cut)
+    else:
+        log.info("Stopped: every request in flight was answered; request log written")
     return exit_codes.OK
 
