@@ -9,6 +9,9 @@ Any other /v1/ path is "Malformed request" (400); errors are `{"error": "..."}`.
 Connections are kept alive (HTTP/1.1) and each response leaves in one write with
 TCP_NODELAY, so small requests do not wait on Nagle's algorithm.
 
+A connection idle for `--rest_api_timeout_in_ms`, or a request whose next bytes take longer
+than that to arrive, is closed: a stalled client holds only its own thread, never another's.
+
 Shutdown drains: the listening socket closes at once, idle keep-alive connections are
 closed, and a connection with a request in progress (or already sent and waiting to be
 read) gets its answer with `Connection: close`, within the grace period.
@@ -45,6 +48,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: "RestServer"
 
     def setup(self) -> None:
+        self.timeout = self.server.timeout_seconds  # every read of a request; a stalled client is dropped
         super().setup()
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.connections.opened(self.request)
@@ -54,7 +58,7 @@ class _Handler(BaseHTTPRequestHandler):
         super().finish()
 
     def handle_one_request(self) -> None:
-        if not self.server.connections.wait_for_request(self.request):
+        if not self.server.connections.wait_for_request(self.request, self.server.timeout_seconds):
             self.close_connection = True
             return
         super().handle_one_request()
@@ -211,15 +215,16 @@ class Connections:
             self._busy.pop(sock, None)
             self._closed.discard(sock)
 
-    def wait_for_request(self, sock: socket.socket) -> bool:
-        """Blocks until the next request starts arriving; False once the drain closed the connection."""
+    def wait_for_request(self, sock: socket.socket, timeout_seconds: float) -> bool:
+        """Blocks until the next request starts arriving; False once the drain closed the
+        connection or it stayed idle for the timeout."""
         with self._lock:
             if sock in self._closed:
                 return False
             self._busy[sock] = False
-        _readable([sock], None)
+        arrived = _readable([sock], int(timeout_seconds * 1000))
         with self._lock:
-            if sock in self._closed:
+            if sock in self._closed or not arrived:
                 return False
             self._busy[sock] = True
             return True
@@ -267,8 +272,10 @@ class RestServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, core: ServingCore, host: str, port: int, max_request_bytes: int):
+    def __init__(self, core: ServingCore, host: str, port: int, max_request_bytes: int,
+                 timeout_seconds: float = 30.0):
         self.core = core
+        self.timeout_seconds = timeout_seconds
         self.api = RestApi(core)
         self.max_request_bytes = max_request_bytes
         self.connections = Connections()

@@ -195,3 +195,17 @@ def test_prometheus_metrics(server, examples):
     assert f'serving_model_loads_total{{model="{MODEL}",outcome="ok",version="{version}"}} 1.0' in text
     served = [line for line in text.splitlines() if line.startswith(f'serving_model_version{{model="{MODEL}"}}')]
     assert len(served) == 1 and float(served[0].split()[-1]) == version
+
+
+def test_tf_serving_metric_names_for_its_dashboards(server, examples):
+    post(server, f"/v1/models/{MODEL}:predict", {"instances": _b64(examples)})
+    text = requests.get(server.rest_url + "/monitoring/prometheus/metrics", timeout=30).text
+    lines = text.splitlines()
+    assert "# TYPE :tensorflow:serving:request_count counter" in lines
+    [count] = [line for line in lines if line.startswith(f':tensorflow:serving:request_count{{model_name="{MODEL}",'
+                                                        f'status="OK"}}')]
+    assert float(count.split()[-1]) >= 1  # no _total suffix, as TF Serving exposes it
+    assert any(line.startswith(f':tensorflow:serving:request_latency_bucket{{API="predict",entrypoint="REST",'
+                               f'model_name="{MODEL}",le="10.0"}}') for line in lines)  # microseconds
+    assert any(line.startswith(f':tensorflow:serving:runtime_latency_count{{API="predict",model_name="{MODEL}",'
+                               f'runtime="TF2"}}') for line in lines)

@@ -230,12 +230,15 @@ def _raw_predict(conn, body):
 
 def test_sigterm_under_64_clients_cuts_no_request_and_accepts_none_after(base, tmp_path):
     log_dir = tmp_path / "logs"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "serving.server", f"--model_name={MODEL}", f"--model_base_path={base}",
-         "--port=0", "--rest_api_port=0", f"--request_log_dir={log_dir}", "--grace_period_seconds=10"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stderr_path = tmp_path / "stderr.txt"
+    with open(stderr_path, "w") as stderr_file:  # a file, not a pipe: a full pipe would block the server
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "serving.server", f"--model_name={MODEL}", f"--model_base_path={base}",
+             "--port=0", "--rest_api_port=0", f"--request_log_dir={log_dir}", "--grace_period_seconds=10",
+             "--enable_batching"],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=stderr_file, text=True)
     match = READY.search(proc.stdout.readline())
-    assert match, proc.stderr.read()
+    assert match, stderr_path.read_text()
     port = int(match.group(1))
     schema = base / str(list_versions(str(base))[0]) / "assets.extra" / "schema.pbtxt"
     rows = RawFeatures.from_file(str(schema)).read_csv(CSV, limit=64)
@@ -273,7 +276,7 @@ def test_sigterm_under_64_clients_cuts_no_request_and_accepts_none_after(base, t
     for t in threads:
         t.join(timeout=120)
     assert proc.wait(timeout=60) == 0
-    stderr = proc.stderr.read()
+    stderr = stderr_path.read_text()
     signal_at = signalled.at
     before = [o for o in outcomes if o[1] is not None and o[1] < signal_at]
     assert before and all(status == 200 for _, _, status in before)  # nothing in flight was cut
@@ -284,3 +287,22 @@ def test_sigterm_under_64_clients_cuts_no_request_and_accepts_none_after(base, t
     assert "Traceback" not in stderr and "Stopped: every request in flight was answered" in stderr
     logged = sum(1 for _ in open(log_dir / "requests.jsonl"))
     assert logged == sum(1 for o in outcomes if o[2] == 200)  # the request log was flushed before exit
+
+
+def test_stalled_and_trickling_clients_are_timed_out_without_starving_others(base):
+    import socket
+
+    with ModelServer(MODEL, str(base), grpc_port=0, rest_port=0, rest_timeout_seconds=0.5) as server:
+        silent = socket.create_connection(("127.0.0.1", server.rest_port))
+        trickling = socket.create_connection(("127.0.0.1", server.rest_port))
+        trickling.sendall(b"POST /v1/models/penguins:predict HTTP/1.1\r\nContent-Length: 100\r\n\r\n{")
+        rows = server.models.current.raw_features.read_csv(CSV, limit=1)
+        started = time.monotonic()
+        for _ in range(20):  # others are answered at once meanwhile
+            r = requests.post(f"{server.rest_url}/v1/models/{MODEL}:predict", json={"instances": rows}, timeout=5)
+            assert r.status_code == 200
+        assert time.monotonic() - started < 5
+        for sock in (silent, trickling):
+            sock.settimeout(10)
+            assert sock.recv(1024) == b""  # closed by the server after the timeout
+            sock.close()
