@@ -41,7 +41,7 @@ class _PlainCounter:
             self._values[labels] += 1
 
     def collect(self):
-        metric = Metric(self.name, self.documentation, "counter")
+        metric = Metric(self.name, self.documentation, "unknown")  # "counter" would print a _total TYPE line
         with self._lock:
             for labels, value in sorted(self._values.items()):
                 metric.add_sample(self.name, dict(zip(self.labelnames, labels)), value)

@@ -201,7 +201,7 @@ def test_tf_serving_metric_names_for_its_dashboards(server, examples):
     post(server, f"/v1/models/{MODEL}:predict", {"instances": _b64(examples)})
     text = requests.get(server.rest_url + "/monitoring/prometheus/metrics", timeout=30).text
     lines = text.splitlines()
-    assert "# TYPE :tensorflow:serving:request_count counter" in lines
+    assert "# TYPE :tensorflow:serving:request_count untyped" in lines
     [count] = [line for line in lines if line.startswith(f':tensorflow:serving:request_count{{model_name="{MODEL}",'
                                                         f'status="OK"}}')]
     assert float(count.split()[-1]) >= 1  # no _total suffix, as TF Serving exposes it
