@@ -48,7 +48,7 @@ clean:
 # ---- serving (serving/) ----
 MODEL ?= penguins
 serve: $(STAMP)  ## Serve the pushed model with the TF Serving compatible server
-	$(PY) -m serving.server --model_name=$(MODEL) --model_base_path=$$($(PY) -m runs.layout $(OUTPUT) model_base_path $(MODEL)) $(ARGS)
+	$(PY) -m serving.server --enable_batching --model_name=$(MODEL) --model_base_path=$$($(PY) -m runs.layout $(OUTPUT) model_base_path $(MODEL)) $(ARGS)
 
 smoke: $(STAMP)  ## Check that the pushed model really serves (REST and gRPC)
 	$(PY) -m serving.smoke --output-dir $(OUTPUT) $(ARGS)

@@ -5,8 +5,12 @@ default) on the pushed model of an output dir, and measures from this process:
   - the floor: the `serving_default` signature called in-process on one example;
   - p50/p99 latency of single-example requests over REST and gRPC, and their
     overhead above the floor (targets: < 3 ms REST, < 2 ms gRPC at p50);
-  - rows/s for batched requests (batch sizes 1..128) over REST and gRPC.
-Usage, from the repository root: python -m benchmarks.serving_speed --output-dir outputs [--requests 500]
+  - rows/s for batched requests (batch sizes 1..128) over REST and gRPC;
+  - load: the in-process floor (serial single-row calls/s, rows/s at batch 64), then REST
+    and gRPC at 1, 16, 64 and 256 keep-alive connections, one row per request, with
+    batching off and on (requests/s, p50, p99, errors, timeouts), against issue 12's targets.
+Usage, from the repository root:
+  python -m benchmarks.serving_speed --output-dir outputs [--requests 500] [--load-seconds 30]
 """
 from __future__ import annotations
 
@@ -28,9 +32,13 @@ _READY = re.compile(r"REST http://([\d.]+):(\d+), gRPC ([\d.]+):(\d+)")
 BATCH_SIZES = (1, 8, 32, 128)
 
 
-def start_server(base_path: str, model_name: str, log_dir: str, timeout: float = 120.0):
+CONNECTIONS = (1, 16, 64, 256)
+
+
+def start_server(base_path: str, model_name: str, log_dir: str, timeout: float = 120.0, extra=()):
     cmd = [sys.executable, "-m", "serving.server", f"--model_name={model_name}",
-           f"--model_base_path={base_path}", "--port=0", "--rest_api_port=0", f"--request_log_dir={log_dir}"]
+           f"--model_base_path={base_path}", "--port=0", "--rest_api_port=0", f"--request_log_dir={log_dir}",
+           *extra]
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -61,6 +69,10 @@ def main(argv=None) -> int:
     p.add_argument("--model_name", default=None)
     p.add_argument("--requests", type=int, default=500, help="single-example requests per API")
     p.add_argument("--concurrency", type=int, default=4, help="clients for the throughput runs")
+    p.add_argument("--load-seconds", type=float, default=10.0,
+                   help="length of each load run (0 skips the load section)")
+    p.add_argument("--connections", type=int, nargs="+", default=list(CONNECTIONS),
+                   help="connection counts of the load section")
     args = p.parse_args(argv)
     try:
         base_path, model_name = OutputLayout(args.output_dir).served_model(args.model_name)
@@ -132,7 +144,63 @@ def main(argv=None) -> int:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+        if args.load_seconds > 0:
+            load_section(base_path, model_name, log_dir, signature, one, args)
     return exit_codes.OK
+
+
+def load_section(base_path, model_name, log_dir, signature, one, args) -> None:
+    import base64
+    import json
+
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    from benchmarks.serving_load import python_load, rest_load
+
+    single = tf.constant(one)
+    batch64 = tf.constant(one * 64)
+    serial = 1000.0 / np.percentile(timed(lambda: signature(examples=single), 500), 50)
+    start = time.perf_counter()
+    for _ in range(50):
+        signature(examples=batch64)
+    rows64 = 50 * 64 / (time.perf_counter() - start)
+    print(f"\nload: in-process floor: {serial:.0f} serial single-row calls/s (from the p50), "
+          f"{rows64:.0f} rows/s at batch 64; {args.load_seconds:g} s per run, one row per request")
+    body = json.dumps({"instances": [{"b64": base64.b64encode(one[0]).decode()}]}).encode()
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model_name
+    request.inputs["examples"].CopyFrom(tf.make_tensor_proto(one, dtype=tf.string))
+    print(f"{'batching':<10}{'api':<6}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+          f"{'timeouts':>9}  client")
+    results = {}
+    for batching in (False, True):
+        proc, rest_port, grpc_target = start_server(base_path, model_name, log_dir,
+                                                    extra=["--enable_batching"] if batching else [])
+        try:
+            for api in ("rest", "grpc"):
+                for conns in args.connections:
+                    if api == "rest":
+                        run = rest_load(f"http://127.0.0.1:{rest_port}", model_name, body, conns, args.load_seconds)
+                    else:
+                        run = python_load("grpc", grpc_target, request.SerializeToString(), model_name, conns,
+                                          args.load_seconds)
+                    results[(batching, api, conns)] = run
+                    print(f"{'on' if batching else 'off':<10}{api:<6}{conns:>6}{run.requests_per_second:>9.0f}"
+                          f"{run.p50_ms:>9.2f}{run.p99_ms:>9.2f}{run.errors:>8}{run.timeouts:>9}  {run.tool}",
+                          flush=True)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+    target = results.get((True, "rest", 64))
+    if target is not None:
+        need = max(3 * serial, 3000)
+        met = (target.requests_per_second >= need and target.p99_ms < 50 and not target.errors
+               and not target.timeouts)
+        print(f"target REST, 64 connections, batching on: >= {need:.0f} req/s (3x the serial call rate and "
+              f">= 3000), p99 < 50 ms, no errors: {'MET' if met else 'NOT MET'} "
+              f"({target.requests_per_second:.0f} req/s, p99 {target.p99_ms:.1f} ms, "
+              f"{target.errors} errors, {target.timeouts} timeouts)")
 
 
 if __name__ == "__main__":

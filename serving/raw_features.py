@@ -11,15 +11,27 @@ from __future__ import annotations
 import base64
 import csv
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
-from google.protobuf import text_format
+import numpy as np
+from google.protobuf import message, text_format
 from tensorflow.core.example import example_pb2, feature_pb2
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+# protobuf's C++ parser warns (once per process, on stderr) about some byte strings that
+# are not messages; such input is a client error answered with a 400, not a server warning.
+warnings.filterwarnings("ignore", message="Unexpected end-group tag", category=RuntimeWarning)
+
 SERVING_ENVIRONMENT = "SERVING"
 _TYPE_NAMES = {schema_pb2.BYTES: "string", schema_pb2.INT: "integer", schema_pb2.FLOAT: "number"}
+_INT64 = np.iinfo(np.int64)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+# Why a non-finite number is refused rather than treated as missing: the curated schema
+# disallows NaN and infinity in training data, so the model never learnt what they mean,
+# and a client sending them has a bug that a silent imputation would hide.
+NON_FINITE_HINT = "non-finite numbers are refused: send a finite value, or leave the feature out if it is optional"
 
 
 class FeatureError(ValueError):
@@ -79,6 +91,31 @@ class RawFeatures:
     @property
     def names(self) -> List[str]:
         return list(self.specs)
+
+    @property
+    def float_names(self) -> List[str]:
+        return [name for name, spec in self.specs.items() if spec.type == schema_pb2.FLOAT]
+
+    def check_serialized(self, serialized: Sequence[bytes]) -> None:
+        """Refuses what the model must not see: bytes that are not a tf.Example (TF's parser
+        rejects what protobuf leniently keeps as unknown fields) and non-finite floats."""
+        floats = self.float_names
+        for i, data in enumerate(serialized):
+            example = example_pb2.Example()
+            try:
+                if not isinstance(data, bytes):
+                    raise TypeError
+                example.ParseFromString(data)
+            except (message.DecodeError, TypeError, RuntimeError):
+                raise FeatureError(f"instance {i} is not a serialized tf.Example") from None
+            if example.UnknownFields() or example.features.UnknownFields():
+                raise FeatureError(f"instance {i} is not a serialized tf.Example")
+            values = example.features.feature
+            for name in floats:
+                if name in values:
+                    for value in values[name].float_list.value:
+                        if not math.isfinite(value):
+                            raise FeatureError(f"instance {i}: feature '{name}' is {value}; {NON_FINITE_HINT}")
 
     def sample_row(self) -> Dict[str, Any]:
         """A plausible row built from the schema's domains (for warming up a model)."""
@@ -224,7 +261,11 @@ def _json_type(value) -> str:
 
 def _as_bytes(name: str, value) -> bytes:
     if isinstance(value, str):
-        return value.encode("utf-8")
+        try:
+            return value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise FeatureError(f"feature '{name}' is not valid Unicode ({e.reason}: "
+                               f"{value[e.start:e.end]!r} at position {e.start})") from None
     if isinstance(value, dict) and set(value) == {"b64"} and isinstance(value["b64"], str):
         try:
             return base64.b64decode(value["b64"], validate=True)
@@ -239,11 +280,24 @@ def _as_int(name: str, value) -> int:
     if isinstance(value, float):
         if not (math.isfinite(value) and value.is_integer()):
             raise FeatureError(f"feature '{name}' expects an integer, got {value!r}")
-        return int(value)
+        value = int(value)
+    if not _INT64.min <= value <= _INT64.max:
+        raise FeatureError(f"feature '{name}' = {_short(value)} does not fit a 64-bit integer")
     return value
 
 
 def _as_float(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise FeatureError(f"feature '{name}' expects a number, got {_json_type(value)} {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise FeatureError(f"feature '{name}' is {value}; {NON_FINITE_HINT}")
+    if abs(value) > _FLOAT32_MAX:  # also ints too large for a float: no float() overflow
+        raise FeatureError(f"feature '{name}' = {_short(value)} does not fit a 32-bit float")
     return float(value)
+
+
+def _short(value) -> str:
+    """A number for a message; huge integers by size (Python refuses to print past 4,300 digits)."""
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    return repr(value)

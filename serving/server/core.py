@@ -6,6 +6,7 @@ two APIs cannot drift apart.
 """
 from __future__ import annotations
 
+import functools
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any, Dict, Iterator, Mapping, Optional, Sequence
 import numpy as np
 
 from serving.contract import SERVING_SIGNATURE
+from serving.server.batching import Batcher
 from serving.server.errors import ServingError
 from serving.server.metrics import ServingMetrics
 from serving.server.request_log import LoggedRequest, RequestLog
@@ -34,10 +36,12 @@ class RequestScope:
 
 
 class ServingCore:
-    def __init__(self, models: ModelVersions, metrics: ServingMetrics, request_log: Optional[RequestLog] = None):
+    def __init__(self, models: ModelVersions, metrics: ServingMetrics, request_log: Optional[RequestLog] = None,
+                 batcher: Optional[Batcher] = None):
         self.models = models
         self.metrics = metrics
         self.request_log = request_log
+        self.batcher = batcher
 
     @contextmanager
     def track(self, *, model: str, api: str, entrypoint: str) -> Iterator[RequestScope]:
@@ -66,11 +70,28 @@ class ServingCore:
         servable.signature_def(name)  # INVALID_ARGUMENT for an unknown signature
         return servable
 
+    def _timed_call(self, servable: Servable, name: str, api: str, tensors):
+        start = time.perf_counter()
+        try:
+            return servable.call(name, tensors)
+        finally:
+            self.metrics.observe_runtime(servable.name, api, time.perf_counter() - start)
+
     def predict(self, scope: RequestScope, servable: Servable, inputs: Mapping[str, np.ndarray], *,
                 rows: Optional[Sequence[Mapping[str, Any]]] = None,
                 output_filter: Sequence[str] = (), started: Optional[float] = None) -> Dict[str, np.ndarray]:
-        """Runs the signature and hands a sampled record to the request log."""
-        outputs = servable.run(scope.signature, inputs, output_filter)
+        """Runs the signature (through the batcher when batching is on) and hands a sampled
+        record to the request log."""
+        name, tensors, wanted = servable.prepare(scope.signature, inputs, output_filter)
+        run = functools.partial(self._timed_call, servable, name, scope.api)
+        batch_rows = _batch_rows(tensors)
+        if self.batcher is None or batch_rows is None:
+            outputs = run(tensors)
+        else:
+            key = (servable.name, servable.version, name,
+                   tuple((k, t.dtype, tuple(t.shape[1:])) for k, t in sorted(tensors.items())))
+            outputs = self.batcher.submit(key, run, tensors, batch_rows).result()
+        outputs = servable.finish(outputs, wanted)
         log = self.request_log
         if log is not None and log.wants():
             serialized = None
@@ -82,3 +103,9 @@ class ServingCore:
                 entrypoint=scope.entrypoint, latency_ms=latency_ms, outputs=outputs,
                 rows=rows, serialized_examples=serialized))
         return outputs
+
+
+def _batch_rows(tensors: Mapping[str, Any]) -> Optional[int]:
+    """Rows of a request that can join a batch: every input has the same first dimension."""
+    sizes = {t.shape[0] if t.shape.rank else None for t in tensors.values()}
+    return sizes.pop() if len(sizes) == 1 and None not in sizes else None

@@ -8,11 +8,13 @@ HandleReloadConfigRequest answer UNIMPLEMENTED (the generated base class does).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent import futures
 from typing import Optional
 
 import grpc
+import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import (
     model_service_pb2_grpc,
@@ -35,9 +37,25 @@ def _version_of(model_spec) -> Optional[int]:
     return None
 
 
+def _to_array(key: str, proto, max_elements: int) -> np.ndarray:
+    """TensorProto -> ndarray. A proto may declare a large shape with one value that numpy
+    would repeat to fill it: such a shape is refused before any memory is taken."""
+    dims = [d.size for d in proto.tensor_shape.dim]
+    if any(d < 0 for d in dims):
+        raise invalid_argument(f"Malformed input TensorProto '{key}': negative dimension in shape {dims}")
+    if int(np.prod(dims, dtype=object)) > max_elements:
+        raise invalid_argument(f"Input '{key}' declares shape {dims}, more than {max_elements} elements "
+                               f"(server flag --max_request_bytes)")
+    try:
+        return tf.make_ndarray(proto)
+    except (TypeError, ValueError) as e:
+        raise invalid_argument(f"Malformed input TensorProto '{key}': {e}") from None
+
+
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, core: ServingCore):
+    def __init__(self, core: ServingCore, max_elements: int):
         self.core = core
+        self.max_elements = max_elements
 
     def Predict(self, request, context):  # noqa: N802 - generated API name
         started = time.perf_counter()
@@ -45,10 +63,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             with self.core.track(model=request.model_spec.name, api="predict", entrypoint="grpc") as scope:
                 servable = self.core.resolve(scope, _version_of(request.model_spec),
                                              request.model_spec.signature_name)
-                try:
-                    inputs = {key: tf.make_ndarray(proto) for key, proto in request.inputs.items()}
-                except (TypeError, ValueError) as e:
-                    raise invalid_argument(f"Malformed input TensorProto: {e}") from None
+                inputs = {key: _to_array(key, proto, self.max_elements) for key, proto in request.inputs.items()}
                 outputs = self.core.predict(scope, servable, inputs, output_filter=list(request.output_filter),
                                             started=started)
                 response = predict_pb2.PredictResponse()
@@ -90,7 +105,8 @@ class GrpcServer:
             options=[("grpc.max_receive_message_length", max_request_bytes),
                      ("grpc.max_send_message_length", -1),
                      ("grpc.so_reuseport", 0)])
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(core), self._server)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionService(core, max_request_bytes), self._server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(core), self._server)
         self.port = self._server.add_insecure_port(f"{host}:{port}")
         if self.port == 0:
@@ -99,5 +115,6 @@ class GrpcServer:
     def start(self) -> None:
         self._server.start()
 
-    def stop(self, grace: float = 5.0) -> None:
-        self._server.stop(grace).wait()
+    def stop(self, grace: float) -> threading.Event:
+        """Refuses new calls at once; calls in flight have `grace` seconds. Set when done."""
+        return self._server.stop(grace)

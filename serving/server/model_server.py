@@ -14,10 +14,12 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import List, Optional
 
 from runs import exit_codes
 from runs.layout import OutputLayout
+from serving.server.batching import Batcher, BatchingParameters
 from serving.server.core import ServingCore
 from serving.server.grpc_api import GrpcServer
 from serving.server.metrics import ServingMetrics
@@ -28,6 +30,7 @@ from serving.server.versions import ModelVersions
 log = logging.getLogger("serving.server")
 
 DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
+DEFAULT_GRACE_SECONDS = 10.0
 
 
 class ModelServer:
@@ -37,7 +40,8 @@ class ModelServer:
                  grpc_port: int = 8500, rest_port: int = 8501, poll_seconds: float = 1.0,
                  request_log_dir: Optional[str] = None, request_log_sample_rate: float = 1.0,
                  request_log_max_bytes: int = 64 * 1024 * 1024, request_log_backups: int = 5,
-                 max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES):
+                 max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+                 batching: Optional[BatchingParameters] = None, rest_timeout_seconds: float = 30.0):
         if not os.path.isdir(model_base_path):
             raise FileNotFoundError(
                 f"--model_base_path {model_base_path} is not a directory; it must hold "
@@ -49,10 +53,12 @@ class ModelServer:
             request_log_dir, sample_rate=request_log_sample_rate, max_bytes=request_log_max_bytes,
             backups=request_log_backups,
             on_drop=self.metrics.log_dropped.labels(model_name).inc) if request_log_dir else None
-        self.core = ServingCore(self.models, self.metrics, self.request_log)
+        self.batcher = Batcher(batching, on_batch=self.metrics.observe_queuing) if batching else None
+        self.core = ServingCore(self.models, self.metrics, self.request_log, self.batcher)
         self.host = host
         self._grpc_port, self._rest_port = grpc_port, rest_port
         self._max_request_bytes = max_request_bytes
+        self._rest_timeout_seconds = rest_timeout_seconds
         self.grpc: Optional[GrpcServer] = None
         self.rest: Optional[RestServer] = None
 
@@ -81,7 +87,8 @@ class ModelServer:
                     f"no loadable version of {self.models.name} under {self.models.base_path} after "
                     f"{wait_for_model_seconds:.0f}s; see the log for why versions were skipped")
             self.grpc = GrpcServer(self.core, self.host, self._grpc_port, self._max_request_bytes)
-            self.rest = RestServer(self.core, self.host, self._rest_port, self._max_request_bytes)
+            self.rest = RestServer(self.core, self.host, self._rest_port, self._max_request_bytes,
+                                   self._rest_timeout_seconds)
             self.grpc.start()
             self.rest.start()
         except BaseException:
@@ -89,16 +96,25 @@ class ModelServer:
             raise
         return self
 
-    def stop(self) -> None:
+    def stop(self, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> int:
+        """Stops accepting at once, lets requests in flight finish within the grace period,
+        then writes out the request log. Returns how many connections had to be cut."""
+        deadline = time.monotonic() + grace_seconds
+        grpc_done = self.grpc.stop(grace_seconds) if self.grpc is not None else None
+        cut = 0
         if self.rest is not None:
-            self.rest.stop()
-        if self.grpc is not None:
-            self.grpc.stop()
+            self.rest.stop_accepting()
+            cut = self.rest.drain(deadline)
+        if grpc_done is not None:
+            grpc_done.wait(max(0.0, deadline - time.monotonic()) + 1.0)
+        if self.batcher is not None:
+            self.batcher.stop()
         self.models.stop()
         if self.request_log is not None:
             self.request_log.flush()
             self.request_log.close()
             self.request_log = None
+        return cut
 
     def __enter__(self) -> "ModelServer":
         return self.start()
@@ -127,6 +143,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    help="larger REST bodies get 413, larger gRPC messages RESOURCE_EXHAUSTED")
     p.add_argument("--wait_for_model_seconds", type=float, default=300.0,
                    help="give up at start if no version loads within this time")
+    p.add_argument("--rest_api_timeout_in_ms", type=int, default=30000,
+                   help="REST: a connection idle this long, or a request stalled this long mid-way, is closed")
+    p.add_argument("--enable_batching", action="store_true",
+                   help="run concurrent requests together in one TensorFlow call (TF Serving's flag)")
+    p.add_argument("--batching_parameters_file", default=None,
+                   help="TF Serving's text BatchingParameters (max_batch_size, batch_timeout_micros, "
+                        "max_enqueued_batches, num_batch_threads, allowed_batch_sizes); TF Serving's defaults otherwise")
+    p.add_argument("--grace_period_seconds", type=float, default=DEFAULT_GRACE_SECONDS,
+                   help="on SIGTERM/SIGINT, how long requests in flight may take to finish")
     return p.parse_args(argv)
 
 
@@ -139,25 +164,55 @@ def main(argv: Optional[List[str]] = None) -> int:
         log_dir = layout.request_log_dir(args.model_name) if layout else None
     elif log_dir.lower() == "none":
         log_dir = None
+    if args.rest_api_timeout_in_ms <= 0:
+        print(f"error: --rest_api_timeout_in_ms must be > 0, got {args.rest_api_timeout_in_ms}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
+    if args.grace_period_seconds < 0:
+        print(f"error: --grace_period_seconds must be >= 0, got {args.grace_period_seconds:g}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
     try:
+        batching = None
+        if args.enable_batching:
+            batching = (BatchingParameters.from_file(args.batching_parameters_file)
+                        if args.batching_parameters_file else BatchingParameters())
+        elif args.batching_parameters_file:
+            raise ValueError("--batching_parameters_file needs --enable_batching (as in TF Serving)")
         server = ModelServer(
             args.model_name, args.model_base_path, host=args.host, grpc_port=args.port,
             rest_port=args.rest_api_port, poll_seconds=args.file_system_poll_wait_seconds,
             request_log_dir=log_dir, request_log_sample_rate=args.request_log_sample_rate,
             request_log_max_bytes=args.request_log_max_bytes, request_log_backups=args.request_log_backups,
-            max_request_bytes=args.max_request_bytes)
+            max_request_bytes=args.max_request_bytes, batching=batching,
+            rest_timeout_seconds=args.rest_api_timeout_in_ms / 1000)
         server.start(wait_for_model_seconds=args.wait_for_model_seconds)
     except (OSError, RuntimeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return exit_codes.BAD_INPUT
+    received: List[int] = []
     stopping = threading.Event()
+
+    def on_signal(signum, _frame) -> None:
+        received.append(signum)
+        stopping.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
+        signal.signal(sig, on_signal)
     print(f"Serving model '{args.model_name}' version {server.models.current.version}: "
           f"REST {server.rest_url}, gRPC {server.grpc_target}; "
-          f"request log: {log_dir or 'off'}", flush=True)
+          f"request log: {log_dir or 'off'}; batching: {_describe(batching)}", flush=True)
     stopping.wait()
-    log.info("Stopping")
-    server.stop()
+    log.info("Stopping on %s: no new connections; finishing requests in flight (grace period %g s)",
+             signal.Signals(received[0]).name, args.grace_period_seconds)
+    cut = server.stop(args.grace_period_seconds)
+    if cut:
+        log.warning("Stopped: %d connection(s) still busy after the grace period were closed", cut)
+    else:
+        log.info("Stopped: every request in flight was answered; request log written")
     return exit_codes.OK
 
+
+def _describe(batching: Optional[BatchingParameters]) -> str:
+    if batching is None:
+        return "off"
+    return (f"max_batch_size {batching.max_batch_size}, batch_timeout_micros {batching.batch_timeout_micros}, "
+            f"{batching.num_batch_threads} threads")

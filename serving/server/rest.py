@@ -8,17 +8,26 @@ Routes, as in TF Serving (http_rest_api_handler.cc):
 Any other /v1/ path is "Malformed request" (400); errors are `{"error": "..."}`.
 Connections are kept alive (HTTP/1.1) and each response leaves in one write with
 TCP_NODELAY, so small requests do not wait on Nagle's algorithm.
+
+A connection idle for `--rest_api_timeout_in_ms`, or a request whose next bytes take longer
+than that to arrive, is closed: a stalled client holds only its own thread, never another's.
+
+Shutdown drains: the listening socket closes at once, idle keep-alive connections are
+closed, and a connection with a request in progress (or already sent and waiting to be
+read) gets its answer with `Connection: close`, within the grace period.
 """
 from __future__ import annotations
 
 import json
 import logging
 import re
+import select
 import socket
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 from serving.server import api_protos, rest_json
 from serving.server.core import ServingCore
@@ -39,8 +48,20 @@ class _Handler(BaseHTTPRequestHandler):
     server: "RestServer"
 
     def setup(self) -> None:
+        self.timeout = self.server.timeout_seconds  # every read of a request; a stalled client is dropped
         super().setup()
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.connections.opened(self.request)
+
+    def finish(self) -> None:
+        self.server.connections.closed(self.request)
+        super().finish()
+
+    def handle_one_request(self) -> None:
+        if not self.server.connections.wait_for_request(self.request, self.server.timeout_seconds):
+            self.close_connection = True
+            return
+        super().handle_one_request()
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
         log.debug("%s - %s", self.address_string(), format % args)
@@ -106,6 +127,8 @@ class _Handler(BaseHTTPRequestHandler):
         reason = self.responses.get(status, ("",))[0]
         head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
                 f"Content-Length: {len(payload)}\r\n")
+        if self.server.connections.draining:
+            self.close_connection = True
         if self.close_connection:
             head += "Connection: close\r\n"
         self.wfile.write(head.encode("latin-1") + b"\r\n" + payload)
@@ -167,14 +190,95 @@ def _pretty(doc: dict) -> bytes:
     return json.dumps(doc, indent=1).encode()
 
 
+class Connections:
+    """Open connections and whether each is answering a request, for a draining shutdown.
+
+    A handler waits for its next request's first byte before reading it and marks its
+    connection busy under the same lock that a drain takes to close idle connections:
+    a request already sent when the drain starts is answered, never cut half-read.
+    """
+
+    def __init__(self) -> None:
+        self.draining = False
+        self._lock = threading.Lock()
+        self._busy: Dict[socket.socket, bool] = {}
+        self._closed: set = set()
+
+    def opened(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._busy[sock] = False
+            if self.draining:  # accepted in the instant before the listener closed
+                self._close(sock)
+
+    def closed(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._busy.pop(sock, None)
+            self._closed.discard(sock)
+
+    def wait_for_request(self, sock: socket.socket, timeout_seconds: float) -> bool:
+        """Blocks until the next request starts arriving; False once the drain closed the
+        connection or it stayed idle for the timeout."""
+        with self._lock:
+            if sock in self._closed:
+                return False
+            self._busy[sock] = False
+        arrived = _readable([sock], int(timeout_seconds * 1000))
+        with self._lock:
+            if sock in self._closed or not arrived:
+                return False
+            self._busy[sock] = True
+            return True
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._busy)
+
+    def close_idle(self) -> None:
+        """Closes connections with no request in progress and none waiting to be read."""
+        with self._lock:
+            self.draining = True
+            idle = [sock for sock, busy in self._busy.items() if not busy and sock not in self._closed]
+            readable = _readable(idle, 0)
+            for sock in idle:
+                if sock.fileno() not in readable:
+                    self._close(sock)
+
+    def close_all(self) -> int:
+        with self._lock:
+            open_ = [sock for sock in self._busy if sock not in self._closed]
+            for sock in open_:
+                self._close(sock)
+        return len(open_)
+
+    def _close(self, sock: socket.socket) -> None:
+        self._closed.add(sock)
+        try:
+            sock.shutdown(socket.SHUT_RDWR)  # wakes the handler thread waiting on it
+        except OSError:
+            pass
+
+
+def _readable(socks, timeout_ms: Optional[int]) -> set:
+    """File numbers of the sockets with data (or EOF) to read; poll, not select: no 1024-fd limit."""
+    if not socks:
+        return set()
+    poller = select.poll()
+    for sock in socks:
+        poller.register(sock, select.POLLIN)
+    return {fd for fd, _ in poller.poll(timeout_ms)}
+
+
 class RestServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, core: ServingCore, host: str, port: int, max_request_bytes: int):
+    def __init__(self, core: ServingCore, host: str, port: int, max_request_bytes: int,
+                 timeout_seconds: float = 30.0):
         self.core = core
+        self.timeout_seconds = timeout_seconds
         self.api = RestApi(core)
         self.max_request_bytes = max_request_bytes
+        self.connections = Connections()
         super().__init__((host, port), _Handler)
         self._thread: Optional[threading.Thread] = None
 
@@ -182,13 +286,31 @@ class RestServer(ThreadingHTTPServer):
     def port(self) -> int:
         return self.server_address[1]
 
+    def handle_error(self, request, client_address) -> None:
+        """A client that goes away mid-request is normal, not a server fault worth a traceback."""
+        if isinstance(sys.exc_info()[1], OSError):
+            log.debug("Connection from %s ended: %s", client_address, sys.exc_info()[1])
+        else:
+            log.exception("REST connection from %s failed", client_address)
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="rest-server", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop_accepting(self) -> None:
+        """No new connections from now on; idle ones are closed, busy ones finish."""
+        self.connections.close_idle()
         self.shutdown()
         self.server_close()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self.connections.close_idle()  # those that turned idle meanwhile
+
+    def drain(self, deadline: float) -> int:
+        """Waits for the open connections to finish until `deadline` (time.monotonic());
+        returns how many were still open and had to be cut."""
+        while len(self.connections) and time.monotonic() < deadline:
+            self.connections.close_idle()
+            time.sleep(0.01)
+        return self.connections.close_all()

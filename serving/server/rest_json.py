@@ -33,8 +33,16 @@ class PredictRequest:
     rows: Optional[List[Dict[str, Any]]] = None  # raw features of the friendly form
 
 
+# Deeper JSON is refused before it can exhaust Python's recursion (TF tensors have far
+# fewer dimensions than this; a friendly-form row is two levels deep).
+MAX_JSON_DEPTH = 64
+
+
 def _dump(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    try:
+        return json.dumps(value, separators=(",", ":"))
+    except (RecursionError, ValueError):
+        return "<a value too deeply nested or too large to print>"
 
 
 def _json_type(value: Any) -> str:
@@ -64,6 +72,10 @@ def parse_body(body: bytes) -> Dict[str, Any]:
         raise invalid_argument("JSON Parse error: Invalid encoding in string. at offset: 0") from None
     except json.JSONDecodeError as e:
         raise invalid_argument(f"JSON Parse error: {e.msg} at offset: {e.pos}") from None
+    except RecursionError:
+        raise invalid_argument(f"JSON Parse error: nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as e:  # integers past Python's 4,300-digit conversion limit
+        raise invalid_argument(f"JSON Parse error: number too long ({str(e).split(':')[0]})") from None
     if not isinstance(doc, dict):
         raise invalid_argument(f"JSON Value: {_dump(doc)} Is not object")
     return doc
@@ -179,14 +191,20 @@ def _inputs_to_arrays(inputs: Any, infos: Mapping[str, Any]) -> Dict[str, np.nda
     return arrays
 
 
-def _leaf_values(value: Any, dtype_enum: int, where: str) -> Any:
+def _leaf_values(value: Any, dtype_enum: int, where: str, depth: int = 0) -> Any:
     """Validates and converts the leaves of a (nested) JSON value for one tensor."""
     dtype = tf.dtypes.as_dtype(dtype_enum)
     if isinstance(value, list):
-        return [_leaf_values(v, dtype_enum, where) for v in value]
+        if depth >= MAX_JSON_DEPTH:
+            raise invalid_argument(f"Failed to process {where}. Error: nested deeper than {MAX_JSON_DEPTH} levels")
+        return [_leaf_values(v, dtype_enum, where, depth + 1) for v in value]
     if dtype == tf.string:
         if isinstance(value, str):
-            return value.encode("utf-8")
+            try:
+                return value.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise invalid_argument(f"Failed to process {where}. Error: string is not valid Unicode "
+                                       f"({e.reason}: {value[e.start:e.end]!r})") from None
         if _is_b64(value):
             try:
                 return base64.b64decode(value["b64"], validate=True)
@@ -214,7 +232,10 @@ def _stack(values: Any, dtype_enum: int) -> np.ndarray:
             if any(isinstance(v, list) for v in array.reshape(-1)):
                 raise ValueError("ragged")
             return array
-        return np.array(values, dtype=dtype.as_numpy_dtype)
+        with np.errstate(over="raise"):
+            return np.array(values, dtype=dtype.as_numpy_dtype)
+    except (OverflowError, FloatingPointError):
+        raise invalid_argument(f"A number does not fit the input's type {dtype.name}") from None
     except ValueError:
         raise invalid_argument("Expecting tensors of the same shape for every instance; "
                                "got lists of different lengths") from None

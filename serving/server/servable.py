@@ -7,7 +7,7 @@ INVALID_ARGUMENT instead of a TensorFlow stack trace.
 from __future__ import annotations
 
 import os
-from typing import Dict, Iterable, Mapping, Optional
+from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -16,6 +16,7 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from serving import contract
 from serving.contract import SAVED_MODEL_FILE, SERVING_SIGNATURE
 from serving.raw_features import RawFeatures
+from serving.server import validation
 from serving.server.errors import ServingError, invalid_argument
 
 
@@ -40,9 +41,7 @@ class Servable:
         self.signature_defs = read_signature_defs(path)
         self._loaded = tf.saved_model.load(path, tags=[contract.SERVE_TAG])
         self._functions = dict(self._loaded.signatures)
-        schema_path = contract.schema_path(path)
-        self.raw_features: Optional[RawFeatures] = (
-            RawFeatures.from_file(schema_path) if os.path.exists(schema_path) else None)
+        self.raw_features = RawFeatures.from_file(contract.schema_path(path))
 
     def signature_def(self, signature_name: str) -> meta_graph_pb2.SignatureDef:
         name = signature_name or SERVING_SIGNATURE
@@ -55,9 +54,10 @@ class Servable:
         inputs = self.signature_def(signature_name).inputs
         return len(inputs) == 1 and next(iter(inputs.values())).dtype == tf.string.as_datatype_enum
 
-    def run(self, signature_name: str, inputs: Mapping[str, np.ndarray],
-            output_filter: Iterable[str] = ()) -> Dict[str, np.ndarray]:
-        """Calls the signature; raises ServingError for inputs that do not fit it."""
+    def prepare(self, signature_name: str, inputs: Mapping[str, np.ndarray], output_filter: Iterable[str] = ()
+                ) -> Tuple[str, Dict[str, tf.Tensor], List[str]]:
+        """Checks a request against the signature: (signature name, input tensors, outputs wanted).
+        Raises ServingError for inputs that do not fit it."""
         name = signature_name or SERVING_SIGNATURE
         signature = self.signature_def(name)
         expected, sent = set(signature.inputs), set(inputs)
@@ -72,14 +72,37 @@ class Servable:
         if unknown:
             raise invalid_argument(f"output tensor alias not found in signature: {unknown[0]} "
                                    f"Outputs expected to be in the set {{{','.join(sorted(signature.outputs))}}}.")
+        examples = self.takes_examples(name)
+        for key, value in inputs.items():
+            validation.check_shape(key, value, signature.inputs[key].tensor_shape, examples)
         tensors = {key: self._to_tensor(key, value, signature.inputs[key].dtype) for key, value in inputs.items()}
+        for key, value in inputs.items():
+            validation.check_input_values(key, value, self.raw_features, examples)
+        return name, tensors, wanted
+
+    def call(self, name: str, tensors: Mapping[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+        """One TensorFlow call of a prepared request (or of a batch of them)."""
         try:
-            outputs = self._functions[name](**tensors)
+            return dict(self._functions[name](**tensors))
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as e:
-            raise invalid_argument(_first_line(e)) from None
+            raise invalid_argument(_tf_message(e)) from None
+        except UnicodeDecodeError:  # TensorFlow quoting undecodable input bytes in its message
+            raise invalid_argument("an input could not be parsed (its bytes are not what the signature takes)") from None
         except tf.errors.OpError as e:
-            raise ServingError("INTERNAL", _first_line(e)) from None
-        return {key: value.numpy() for key, value in outputs.items() if not wanted or key in wanted}
+            raise ServingError("INTERNAL", _tf_message(e)) from None
+
+    @staticmethod
+    def finish(outputs: Mapping[str, tf.Tensor], wanted: Sequence[str]) -> Dict[str, np.ndarray]:
+        """The outputs asked for, as numpy; never a non-finite score."""
+        arrays = {key: value.numpy() for key, value in outputs.items() if not wanted or key in wanted}
+        validation.check_outputs(arrays)
+        return arrays
+
+    def run(self, signature_name: str, inputs: Mapping[str, np.ndarray],
+            output_filter: Iterable[str] = ()) -> Dict[str, np.ndarray]:
+        """prepare + call + finish, unbatched."""
+        name, tensors, wanted = self.prepare(signature_name, inputs, output_filter)
+        return self.finish(self.call(name, tensors), wanted)
 
     def warm_up(self) -> None:
         """Runs the default signature once on a schema-made example.
@@ -91,8 +114,7 @@ class Servable:
         signature = self.signature_def(SERVING_SIGNATURE)
         if not self.takes_examples(SERVING_SIGNATURE):
             return
-        batch = [self.raw_features.to_example(self.raw_features.sample_row()).SerializeToString()] \
-            if self.raw_features else []
+        batch = [self.raw_features.to_example(self.raw_features.sample_row()).SerializeToString()]
         outputs = self.run(SERVING_SIGNATURE, {next(iter(signature.inputs)): np.array(batch, dtype=object)})
         for key, value in outputs.items():
             if value.shape[:1] != (len(batch),):
@@ -109,6 +131,12 @@ class Servable:
                 f"Expects arg '{key}' to be {dtype.name} but {got} is provided") from None
 
 
-def _first_line(error: Exception) -> str:
+_TF_NOISE = ("Graph execution error", "Detected at node", "<stack traces unavailable>", "[[", "[Op:")
+
+
+def _tf_message(error: Exception) -> str:
+    """The line of a TensorFlow error that says what is wrong, not "Graph execution error:"."""
     message = getattr(error, "message", None) or str(error)
-    return message.strip().splitlines()[0] if message.strip() else type(error).__name__
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(_TF_NOISE)]
+    return (useful or lines or [type(error).__name__])[0]

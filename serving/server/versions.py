@@ -3,10 +3,11 @@
 TF Serving's default version policy serves the latest version and polls the base
 path (`--file_system_poll_wait_seconds`). The Pusher copies a model directory file by
 file, so a new version is only tried once its files stopped changing between two
-polls; it must load and answer a warm-up call before the server switches to it.
+polls; it must be complete (every file `serving.contract` requires: a push cut short
+never serves), load, and answer a warm-up call before the server switches to it.
 Requests hold a reference to the servable they started with, so a switch never fails
-an in-flight request. A version that fails is remembered with its file fingerprint and
-retried only if its files change; the old version keeps serving meanwhile.
+an in-flight request. A version that is incomplete or fails is remembered with its file
+fingerprint and retried only if its files change; the old version keeps serving meanwhile.
 """
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
+from serving import contract
 from serving.server.errors import ServingError, not_found
-from serving.server.servable import SAVED_MODEL_FILE, Servable
+from serving.server.servable import Servable
 
 log = logging.getLogger(__name__)
 
 Fingerprint = Tuple[Tuple[str, int, int], ...]
-LoadListener = Callable[[int, str], None]  # (version, outcome: "ok" | "error")
+LoadListener = Callable[[int, str], None]  # (version, outcome: "ok" | "error" | "incomplete")
 
 
 @dataclass
@@ -45,10 +47,8 @@ def list_versions(base_path: str) -> List[int]:
                   reverse=True)
 
 
-def fingerprint(version_dir: str) -> Optional[Fingerprint]:
-    """Names, sizes and mtimes of every file; None while saved_model.pb is absent."""
-    if not os.path.exists(os.path.join(version_dir, SAVED_MODEL_FILE)):
-        return None
+def fingerprint(version_dir: str) -> Fingerprint:
+    """Names, sizes and mtimes of every file (empty for an empty or vanished folder)."""
     entries = []
     for root, _, files in os.walk(version_dir):
         for name in files:
@@ -75,7 +75,6 @@ class ModelVersions:
         self._states: Dict[int, VersionState] = {}
         self._seen: Dict[int, Fingerprint] = {}
         self._failed: Dict[int, Fingerprint] = {}
-        self._waiting_logged: set = set()
         self._first_poll = True
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
@@ -123,19 +122,27 @@ class ModelVersions:
                 return  # the served version is still the highest usable one
             path = os.path.join(self.base_path, str(version))
             fp = fingerprint(path)
-            if fp is None:
-                if version not in self._waiting_logged:
-                    self._waiting_logged.add(version)
-                    log.info("Version %s of %s has no %s yet; waiting", version, self.name, SAVED_MODEL_FILE)
-                continue
             if self._failed.get(version) == fp:
                 continue
             settled = first or self._seen.get(version) == fp
             self._seen[version] = fp
             if not settled:
                 continue  # still being written: look again at the next poll
+            missing = contract.missing_files(path)
+            if missing:
+                self._skip(version, fp, "FAILED_PRECONDITION", f"incomplete version, missing {', '.join(missing)}",
+                           outcome="incomplete")
+                continue
             if self._load(version, path, fp):
                 return
+
+    def _skip(self, version: int, fp: Fingerprint, code: str, reason: str, outcome: str) -> None:
+        """Remembers a version that cannot serve, until its files change."""
+        self._failed[version] = fp
+        self._set_state(VersionState(version, "END", code, f"not loaded: {reason}"))
+        log.error("Skipping version %s of %s: %s (still serving %s)", version, self.name, reason,
+                  self._current.version if self._current else "nothing")
+        self._on_load(version, outcome)
 
     def _load(self, version: int, path: str, fp: Fingerprint) -> bool:
         self._set_state(VersionState(version, "LOADING"))
@@ -150,11 +157,7 @@ class ModelVersions:
                 self._set_state(VersionState(version, "START"))
                 log.info("Version %s of %s changed while loading; will retry", version, self.name)
                 return False
-            self._failed[version] = fp
-            self._set_state(VersionState(version, "END", "UNKNOWN", f"failed to load: {reason}"))
-            log.error("Skipping version %s of %s: %s (still serving %s)", version, self.name, reason,
-                      self._current.version if self._current else "nothing")
-            self._on_load(version, "error")
+            self._skip(version, fp, "UNKNOWN", f"failed to load: {reason}", outcome="error")
             return False
         if fingerprint(path) != fp:
             self._set_state(VersionState(version, "START"))

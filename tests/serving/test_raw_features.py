@@ -50,11 +50,45 @@ def test_integral_float_accepted_for_int_feature(features):
     ({**ROW, "flipper_length_mm": True}, "feature 'flipper_length_mm' expects an integer"),
     ({**ROW, "sex": ["male", "female"]}, "feature 'sex' takes at most 1 value(s)"),
     ([1, 2], "expected a JSON object"),
+    ({**ROW, "bill_length_mm": float("nan")}, "feature 'bill_length_mm' is nan; non-finite numbers are refused"),
+    ({**ROW, "bill_depth_mm": float("-inf")}, "feature 'bill_depth_mm' is -inf"),
+    ({**ROW, "bill_depth_mm": 1e39}, "feature 'bill_depth_mm' = 1e+39 does not fit a 32-bit float"),
+    ({**ROW, "bill_depth_mm": 10 ** 400}, "feature 'bill_depth_mm' = an integer of about 401 digits does not fit"),
+    ({**ROW, "body_mass_g": 2 ** 63}, "feature 'body_mass_g' = 9223372036854775808 does not fit a 64-bit integer"),
+    ({**ROW, "body_mass_g": float("inf")}, "feature 'body_mass_g' expects an integer, got inf"),
+    ({**ROW, "island": "\ud800"}, "feature 'island' is not valid Unicode (surrogates not allowed: '\\ud800'"),
 ])
 def test_bad_rows_are_rejected_with_the_feature_named(features, row, message):
     with pytest.raises(FeatureError) as error:
         features.to_example(row)
     assert message in str(error.value)
+
+
+def test_int64_limits_are_accepted(features):
+    assert features.to_example({**ROW, "body_mass_g": -2 ** 63}).features.feature["body_mass_g"].int64_list.value
+
+
+def test_check_serialized_accepts_examples_and_missing_values(features):
+    features.check_serialized([features.to_example(ROW).SerializeToString(),
+                               features.to_example({**ROW, "bill_length_mm": None}).SerializeToString(), b""])
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"hello", "instance 1 is not a serialized tf.Example"),  # protobuf alone would keep it as unknown fields
+    (b"\xff\xfe\x00garbage", "instance 1 is not a serialized tf.Example"),
+    ("text, not bytes", "instance 1 is not a serialized tf.Example"),
+])
+def test_check_serialized_refuses_what_is_not_a_tf_example(features, data, message):
+    with pytest.raises(FeatureError, match=message):
+        features.check_serialized([features.to_example(ROW).SerializeToString(), data])
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_check_serialized_refuses_non_finite_floats(features, value):
+    example = features.to_example(ROW)
+    example.features.feature["bill_depth_mm"].float_list.value[0] = value
+    with pytest.raises(FeatureError, match=f"instance 0: feature 'bill_depth_mm' is {value}"):
+        features.check_serialized([example.SerializeToString()])
 
 
 def test_serialize_names_the_instance(features):

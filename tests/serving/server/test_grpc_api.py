@@ -1,10 +1,12 @@
 """gRPC API of the local server, through the official tensorflow_serving.apis stubs."""
+import logging
 import shutil
 
 import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.example import example_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -122,6 +124,28 @@ def _label(examples):
     return request
 
 
+def _two_d(examples):
+    return predict_request([[e] for e in examples[:2]])
+
+
+def _nan_example(examples):
+    example = example_pb2.Example.FromString(examples[1])
+    example.features.feature["bill_depth_mm"].float_list.value[0] = float("nan")
+    return predict_request([examples[0], example.SerializeToString()])
+
+
+def _huge_shape(examples):
+    request = predict_request(examples[:1])
+    request.inputs["examples"].tensor_shape.dim[0].size = 10 ** 9  # one value numpy would repeat
+    return request
+
+
+def _negative_shape(examples):
+    request = predict_request(examples[:1])
+    request.inputs["examples"].tensor_shape.dim[0].size = -3
+    return request
+
+
 BAD = [
     ("unknown model", lambda e: predict_request(e, name="nope"), grpc.StatusCode.NOT_FOUND,
      "Servable not found for request: Latest(nope)"),
@@ -131,19 +155,30 @@ BAD = [
      'Serving signature name: "nope" not found'),
     ("wrong input name", _bad_input, grpc.StatusCode.INVALID_ARGUMENT, "Sent extra: {other}"),
     ("wrong dtype", _float_input, grpc.StatusCode.INVALID_ARGUMENT, "Expects arg 'examples' to be string"),
-    ("not tf.Examples", lambda e: predict_request([b"garbage"]), grpc.StatusCode.INVALID_ARGUMENT, ""),
+    ("not tf.Examples", lambda e: predict_request([b"garbage"]), grpc.StatusCode.INVALID_ARGUMENT,
+     "examples: instance 0 is not a serialized tf.Example"),
+    ("2-D examples", _two_d, grpc.StatusCode.INVALID_ARGUMENT,
+     "examples must be a vector of serialized tf.Example strings, got shape [2, 1]"),
+    ("scalar examples", lambda e: predict_request(e[0]), grpc.StatusCode.INVALID_ARGUMENT,
+     "examples must be a vector of serialized tf.Example strings, got shape []"),
+    ("NaN inside a tf.Example", _nan_example, grpc.StatusCode.INVALID_ARGUMENT,
+     "examples: instance 1: feature 'bill_depth_mm' is nan; non-finite numbers are refused"),
+    ("a huge declared shape", _huge_shape, grpc.StatusCode.INVALID_ARGUMENT, "more than 65536 elements"),
+    ("a negative dimension", _negative_shape, grpc.StatusCode.INVALID_ARGUMENT, "negative dimension"),
     ("version label", _label, grpc.StatusCode.UNIMPLEMENTED, "Version labels"),
     ("oversized", lambda e: predict_request(e * 5000), grpc.StatusCode.RESOURCE_EXHAUSTED, ""),
 ]
 
 
 @pytest.mark.parametrize("name, make, code, fragment", BAD, ids=[b[0] for b in BAD])
-def test_bad_requests_get_status_codes_and_server_keeps_serving(stub, examples, name, make, code, fragment):
+def test_bad_requests_get_status_codes_and_server_keeps_serving(stub, examples, name, make, code, fragment, caplog):
+    caplog.set_level(logging.DEBUG)
     with pytest.raises(grpc.RpcError) as error:
         stub.Predict(make(examples), timeout=30)
     assert error.value.code() == code
     assert fragment in error.value.details()
     assert stub.Predict(predict_request(examples), timeout=30).outputs["classes"]
+    assert not [rec for rec in caplog.records if rec.levelno >= logging.WARNING or rec.exc_info]  # no traceback
 
 
 def test_unsupported_metadata_field_and_unimplemented_methods(stub):

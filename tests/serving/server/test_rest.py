@@ -1,6 +1,7 @@
 """REST API of the local server, against TF Serving's documented shapes and codes."""
 import base64
 import json
+import logging
 import shutil
 
 import pytest
@@ -118,7 +119,35 @@ BAD_REQUESTS = [
     ("wrong tensor type", f"/v1/models/{MODEL}:predict", {"instances": [1.5]}, 400,
      "is not of expected type: string"),
     ("bad base64", f"/v1/models/{MODEL}:predict", {"instances": [{"b64": "***"}]}, 400, "Unable to base64 decode"),
-    ("not a tf.Example", f"/v1/models/{MODEL}:predict", {"instances": [{"b64": "aGVsbG8="}]}, 400, ""),
+    ("not a tf.Example", f"/v1/models/{MODEL}:predict", {"instances": [{"b64": "aGVsbG8="}]}, 400,
+     "examples: instance 0 is not a serialized tf.Example"),
+    ("bytes not utf-8 nor a tf.Example", f"/v1/models/{MODEL}:predict", {"instances": [{"b64": "//4AZ2FyYmFnZQ=="}]},
+     400, "examples: instance 0 is not a serialized tf.Example"),
+    ("NaN raw feature", f"/v1/models/{MODEL}:predict", b'{"instances": [{"island": "Dream", "bill_length_mm": NaN}]}',
+     400, "instance 0: feature 'bill_length_mm' is nan; non-finite numbers are refused"),
+    ("Infinity raw feature", f"/v1/models/{MODEL}:predict",
+     b'{"instances": [{"island": "Dream", "bill_depth_mm": -Infinity}]}', 400, "feature 'bill_depth_mm' is -inf"),
+    ("overflowing float", f"/v1/models/{MODEL}:predict", b'{"instances": [{"island": "Dream", "bill_depth_mm": 1e400}]}',
+     400, "feature 'bill_depth_mm' is inf"),
+    ("NaN inside a b64 tf.Example", f"/v1/models/{MODEL}:predict", "NAN_EXAMPLE", 400,
+     "examples: instance 0: feature 'bill_length_mm' is nan"),
+    ("400-digit integer", f"/v1/models/{MODEL}:predict",
+     b'{"instances": [{"island": "Dream", "body_mass_g": ' + b"9" * 400 + b"}]}", 400,
+     "feature 'body_mass_g' = an integer of about 401 digits does not fit a 64-bit integer"),
+    ("5000-digit integer", f"/v1/models/{MODEL}:predict", b'{"instances": [' + b"9" * 5000 + b"]}", 400,
+     "JSON Parse error: number too long (Exceeds the limit (4300)"),
+    ("lone surrogate in a feature", f"/v1/models/{MODEL}:predict", b'{"instances": [{"island": "\\ud800"}]}', 400,
+     "feature 'island' is not valid Unicode"),
+    ("lone surrogate in a tensor", f"/v1/models/{MODEL}:predict", b'{"instances": ["\\udfff"]}', 400,
+     "string is not valid Unicode"),
+    ("invalid UTF-8 body", f"/v1/models/{MODEL}:predict", b'{"instances": ["\xff\xfe"]}', 400,
+     "Invalid encoding in string"),
+    ("JSON nested 30000 deep", f"/v1/models/{MODEL}:predict", b'{"instances": ' + b"[" * 30000 + b"]" * 30000 + b"}",
+     400, "JSON Parse error: nested deeper than 64 levels"),
+    ("tensor nested 500 deep", f"/v1/models/{MODEL}:predict", b'{"instances": ' + b"[" * 500 + b'"a"' + b"]" * 500 + b"}",
+     400, "nested deeper than 64 levels"),
+    ("2-D tensor of examples", f"/v1/models/{MODEL}:predict", "2D_EXAMPLES", 400,
+     "examples must be a vector of serialized tf.Example strings, got shape [2, 1]"),
     ("unknown verb", f"/v1/models/{MODEL}:classify", {"examples": ROWS}, 501, "not supported"),
     ("malformed path", "/v1/nothing", {}, 400, "Malformed request: POST /v1/nothing"),
     ("oversized body", f"/v1/models/{MODEL}:predict", {"instances": ROWS * 400}, 413, "exceeds the limit"),
@@ -127,13 +156,21 @@ BAD_REQUESTS = [
 
 @pytest.mark.parametrize("name, path, body, status, fragment", BAD_REQUESTS, ids=[b[0] for b in BAD_REQUESTS])
 def test_bad_input_gets_tf_serving_style_4xx_and_server_keeps_serving(server, examples, name, path, body,
-                                                                       status, fragment):
+                                                                       status, fragment, caplog):
+    if body == "NAN_EXAMPLE":
+        example = server.models.current.raw_features.to_example(ROWS[0])
+        example.features.feature["bill_length_mm"].float_list.value[0] = float("nan")
+        body = {"instances": _b64([example.SerializeToString()])}
+    elif body == "2D_EXAMPLES":
+        body = {"instances": [[e] for e in _b64(examples)]}
+    caplog.set_level(logging.DEBUG)
     r = post(server, path, body)
     assert r.status_code == status, r.text
     assert r.headers["Content-Type"] == "application/json"
     error = r.json()
     assert list(error) == ["error"] and fragment in error["error"]
     assert post(server, f"/v1/models/{MODEL}:predict", {"instances": _b64(examples)}).status_code == 200
+    assert not [rec for rec in caplog.records if rec.levelno >= logging.WARNING or rec.exc_info]  # no traceback
 
 
 def test_status_errors(server):
@@ -158,3 +195,17 @@ def test_prometheus_metrics(server, examples):
     assert f'serving_model_loads_total{{model="{MODEL}",outcome="ok",version="{version}"}} 1.0' in text
     served = [line for line in text.splitlines() if line.startswith(f'serving_model_version{{model="{MODEL}"}}')]
     assert len(served) == 1 and float(served[0].split()[-1]) == version
+
+
+def test_tf_serving_metric_names_for_its_dashboards(server, examples):
+    post(server, f"/v1/models/{MODEL}:predict", {"instances": _b64(examples)})
+    text = requests.get(server.rest_url + "/monitoring/prometheus/metrics", timeout=30).text
+    lines = text.splitlines()
+    assert "# TYPE :tensorflow:serving:request_count untyped" in lines
+    [count] = [line for line in lines if line.startswith(f':tensorflow:serving:request_count{{model_name="{MODEL}",'
+                                                        f'status="OK"}}')]
+    assert float(count.split()[-1]) >= 1  # no _total suffix, as TF Serving exposes it
+    assert any(line.startswith(f':tensorflow:serving:request_latency_bucket{{API="predict",entrypoint="REST",'
+                               f'model_name="{MODEL}",le="10.0"}}') for line in lines)  # microseconds
+    assert any(line.startswith(f':tensorflow:serving:runtime_latency_count{{API="predict",model_name="{MODEL}",'
+                               f'runtime="TF2"}}') for line in lines)

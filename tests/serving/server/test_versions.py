@@ -1,4 +1,5 @@
 """Version policy: highest complete version, skip broken or half-written ones, switch safely."""
+import logging
 import os
 import shutil
 
@@ -29,7 +30,7 @@ def test_lists_only_integer_directories(tmp_path):
     (tmp_path / "12").write_text("a file, not a version")
     assert list_versions(str(tmp_path)) == [10, 3]
     assert list_versions(str(tmp_path / "missing")) == []
-    assert fingerprint(str(tmp_path / "3")) is None
+    assert fingerprint(str(tmp_path / "3")) == ()
 
 
 def test_serves_the_highest_loadable_version_and_skips_broken(base):
@@ -41,13 +42,33 @@ def test_serves_the_highest_loadable_version_and_skips_broken(base):
     models = ModelVersions(MODEL, str(path), on_load=lambda v, outcome: loads.append((v, outcome)))
     models.poll()
     assert models.current.version == version
-    assert loads == [(version + 1, "error"), (version, "ok")]
+    assert loads == [(version + 2, "incomplete"), (version + 1, "error"), (version, "ok")]
     states = {s.version: s for s in models.states(MODEL)}
     assert states[version].state == "AVAILABLE"
     assert states[version + 1].state == "END" and "failed to load" in states[version + 1].error_message
-    assert version + 2 not in states
-    models.poll()  # the broken version is not retried while its files are unchanged
-    assert loads == [(version + 1, "error"), (version, "ok")]
+    assert states[version + 2].state == "END" and states[version + 2].error_message.startswith(
+        "not loaded: incomplete version, missing saved_model.pb, variables/variables.index")
+    models.poll()  # neither is retried while its files are unchanged
+    assert loads == [(version + 2, "incomplete"), (version + 1, "error"), (version, "ok")]
+
+
+@pytest.mark.parametrize("removed", ["saved_model.pb", "variables", "variables/variables.index",
+                                     "variables/variables.data-00000-of-00001", "assets.extra",
+                                     "assets.extra/schema.pbtxt"])
+def test_an_incomplete_version_is_skipped_with_the_reason(base, removed, caplog):
+    path, version = base
+    copy_version(path, version, version + 1)
+    target = path / str(version + 1) / removed
+    shutil.rmtree(target) if target.is_dir() else target.unlink()
+    caplog.set_level(logging.INFO)  # the pipeline run in this session quietens the root logger
+    models = ModelVersions(MODEL, str(path))
+    models.poll()
+    assert models.current.version == version
+    [state] = models.states(MODEL, version + 1)
+    assert state.state == "END" and state.error_code == "FAILED_PRECONDITION"
+    assert state.error_message.startswith("not loaded: incomplete version, missing ")
+    assert removed in state.error_message
+    assert f"Skipping version {version + 1} of {MODEL}: incomplete version" in caplog.text
 
 
 def test_switches_only_after_the_new_version_settles(base):
