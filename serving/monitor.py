@@ -79,11 +79,19 @@ def lineage_baseline(metadata_config: MetadataConfig, version_dir: str, schema_t
         "source": f"MLMD lineage of PushedModel artifact {found.pushed_model_artifact_id}"})
 
 
-def csv_baseline(paths: List[str], raw_features) -> Baseline:
-    """Training rows given as CSV files (as a dataset folder holds them); statistics computed here."""
+def rows_baseline(rows: List[Dict[str, Any]], raw_features, description: Dict[str, Any]) -> Baseline:
+    """Training rows given directly; their TFDV statistics are computed here, as the window's are."""
     from serving.feature_values import read_rows
-    from serving.raw_features import FeatureError
     from serving.tfdv_check import statistics_of
+
+    types = {name: spec.type for name, spec in raw_features.specs.items()}
+    columns, values = read_rows(rows, types)
+    return Baseline(columns, statistics_of(values, types), description)
+
+
+def csv_baseline(paths: List[str], raw_features) -> Baseline:
+    """Training rows as CSV files (as a dataset folder holds them)."""
+    from serving.raw_features import FeatureError
 
     rows = []
     for path in paths:
@@ -93,9 +101,7 @@ def csv_baseline(paths: List[str], raw_features) -> Baseline:
             raise MonitorError(f"cannot read --baseline_data {path}: {e}") from None
     if not rows:
         raise MonitorError(f"--baseline_data {', '.join(paths)} holds no rows")
-    types = {name: spec.type for name, spec in raw_features.specs.items()}
-    columns, values = read_rows(rows, types)
-    return Baseline(columns, statistics_of(values, types), {
+    return rows_baseline(rows, raw_features, {
         "data": [os.path.abspath(p) for p in paths], "statistics": "computed from --baseline_data",
         "source": "--baseline_data " + ", ".join(paths)})
 
