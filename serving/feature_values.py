@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple
 
@@ -22,6 +23,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
 _NOT_USABLE = object()
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass
@@ -71,13 +73,15 @@ class ColumnBuilder:
     def _parse(self, item: Any) -> Any:
         if self.kind == CATEGORICAL:
             return self._category(item)
-        if isinstance(item, bool) or not isinstance(item, (int, float)):
+        if isinstance(item, bool) or not isinstance(item, numbers.Real):
             self.wrong_type += 1
             return _NOT_USABLE
         try:
             number = float(item)
         except OverflowError:  # an integer beyond float range
             number = math.inf
+        if self.schema_type == schema_pb2.FLOAT:
+            number = float(np.float32(number)) if abs(number) <= _FLOAT32_MAX else math.inf
         if not math.isfinite(number):
             self.non_finite += 1
             return _NOT_USABLE
@@ -100,14 +104,7 @@ class ColumnBuilder:
         return _NOT_USABLE
 
     def build(self) -> FeatureColumn:
-        if self.kind == CATEGORICAL:
-            values = np.array(self.values, dtype=object)
-        else:
-            dtype = np.float32 if self.schema_type == schema_pb2.FLOAT else np.float64
-            values = np.asarray(self.values, dtype=np.float64).astype(dtype).astype(np.float64)
-            # float32 turns the largest float64 values into infinity.
-            self.non_finite += int((~np.isfinite(values)).sum())
-            values = values[np.isfinite(values)]
+        values = np.array(self.values, dtype=object if self.kind == CATEGORICAL else np.float64)
         return FeatureColumn(self.name, self.kind, self.rows, values, self.missing, self.non_finite,
                              self.wrong_type)
 
