@@ -33,6 +33,7 @@ from runs import exit_codes
 from runs.layout import LayoutError, OutputLayout
 from runs.store import MetadataConfig
 from serving import monitor, traffic
+from serving.baseline import Baseline, BaselineError, lineage_baseline, rows_baseline
 from serving.drift_tests import DriftSettings
 from serving.feature_values import CATEGORICAL
 from serving.raw_features import RawFeatures
@@ -73,7 +74,7 @@ class Tally:
         return count / judged if judged else float("nan")
 
 
-def scenarios(baseline: monitor.Baseline) -> List[Scenario]:
+def scenarios(baseline: Baseline) -> List[Scenario]:
     """Clean; each numeric feature shifted by 0.5/1/2 sd; each categorical feature's rarest value +20 points."""
     out = [Scenario(CLEAN, None, lambda rows, seed: rows)]
     for name, column in baseline.columns.items():
@@ -91,25 +92,24 @@ def scenarios(baseline: monitor.Baseline) -> List[Scenario]:
     return out
 
 
-def bundled(raw_features: RawFeatures, output_dir: Optional[str], seed: int) -> Tuple[str, monitor.Baseline, list]:
+def bundled(raw_features: RawFeatures, output_dir: Optional[str], seed: int) -> Tuple[str, Baseline, list]:
     rows = raw_features.read_csv(CSV)
     if output_dir:
         layout = OutputLayout(output_dir)
         base_path, model = layout.served_model(None)
         version = max(int(v) for v in os.listdir(base_path) if v.isdigit())
-        types = {name: spec.type for name, spec in raw_features.specs.items()}
-        baseline = monitor.lineage_baseline(MetadataConfig.for_output(output_dir), os.path.join(base_path, str(version)),
-                                            types)
+        baseline = lineage_baseline(MetadataConfig.for_output(output_dir), os.path.join(base_path, str(version)),
+                                    raw_features)
         where = f"training split of {model} version {version} through the MLMD lineage of {output_dir}"
     else:
         shuffled = random.Random(seed).sample(rows, len(rows))
         train = shuffled[:len(rows) * 3 // 4]
-        baseline = monitor.rows_baseline(train, raw_features, {"source": "seeded 3:1 split of the bundled CSV"})
+        baseline = rows_baseline(train, raw_features, {"source": "seeded 3:1 split of the bundled CSV"})
         where = "a seeded 3:1 split of the bundled CSV (no --output-dir)"
     return where, baseline, rows
 
 
-def generated(raw_features: RawFeatures, training_rows: int, seed: int) -> Tuple[str, monitor.Baseline, list]:
+def generated(raw_features: RawFeatures, training_rows: int, seed: int) -> Tuple[str, Baseline, list]:
     from data import generate
 
     fitted = generate.fit(PENGUINS)
@@ -121,7 +121,7 @@ def generated(raw_features: RawFeatures, training_rows: int, seed: int) -> Tuple
 
         train = rows_of(training_rows, seed)
         pool = rows_of(GENERATED_POOL, seed + 1)
-    baseline = monitor.rows_baseline(train, raw_features, {"source": "generated training split"})
+    baseline = rows_baseline(train, raw_features, {"source": "generated training split"})
     return f"{training_rows} generated training rows; windows from {GENERATED_POOL} independent generated rows", \
         baseline, pool
 
@@ -200,7 +200,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 where, baseline, pool = bundled(raw_features, args.output_dir, args.seed)
             else:
                 where, baseline, pool = generated(raw_features, GENERATED_TRAINING_ROWS, args.seed)
-        except (LayoutError, monitor.MonitorError) as e:
+        except (LayoutError, BaselineError) as e:
             print(f"error: {e}", file=sys.stderr)
             return exit_codes.BAD_INPUT
         print(f"\n{dataset}: baseline {where}; false alarm rate {settings.false_alarm_rate:g}", flush=True)

@@ -43,6 +43,11 @@ class FeatureColumn:
         return self.rows - self.missing
 
 
+def schema_types(raw_features) -> Dict[str, int]:
+    """Feature name -> schema type (schema_pb2.FeatureType) of a serving.raw_features.RawFeatures."""
+    return {name: spec.type for name, spec in raw_features.specs.items()}
+
+
 def kind_of(schema_type: int) -> str:
     return CATEGORICAL if schema_type == schema_pb2.BYTES else NUMERIC
 

@@ -17,14 +17,16 @@ import json
 import os
 import re
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Optional
 
 from runs import exit_codes
 from runs.layout import LayoutError, OutputLayout
 from runs.store import MetadataConfig, StoreError, add_store_arguments, output_dir_from_args, store_from_args
+from serving.baseline import Baseline, BaselineError, csv_baseline, lineage_baseline
 from serving.drift_tests import DriftSettings
+from serving.feature_values import schema_types
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -52,60 +54,6 @@ def parse_time(text: Optional[str], now: datetime) -> Optional[datetime]:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-@dataclass
-class Baseline:
-    """What a window is compared with: the training split's values and its TFDV statistics."""
-
-    columns: Dict[str, Any]  # feature -> serving.feature_values.FeatureColumn
-    statistics: Any  # DatasetFeatureStatisticsList
-    description: Dict[str, Any]
-
-
-def lineage_baseline(metadata_config: MetadataConfig, version_dir: str, schema_types) -> Baseline:
-    """The train split of the examples that trained `version_dir`, and StatisticsGen's statistics of it."""
-    import tensorflow_data_validation as tfdv
-
-    from runs import lineage
-    from runs.store import open_store
-    from serving.training_data import TrainingDataError, training_columns
-
-    try:
-        found = lineage.training_statistics(open_store(metadata_config, readonly=True), version_dir)
-        columns = training_columns(found.examples_uri, schema_types)
-    except (StoreError, lineage.LineageError, TrainingDataError) as e:
-        raise MonitorError(f"{e} (or pass --baseline_data)") from None
-    return Baseline(columns, tfdv.load_stats_binary(found.path), {
-        "data": found.examples_uri, "statistics": found.path,
-        "source": f"MLMD lineage of PushedModel artifact {found.pushed_model_artifact_id}"})
-
-
-def rows_baseline(rows: List[Dict[str, Any]], raw_features, description: Dict[str, Any]) -> Baseline:
-    """Training rows given directly; their TFDV statistics are computed here, as the window's are."""
-    from serving.feature_values import read_rows
-    from serving.tfdv_check import statistics_of
-
-    types = {name: spec.type for name, spec in raw_features.specs.items()}
-    columns, values = read_rows(rows, types)
-    return Baseline(columns, statistics_of(values, types), description)
-
-
-def csv_baseline(paths: List[str], raw_features) -> Baseline:
-    """Training rows as CSV files (as a dataset folder holds them)."""
-    from serving.raw_features import FeatureError
-
-    rows = []
-    for path in paths:
-        try:
-            rows.extend(raw_features.read_csv(path))
-        except (OSError, FeatureError) as e:
-            raise MonitorError(f"cannot read --baseline_data {path}: {e}") from None
-    if not rows:
-        raise MonitorError(f"--baseline_data {', '.join(paths)} holds no rows")
-    return rows_baseline(rows, raw_features, {
-        "data": [os.path.abspath(p) for p in paths], "statistics": "computed from --baseline_data",
-        "source": "--baseline_data " + ", ".join(paths)})
-
-
 def _values_summary(column) -> Dict[str, int]:
     return {"rows": column.rows, "missing": column.missing, "non_finite": column.non_finite,
             "wrong_type": column.wrong_type}
@@ -117,7 +65,7 @@ def judge_window(rows: List[Dict[str, Any]], baseline: Baseline, raw_features, s
     from serving import drift_tests, tfdv_check
     from serving.feature_values import read_rows
 
-    types = {name: spec.type for name, spec in raw_features.specs.items()}
+    types = schema_types(raw_features)
     needed = drift_tests.rows_needed(baseline.columns, settings)
     enough = max(needed.rows, min_rows) if needed.rows is not None else None
     result: Dict[str, Any] = {
@@ -218,11 +166,14 @@ def run(output_dir: str, model_name: Optional[str] = None, *, log_dir: Optional[
     if not os.path.exists(schema_path):
         raise MonitorError(f"{schema_path} not found: is version {version} still under {base_path}?")
     raw_features = RawFeatures.from_file(schema_path)
-    if baseline_data:
-        baseline = csv_baseline(baseline_data, raw_features)
-    else:
-        types = {name: spec.type for name, spec in raw_features.specs.items()}
-        baseline = lineage_baseline(metadata_config or MetadataConfig.for_output(output_dir), version_dir, types)
+    try:
+        if baseline_data:
+            baseline = csv_baseline(baseline_data, raw_features)
+        else:
+            baseline = lineage_baseline(metadata_config or MetadataConfig.for_output(output_dir), version_dir,
+                                        raw_features)
+    except BaselineError as e:
+        raise MonitorError(str(e)) from None
     result = {
         "model": model_name,
         "version": version,
