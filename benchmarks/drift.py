@@ -13,7 +13,8 @@ shifted feature, and no other, was named.
 - generated: a model fitted to the bundled CSV (data/generate.py) gives a training split of the
   same size as the bundled one and independent windows, so clean windows really are clean.
 
-Usage: python -m benchmarks.drift [--output-dir outputs] [--windows 100] [--clean-windows 500]
+Usage: python -m benchmarks.drift [--output-dir outputs] [--windows 100] [--clean-windows 500] [--json FILE]
+       python -m benchmarks.drift --from-json FILE   (re-prints the tables of a finished run)
 """
 from __future__ import annotations
 
@@ -175,6 +176,55 @@ def table(tallies: Dict[Tuple[int, str], Tally]) -> List[str]:
     return lines
 
 
+def _group(name: str) -> str:
+    """'bill_length_mm +1 sd' -> 'numeric +1 sd'; 'island -> Torgersen +20 pts' -> 'categorical +20 pts'."""
+    if name == CLEAN:
+        return "clean: false alarms"
+    if " -> " in name:
+        return f"categorical +{PUSH_POINTS * 100:.0f} pts, worst feature"
+    return f"numeric {name.split(' ', 1)[1]}, worst feature"
+
+
+def summary(tallies: Dict[Tuple[int, str], Tally]) -> List[str]:
+    """Per kind of scenario and window size: flagged / only that feature named, the worst feature's, tests vs TFDV."""
+    sizes = sorted({size for size, _ in tallies})
+    groups: Dict[str, Dict[int, List[Tally]]] = {}
+    for (size, name), t in tallies.items():
+        groups.setdefault(_group(name), {}).setdefault(size, []).append(t)
+    lines = ["| scenario | " + " | ".join(f"{s} rows: tests | {s} rows: TFDV" for s in sizes) + " |",
+             "| --- |" + " --- | --- |" * len(sizes)]
+    for group, by_size in groups.items():
+        clean = group.startswith("clean")
+        cells = []
+        for size in sizes:
+            found = by_size.get(size, [])
+            for flagged, alone in (("flagged", "named_alone"), ("tfdv_flagged", "tfdv_named_alone")):
+                # The worst case: the most false alarms, the least detected and least precisely named.
+                worst = (max if clean else min)(t.rate(getattr(t, flagged)) for t in found)
+                cells.append(_percent(worst) if clean else
+                             f"{_percent(worst)} / {_percent(min(t.rate(getattr(t, alone)) for t in found))}")
+        lines.append(f"| {group} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _print_dataset(dataset: str, where: str, tallies: Dict[Tuple[int, str], Tally]) -> None:
+    print(f"\n{dataset}: {where}\n")
+    print("\n".join(table(tallies)))
+    print(f"\n{dataset}, summary (shifted: detected / only the shifted feature named, worst feature):\n")
+    print("\n".join(summary(tallies)), flush=True)
+
+
+def from_json(path: str) -> int:
+    with open(path) as f:
+        report = json.load(f)
+    for dataset in ("bundled", "generated"):
+        if dataset in report:
+            tallies = {(int(key.split(" ", 1)[0]), key.split(" ", 1)[1]): Tally(**t)
+                       for key, t in report[dataset]["tallies"].items()}
+            _print_dataset(dataset, report[dataset]["baseline"], tallies)
+    return exit_codes.OK
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.drift", description=__doc__.split("\n\n")[0])
     p.add_argument("--output-dir", default=None,
@@ -186,7 +236,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--false_alarm_rate", type=float, default=DriftSettings().false_alarm_rate)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="also write the tallies to this file")
+    p.add_argument("--from-json", default=None, help="re-print the tables of a --json file; runs nothing")
     args = p.parse_args(argv)
+    if args.from_json:
+        return from_json(args.from_json)
     if min(args.sizes) < 1 or args.windows < 1 or args.clean_windows < 1:
         print("error: --sizes, --windows and --clean-windows must be >= 1", file=sys.stderr)
         return exit_codes.BAD_INPUT
@@ -212,8 +265,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         tallies = run_dataset(pool, baseline, raw_features, settings, args.sizes, args.windows, args.clean_windows,
                               args.seed, progress)
-        print(f"\n{dataset} ({time.perf_counter() - started:.0f} s): {where}\n")
-        print("\n".join(table(tallies)), flush=True)
+        _print_dataset(dataset, f"{where} ({time.perf_counter() - started:.0f} s)", tallies)
         report[dataset] = {"baseline": where, "tallies": {f"{s} {n}": vars(t) for (s, n), t in tallies.items()}}
     if args.json:
         with open(args.json, "w") as f:

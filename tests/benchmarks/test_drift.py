@@ -25,7 +25,11 @@ def test_a_small_run_prints_the_table(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "| rows | scenario | windows | not enough rows | flagged (tests) |" in out
     assert "| 100 | clean | 3 | 0 |" in out and "| 100 | bill_depth_mm +2 sd | 2 | 0 | 100.0% | 100.0% |" in out
-    assert out_json.exists()
+    assert "| clean: false alarms | " in out and "| numeric +2 sd, worst feature | 100.0% / 100.0% |" in out
+    assert drift.main(["--from-json", str(out_json)]) == exit_codes.OK
+    again = capsys.readouterr().out
+    assert [line for line in again.splitlines() if line.startswith("|")] == \
+        [line for line in out.splitlines() if line.startswith("|")]
 
 
 def test_bad_counts_are_bad_input(capsys):
