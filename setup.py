@@ -28,6 +28,7 @@ setup(
         "pyarrow==10.0.1",
         "pyyaml>=6",
         "prometheus-client>=0.20",
+        "scipy>=1.11",  # the drift monitor's two-sample tests (serving/drift_tests.py)
     ],
     extras_require={
         "dev": [

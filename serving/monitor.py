@@ -1,14 +1,14 @@
-"""Drift and skew of live traffic against the served model's training data.
+"""Drift of live traffic against the served model's training data: `python -m serving.monitor`.
 
-`python -m serving.monitor --output-dir OUT` reads the request log of a time window,
-turns the logged raw features into TFDV statistics, finds the training statistics
-of the model version that served them (MLMD lineage, see runs/lineage.py; SQLite or
-MySQL, the same store flags as `inspect`) and
-validates with TFDV against the schema shipped with that version, in its SERVING
-environment: drift (`drift_comparator`, serving vs training), skew
-(`skew_comparator`, training vs serving) and plain schema anomalies of the traffic.
-It writes a JSON result and a readable report, and exits 1 when anything is found
-(0 when clean, 2 when it could not check).
+Reads the request log of a time window (serving/logged_traffic.py), finds the training data
+of the model version that served it through the MLMD lineage (runs/lineage.py; SQLite or
+MySQL, the same store flags as `inspect`), and judges every serving feature with a
+two-sample test that accounts for both sample sizes, Holm-adjusted so one number sets the
+chance of a false alarm per window, with an effect size beside each p-value
+(serving/drift_tests.py). TFDV's comparators and schema checks run beside it
+(serving/tfdv_check.py). Writes a JSON result and a markdown report; exits 0 when clean,
+1 when drift or schema anomalies are found, 2 when it could not judge (too few rows for
+the configured rates, no baseline...).
 """
 from __future__ import annotations
 
@@ -17,30 +17,27 @@ import json
 import os
 import re
 import sys
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Optional
 
 from runs import exit_codes
 from runs.layout import LayoutError, OutputLayout
 from runs.store import MetadataConfig, StoreError, add_store_arguments, output_dir_from_args, store_from_args
+from serving.baseline import Baseline, BaselineError, csv_baseline, lineage_baseline
+from serving.drift_tests import DriftSettings
+from serving.feature_values import schema_types
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
+CLEAN, DRIFT, ANOMALIES, NOT_ENOUGH_ROWS = "clean", "drift", "anomalies", "not enough rows"
+EXIT_CODES = {CLEAN: exit_codes.OK, DRIFT: exit_codes.FOUND, ANOMALIES: exit_codes.FOUND,
+              NOT_ENOUGH_ROWS: exit_codes.BAD_INPUT}
+
 
 class MonitorError(RuntimeError):
     """The check could not run (no traffic, no baseline...); the message says what to do."""
-
-
-@dataclass
-class LoggedTraffic:
-    rows: List[Dict[str, Any]] = field(default_factory=list)
-    requests: int = 0
-    versions: Counter = field(default_factory=Counter)
-    latest_version: Optional[int] = None
-    skipped_lines: int = 0
 
 
 def parse_time(text: Optional[str], now: datetime) -> Optional[datetime]:
@@ -57,159 +54,98 @@ def parse_time(text: Optional[str], now: datetime) -> Optional[datetime]:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def read_traffic(log_dir: str, model_name: str, since: Optional[datetime], until: Optional[datetime]
-                 ) -> LoggedTraffic:
-    """Logged raw-feature rows of one model within [since, until)."""
-    from serving.server.request_log import log_files
-
-    traffic = LoggedTraffic()
-    latest = None
-    for path in log_files(log_dir):
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    record = json.loads(line)
-                    stamp = datetime.fromisoformat(record["timestamp"])
-                except (ValueError, KeyError, TypeError):
-                    traffic.skipped_lines += 1
-                    continue
-                if record.get("model") != model_name or (since and stamp < since) or (until and stamp >= until):
-                    continue
-                traffic.requests += 1
-                traffic.versions[record.get("version")] += 1
-                if latest is None or stamp >= latest:
-                    latest, traffic.latest_version = stamp, record.get("version")
-                traffic.rows.extend(r for r in (record.get("features") or []) if r)
-    return traffic
+def _values_summary(column) -> Dict[str, int]:
+    return {"rows": column.rows, "missing": column.missing, "non_finite": column.non_finite,
+            "wrong_type": column.wrong_type}
 
 
-def serving_statistics(rows: List[Dict[str, Any]], raw_features):
-    """TFDV statistics of logged rows, with each column typed as the schema says."""
-    import pandas as pd
-    import tensorflow_data_validation as tfdv
-    from tensorflow_metadata.proto.v0 import schema_pb2
+def judge_window(rows: List[Dict[str, Any]], baseline: Baseline, raw_features, settings: DriftSettings,
+                 min_rows: int = 1) -> Dict[str, Any]:
+    """The verdict on one window of rows: the part of `run` that needs no files (the benchmark calls it too)."""
+    from serving import drift_tests, tfdv_check
+    from serving.feature_values import read_rows
 
-    frame = pd.DataFrame([{name: row.get(name) for name in raw_features.specs} for row in rows])
-    for name, spec in raw_features.specs.items():
-        column = frame[name].map(lambda v: v[0] if isinstance(v, list) and v else (None if v == [] else v))
-        if spec.type == schema_pb2.INT:
-            frame[name] = pd.array(column, dtype="Int64")
-        elif spec.type == schema_pb2.FLOAT:
-            frame[name] = pd.to_numeric(column, errors="coerce").astype("float64")
-        else:
-            frame[name] = column.astype(object)
-    return tfdv.generate_statistics_from_dataframe(frame)
-
-
-def _measurements(anomalies, kind: str, features: set) -> Dict[str, Dict[str, Any]]:
-    from tensorflow_metadata.proto.v0 import anomalies_pb2
-
-    type_names = anomalies_pb2.DriftSkewInfo.Measurement.Type
-    out = {}
-    for info in anomalies.drift_skew_info:
-        name = ".".join(info.path.step)
-        if name not in features:
-            continue
-        for m in (info.drift_measurements if kind == "drift" else info.skew_measurements):
-            out[name] = {"measure": type_names.Name(m.type).lower(), "value": round(m.value, 6),
-                         "threshold": m.threshold, "exceeded": m.value > m.threshold}
-    return out
-
-
-def _anomaly_list(anomalies, features: set) -> Dict[str, List[Dict[str, str]]]:
-    from tensorflow_metadata.proto.v0 import anomalies_pb2
-
-    out = {}
-    for name, info in anomalies.anomaly_info.items():
-        if name in features:
-            out[name] = [{"type": anomalies_pb2.AnomalyInfo.Type.Name(r.type),
-                          "short_description": r.short_description, "description": r.description}
-                         for r in info.reason]
-    return out
-
-
-def check(traffic: LoggedTraffic, schema_path: str, baseline_path: str) -> Dict[str, Any]:
-    """Validates logged traffic; returns the JSON-ready result (no I/O besides reading stats)."""
-    import tensorflow_data_validation as tfdv
-
-    from serving.raw_features import RawFeatures
-
-    schema = tfdv.load_schema_text(schema_path)
-    raw_features = RawFeatures(schema)
-    features = set(raw_features.specs)
-    train = tfdv.load_stats_binary(baseline_path)
-    served = serving_statistics(traffic.rows, raw_features)
-    drift = tfdv.validate_statistics(served, schema, environment="SERVING", previous_statistics=train)
-    # Skew is validated from the training side; features the SERVING environment excludes
-    # (the label) are never in traffic, so only serving features are reported.
-    skew = tfdv.validate_statistics(train, schema, environment="TRAINING", serving_statistics=served)
-    drift_by_feature = _measurements(drift, "drift", features)
-    skew_by_feature = _measurements(skew, "skew", features)
-    anomalies = _anomaly_list(drift, features)
-    for name, reasons in _anomaly_list(skew, features).items():
-        skew_reasons = [r for r in reasons if "SKEW" in r["type"] or "COMPARATOR" in r["type"]]
-        known = {r["type"] for r in anomalies.get(name, [])}
-        anomalies.setdefault(name, []).extend(r for r in skew_reasons if r["type"] not in known)
-    anomalies = {k: v for k, v in anomalies.items() if v}
-    drifted = sorted(n for n, m in drift_by_feature.items() if m["exceeded"])
-    skewed = sorted(n for n, m in skew_by_feature.items() if m["exceeded"])
-    return {
-        "rows": len(traffic.rows),
-        "requests": traffic.requests,
-        "drifted_features": drifted,
-        "skewed_features": skewed,
-        "anomalous_features": sorted(anomalies),
-        "drift": drift_by_feature,
-        "skew": skew_by_feature,
-        "anomalies": anomalies,
-        "ok": not (drifted or skewed or anomalies),
+    types = schema_types(raw_features)
+    needed = drift_tests.rows_needed(baseline.columns, settings)
+    enough = max(needed.rows, min_rows) if needed.rows is not None else None
+    result: Dict[str, Any] = {
+        "rows": len(rows),
+        "settings": asdict(settings),
+        "test_count": drift_tests.tests_per_window(baseline.columns),
+        "rows_needed": {"rows": enough, "by_feature": needed.by_feature, "limiting_feature": needed.limiting_feature,
+                        "undetectable": needed.undetectable},
+        "tests": [], "drifted_features": [], "changed_features": [], "values": {}, "tfdv": {},
+        "anomalies": {}, "anomalous_features": [],
     }
+    if enough is None or len(rows) < enough:
+        result["verdict"] = NOT_ENOUGH_ROWS
+        result["summary"] = _not_enough(len(rows), enough, needed, settings, baseline)
+        result["ok"] = False
+        return result
+    window, values = read_rows(rows, types)
+    judgement = drift_tests.judge(window, baseline.columns, settings)
+    tfdv = tfdv_check.findings(tfdv_check.statistics_of(values, types), baseline.statistics, raw_features.schema,
+                               set(types))
+    result.update({
+        "tests": [t.to_dict() for t in judgement.tests],
+        "drifted_features": judgement.drifted_features,
+        "changed_features": judgement.changed_features,
+        "values": {name: {"window": _values_summary(window[name]), "training": _values_summary(baseline.columns[name])}
+                   for name in types},
+        "tfdv": {k: v for k, v in tfdv.items() if k != "anomalies"},
+        "anomalies": tfdv["anomalies"],
+        "anomalous_features": sorted(tfdv["anomalies"]),
+    })
+    result["verdict"] = DRIFT if judgement.drifted_features else ANOMALIES if tfdv["anomalies"] else CLEAN
+    result["ok"] = result["verdict"] == CLEAN
+    result["summary"] = _summary(result)
+    return result
 
 
-def render_report(result: Dict[str, Any]) -> str:
-    verdict = "no drift, no skew, no anomalies" if result["ok"] else "DRIFT/ANOMALIES FOUND"
-    lines = [
-        f"# Monitoring report: model '{result['model']}' version {result['version']}",
-        "",
-        f"- window: {result['window']['since'] or 'start of log'} .. {result['window']['until'] or 'now'}",
-        f"- traffic: {result['requests']} requests, {result['rows']} rows"
-        + (f" (versions seen: {result['versions_seen']})" if len(result['versions_seen']) > 1 else ""),
-        f"- baseline: {result['baseline']['statistics']} ({result['baseline']['source']})",
-        f"- verdict: **{verdict}**",
-        "",
-        "| feature | drift (serving vs training) | skew (training vs serving) |",
-        "| --- | --- | --- |",
-    ]
-    for name in sorted(set(result["drift"]) | set(result["skew"])):
-        cells = []
-        for kind in ("drift", "skew"):
-            m = result[kind].get(name)
-            cells.append("-" if m is None else
-                         f"{'**' if m['exceeded'] else ''}{m['measure']} {m['value']:.3f} "
-                         f"{'>' if m['exceeded'] else '<='} {m['threshold']:g}{'**' if m['exceeded'] else ''}")
-        lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
+def _not_enough(rows: int, enough: Optional[int], needed, settings: DriftSettings, baseline: Baseline) -> str:
+    rates = f"false alarm rate {settings.false_alarm_rate:g}, detection rate {settings.detection_rate:g}"
+    if enough is None:
+        training_rows = next(iter(baseline.columns.values())).rows if baseline.columns else 0
+        return (f"the training split ({training_rows} rows) is too small to detect a "
+                f"one-standard-deviation shift of {', '.join(needed.undetectable)} with any window at {rates}")
+    what = f"a one-standard-deviation shift of {needed.limiting_feature}" if needed.limiting_feature else "a judgement"
+    return (f"{rows} logged rows in this window, {what} needs at least {enough} ({rates}); "
+            f"send traffic or widen --since/--until")
+
+
+def _summary(result: Dict[str, Any]) -> str:
+    if result["verdict"] == CLEAN:
+        return (f"no feature changed beyond chance at false alarm rate {result['settings']['false_alarm_rate']:g}"
+                + (f"; small changes, below the effect size, in {', '.join(result['changed_features'])}"
+                   if result["changed_features"] else ""))
+    parts = []
+    for t in result["tests"]:
+        if t["verdict"] == DRIFT:
+            parts.append(f"{t['feature']} ({t['test']}, adjusted p {t['adjusted_p_value']:.2g}, "
+                         f"{t['effect_measure']} {t['effect_size']:.3g})")
     if result["anomalies"]:
-        lines += ["", "## Anomalies", ""]
-        for name, reasons in sorted(result["anomalies"].items()):
-            for r in reasons:
-                lines.append(f"- `{name}`: {r['short_description']} ({r['type']}): {r['description']}")
-    return "\n".join(lines) + "\n"
+        parts.append("schema anomalies in " + ", ".join(result["anomalous_features"]))
+    return "; ".join(parts)
 
 
 def run(output_dir: str, model_name: Optional[str] = None, *, log_dir: Optional[str] = None,
         since: Optional[str] = None, until: Optional[str] = None, model_version: Optional[int] = None,
-        baseline_stats: Optional[str] = None, report_dir: Optional[str] = None,
-        min_rows: int = 30, now: Optional[datetime] = None,
+        baseline_data: Optional[List[str]] = None, report_dir: Optional[str] = None,
+        settings: Optional[DriftSettings] = None, min_rows: int = 30, now: Optional[datetime] = None,
         metadata_config: Optional[MetadataConfig] = None) -> Dict[str, Any]:
     """Everything `python -m serving.monitor` does; returns the result and writes the report files.
 
-    The baseline is found in `metadata_config`'s store (default <output>/metadata.sqlite).
+    `result["verdict"]` is "clean", "drift", "anomalies" or "not enough rows" (EXIT_CODES maps
+    each to the command's exit code). Raises MonitorError when it cannot check at all. The
+    baseline is found in `metadata_config`'s store (default <output>/metadata.sqlite).
     """
-    from runs import lineage
-    from runs.store import StoreError, open_store
+    from serving import monitor_report
     from serving.contract import schema_path as model_schema_path
+    from serving.logged_traffic import read_traffic
+    from serving.raw_features import RawFeatures
 
     now = now or datetime.now(timezone.utc)
+    settings = settings or DriftSettings()
     layout = OutputLayout(output_dir)
     try:
         base_path, model_name = layout.served_model(model_name)
@@ -218,48 +154,61 @@ def run(output_dir: str, model_name: Optional[str] = None, *, log_dir: Optional[
     log_dir = log_dir or layout.request_log_dir(model_name)
     start, end = parse_time(since, now), parse_time(until, now)
     traffic = read_traffic(log_dir, model_name, start, end)
-    if len(traffic.rows) < min_rows:
-        raise MonitorError(f"only {len(traffic.rows)} logged rows of '{model_name}' in {log_dir} for this window "
-                           f"(need {min_rows} for meaningful statistics); send traffic or widen --since/--until")
     version = model_version or traffic.latest_version
+    if version is None and traffic.rows:
+        raise MonitorError(f"the logged rows of '{model_name}' in {log_dir} name no model version; "
+                           f"pass --model_version")
+    if version is None:
+        raise MonitorError(f"only 0 logged rows of '{model_name}' in {log_dir} for this window "
+                           f"({traffic.unreadable.summary()}); send traffic or widen --since/--until")
     version_dir = os.path.join(base_path, str(version))
     schema_path = model_schema_path(version_dir)
     if not os.path.exists(schema_path):
         raise MonitorError(f"{schema_path} not found: is version {version} still under {base_path}?")
-    if baseline_stats:
-        baseline = {"statistics": os.path.abspath(baseline_stats), "source": "--baseline_stats"}
-    else:
-        metadata_config = metadata_config or MetadataConfig.for_output(output_dir)
-        try:
-            found = lineage.training_statistics(open_store(metadata_config, readonly=True), version_dir)
-        except (StoreError, lineage.LineageError) as e:
-            raise MonitorError(f"{e} (or pass --baseline_stats)") from None
-        baseline = {"statistics": found.path, "source": f"MLMD lineage of PushedModel artifact "
-                                                       f"{found.pushed_model_artifact_id}"}
+    raw_features = RawFeatures.from_file(schema_path)
+    try:
+        if baseline_data:
+            baseline = csv_baseline(baseline_data, raw_features)
+        else:
+            baseline = lineage_baseline(metadata_config or MetadataConfig.for_output(output_dir), version_dir,
+                                        raw_features)
+    except BaselineError as e:
+        raise MonitorError(str(e)) from None
     result = {
         "model": model_name,
         "version": version,
         "window": {"since": start.isoformat() if start else None, "until": end.isoformat() if end else None},
+        "requests": traffic.requests,
         "versions_seen": {str(k): v for k, v in traffic.versions.items()},
-        "baseline": baseline,
+        "baseline": {**baseline.description, "rows": next(iter(baseline.columns.values())).rows
+                     if baseline.columns else 0},
         "log_dir": log_dir,
-        "skipped_log_lines": traffic.skipped_lines,
+        "unreadable_log_lines": {**traffic.unreadable.to_dict(), "summary": traffic.unreadable.summary()},
         "checked_at": now.isoformat(),
     }
-    result.update(check(traffic, schema_path, baseline["statistics"]))
+    result.update(judge_window(traffic.rows, baseline, raw_features, settings, min_rows))
     report_dir = report_dir or layout.monitoring_dir(model_name)
     os.makedirs(report_dir, exist_ok=True)
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     result["report_files"] = [os.path.join(report_dir, f"monitor_{stamp}.json"),
                               os.path.join(report_dir, f"monitor_{stamp}.md")]
     with open(result["report_files"][0], "w") as f:
-        json.dump(result, f, indent=2)
+        json.dump(result, f, indent=2, allow_nan=False)
     with open(result["report_files"][1], "w") as f:
-        f.write(render_report(result))
+        f.write(monitor_report.render(result))
     return result
 
 
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
+    return value
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    from serving import monitor_report
+
     p = argparse.ArgumentParser(prog="python -m serving.monitor", description=__doc__.split("\n\n")[0])
     add_store_arguments(p, "pipeline output dir (serving_model/, request_log/, metadata.sqlite); default ./outputs")
     p.add_argument("--model_name", default=None, help="default: the only model under serving_model/")
@@ -268,20 +217,40 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--until", default=None, help="window end (exclusive), same forms")
     p.add_argument("--model_version", type=int, default=None,
                    help="version whose training data is the baseline (default: the latest one in the log)")
-    p.add_argument("--baseline_stats", default=None, help="FeatureStats.pb to compare with, instead of MLMD")
+    p.add_argument("--baseline_data", nargs="+", default=None, metavar="CSV",
+                   help="CSV file(s) of training rows to compare with, instead of the MLMD lineage")
     p.add_argument("--report_dir", default=None, help="default: <output>/monitoring/<model>")
-    p.add_argument("--min_rows", type=int, default=30, help="refuse to judge fewer logged rows than this")
+    defaults = DriftSettings()
+    p.add_argument("--false_alarm_rate", type=_rate, default=defaults.false_alarm_rate,
+                   help="chance that a window without drift is flagged at all (default %(default)s)")
+    p.add_argument("--detection_rate", type=_rate, default=defaults.detection_rate,
+                   help="wanted chance of catching a one-standard-deviation shift; sets the rows a window "
+                        "needs (default %(default)s)")
+    p.add_argument("--min_shift_sd", type=float, default=defaults.min_shift_sd,
+                   help="smallest numeric change that counts as drift, in training standard deviations "
+                        "(default %(default)s)")
+    p.add_argument("--min_share_change", type=float, default=defaults.min_share_change,
+                   help="smallest change of category or missing shares that counts as drift (default %(default)s)")
+    p.add_argument("--min_rows", type=int, default=30,
+                   help="never judge fewer logged rows than this, whatever the rates allow (default %(default)s)")
     args = p.parse_args(argv)
     try:
+        settings = DriftSettings(args.false_alarm_rate, args.detection_rate, args.min_shift_sd, args.min_share_change)
+    except ValueError as e:
+        p.error(str(e))
+    try:
         result = run(output_dir_from_args(args), args.model_name, log_dir=args.log_dir, since=args.since,
-                     until=args.until, model_version=args.model_version, baseline_stats=args.baseline_stats,
-                     report_dir=args.report_dir, min_rows=args.min_rows, metadata_config=store_from_args(args))
+                     until=args.until, model_version=args.model_version, baseline_data=args.baseline_data,
+                     report_dir=args.report_dir, settings=settings, min_rows=args.min_rows,
+                     metadata_config=store_from_args(args))
     except (MonitorError, StoreError) as e:
         print(f"error: {e}", file=sys.stderr)
         return exit_codes.BAD_INPUT
-    print(render_report(result))
+    print(monitor_report.render(result))
     print("Written: " + ", ".join(result["report_files"]))
-    return exit_codes.OK if result["ok"] else exit_codes.FOUND
+    if result["verdict"] == NOT_ENOUGH_ROWS:
+        print(f"error: not enough rows to judge: {result['summary']}", file=sys.stderr)
+    return EXIT_CODES[result["verdict"]]
 
 
 if __name__ == "__main__":

@@ -51,3 +51,20 @@ def shift_rows(rows: Sequence[Mapping[str, Any]], shifts: Mapping[str, float]) -
             row[name] = int(round(value + delta)) if isinstance(value, int) else value + delta
         out.append(row)
     return out
+
+
+def push_toward(rows: Sequence[Mapping[str, Any]], name: str, value: Any, points: float,
+                seed: int = 0) -> List[Dict[str, Any]]:
+    """Copies of rows where `value` gains `points` of the feature's share (0.2 = 20 points).
+
+    Each row takes `value` with probability points / (1 - its current share), so its
+    share moves from s to s + points (other values, missing included, lose proportionally).
+    """
+    if not rows:
+        return []
+    share = sum(1 for row in rows if row.get(name) == value) / len(rows)
+    if share + points > 1.0:
+        raise ValueError(f"{name}={value!r} has a {share:.0%} share: it cannot gain {points:.0%} more")
+    rng = random.Random(seed)
+    probability = points / (1.0 - share)
+    return [dict(row, **{name: value}) if rng.random() < probability else dict(row) for row in rows]

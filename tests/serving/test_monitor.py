@@ -1,6 +1,7 @@
-"""End to end: serve, send normal then shifted traffic, and let the monitor judge each."""
+"""The drift monitor: verdicts, reports and exit codes on a served version's schema, and end to end."""
 import json
 import os
+import shutil
 from datetime import datetime, timezone
 
 import pytest
@@ -14,7 +15,112 @@ from tests.conftest import REPO_ROOT as REPO
 
 MODEL = "penguins"
 CSV = os.path.join(REPO, "data", "penguins", "penguins.csv")
+SCHEMA = os.path.join(REPO, "data", "penguins", "schema.pbtxt")
 SHIFTS = {"bill_length_mm": 6.0, "body_mass_g": 700.0}
+VERSION = 7
+
+
+@pytest.fixture
+def output_dir(tmp_path):
+    """A served version as the monitor needs it (only its schema is read) and an empty request log."""
+    extra = tmp_path / "out" / "serving_model" / MODEL / str(VERSION) / "assets.extra"
+    extra.mkdir(parents=True)
+    shutil.copy(SCHEMA, extra / "schema.pbtxt")
+    return tmp_path / "out"
+
+
+def log(output_dir, rows, extra_lines=()):
+    folder = output_dir / "request_log" / MODEL
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "requests.jsonl", "ab") as f:
+        for start in range(0, len(rows), 10):
+            f.write(json.dumps({"timestamp": datetime.now(timezone.utc).isoformat(), "model": MODEL,
+                                "version": VERSION, "request_id": f"r{start}",
+                                "features": rows[start:start + 10]}).encode() + b"\n")
+        for line in extra_lines:
+            f.write(line + b"\n")
+
+
+def check(output_dir, capsys, *flags):
+    code = monitor.main(["--output-dir", str(output_dir), "--baseline_data", CSV, *flags])
+    captured = capsys.readouterr()
+    reports = output_dir / "monitoring" / MODEL
+    results = sorted(reports.glob("*.json")) if reports.exists() else []
+    return code, (json.loads(results[-1].read_text()) if results else None), captured
+
+
+def test_a_clean_window_is_clean_and_every_feature_is_reported(output_dir, rows, capsys):
+    log(output_dir, traffic.sample_rows(rows, 500, seed=11))
+    code, result, out = check(output_dir, capsys)
+    assert code == exit_codes.OK, out.out
+    assert result["verdict"] == monitor.CLEAN and result["ok"] and result["drifted_features"] == []
+    features = set(RawFeatures.from_file(SCHEMA).specs)
+    assert {t["feature"] for t in result["tests"]} == features
+    for test in result["tests"]:
+        assert {"test", "statistic", "p_value", "adjusted_p_value", "effect_size", "verdict"} <= set(test)
+    assert set(result["tfdv"]["drift"]) == features
+    report = (output_dir / "monitoring" / MODEL).glob("*.md")
+    text = next(report).read_text()
+    assert "| bill_length_mm | kolmogorov_smirnov |" in text and "| island | chi_squared |" in text
+    assert "verdict: **clean" in text
+
+
+def test_a_one_sd_shift_names_that_feature_only(output_dir, rows, capsys):
+    sd = float(__import__("numpy").std([r["bill_length_mm"] for r in rows if r["bill_length_mm"] is not None]))
+    log(output_dir, traffic.shift_rows(traffic.sample_rows(rows, 500, seed=12), {"bill_length_mm": sd}))
+    code, result, out = check(output_dir, capsys)
+    assert code == exit_codes.FOUND
+    assert result["verdict"] == monitor.DRIFT and result["drifted_features"] == ["bill_length_mm"]
+    assert "**drift**" in out.out and result["summary"].startswith("bill_length_mm (kolmogorov_smirnov")
+
+
+def test_unreadable_lines_and_non_finite_values_are_counted_not_fatal(output_dir, rows, capsys):
+    window = traffic.sample_rows(rows, 400, seed=13)
+    for row in window[:20]:
+        row["bill_depth_mm"] = float("nan")
+        row["island"] = float("inf")
+    log(output_dir, window, [b"\xff\xfe\xfd", b'{"timestamp": "2024-05-01T12:00:00+00:00", "mod', b"{oops}"])
+    code, result, out = check(output_dir, capsys)
+    assert code in (exit_codes.OK, exit_codes.FOUND)
+    unreadable = result["unreadable_log_lines"]
+    assert (unreadable["total"], unreadable["not_utf8"], unreadable["truncated"], unreadable["malformed_json"]) == \
+        (3, 1, 1, 1)
+    assert "3 unreadable log line(s) skipped" in out.out
+    assert result["values"]["bill_depth_mm"]["window"]["non_finite"] == 20
+    assert result["values"]["island"]["window"]["non_finite"] == 20
+    assert "| bill_depth_mm | 400 |" in out.out  # the table of values that could not be used
+
+
+@pytest.mark.parametrize("count", [1, 40])
+def test_too_few_rows_is_a_verdict_of_its_own(output_dir, rows, capsys, count):
+    log(output_dir, traffic.sample_rows(rows, count, seed=14))
+    code, result, out = check(output_dir, capsys)
+    assert code == exit_codes.BAD_INPUT
+    assert result["verdict"] == monitor.NOT_ENOUGH_ROWS and result["tests"] == []
+    needed = result["rows_needed"]["rows"]
+    assert needed > count
+    assert out.err.strip() == (f"error: not enough rows to judge: {count} logged rows in this window, a "
+                               f"one-standard-deviation shift of {result['rows_needed']['limiting_feature']} "
+                               f"needs at least {needed} (false alarm rate 0.01, detection rate 0.95); send "
+                               f"traffic or widen --since/--until")
+    # The rates set the need: a laxer false alarm rate needs fewer rows.
+    code, laxer, _ = check(output_dir, capsys, "--false_alarm_rate", "0.2", "--detection_rate", "0.5")
+    assert laxer["rows_needed"]["rows"] < needed
+
+
+def test_bad_flags_and_inputs_are_one_line(output_dir, tmp_path, rows, capsys):
+    code, _, out = check(output_dir, capsys)
+    assert code == exit_codes.BAD_INPUT and "only 0 logged rows" in out.err
+    log(output_dir, rows[:50])
+    assert monitor.main(["--output-dir", str(output_dir), "--baseline_data", str(tmp_path / "nope.csv")]) == \
+        exit_codes.BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot read --baseline_data") and err.count("\n") == 1
+    with pytest.raises(SystemExit) as exit_info:
+        monitor.main(["--output-dir", str(output_dir), "--false_alarm_rate", "1.5"])
+    assert exit_info.value.code == exit_codes.BAD_INPUT
+    with pytest.raises(SystemExit):
+        monitor.main(["--output-dir", str(output_dir), "--min_shift_sd", "-1"])
 
 
 def serve_and_send(pipeline_run, log_dir, rows):
@@ -54,20 +160,20 @@ def test_normal_traffic_is_clean_and_shifted_traffic_drifts_on_the_shifted_featu
 
     code, result, report = run_monitor(pipeline_run, normal_log, tmp_path / "r1", capsys)
     assert code == exit_codes.OK, report
-    assert result["ok"] and result["rows"] == 400 and result["requests"] == 20
+    assert result["ok"] and result["verdict"] == monitor.CLEAN and result["rows"] == 400 and result["requests"] == 20
     assert result["drifted_features"] == [] and result["anomalies"] == {}
-    assert set(result["drift"]) == set(rows[0])  # every serving feature was compared
-    assert "MLMD lineage" in result["baseline"]["source"] and "no drift" in report
+    assert set(result["tfdv"]["drift"]) == set(rows[0])  # every serving feature was compared by TFDV too
+    assert "MLMD lineage" in result["baseline"]["source"] and result["baseline"]["rows"] > 200
+    assert result["baseline"]["data"].startswith(pipeline_run.pipeline_root)
 
     code, result, report = run_monitor(pipeline_run, shifted_log, tmp_path / "r2", capsys)
     assert code == exit_codes.FOUND, report
-    assert result["drifted_features"] == sorted(SHIFTS)
-    assert result["skewed_features"] == sorted(SHIFTS)
-    assert result["anomalous_features"] == sorted(SHIFTS)
+    assert result["verdict"] == monitor.DRIFT and result["drifted_features"] == sorted(SHIFTS)
+    assert result["tfdv"]["drift_threshold_exceeded"] == sorted(SHIFTS)
     for name in SHIFTS:
-        m = result["drift"][name]
-        assert m["measure"] == "jensen_shannon_divergence" and m["value"] > m["threshold"] == 0.15
-        assert f"| {name} | **jensen_shannon_divergence" in report
+        [ks] = [t for t in result["tests"] if t["feature"] == name and t["test"] == "kolmogorov_smirnov"]
+        assert ks["verdict"] == "drift" and ks["effect_size"] > 0.5
+        assert f"| {name} | kolmogorov_smirnov |" in report
 
 
 def test_window_and_errors(pipeline_run, rows, tmp_path, capsys):
@@ -78,8 +184,9 @@ def test_window_and_errors(pipeline_run, rows, tmp_path, capsys):
     assert code == exit_codes.BAD_INPUT
     assert "only 0 logged rows" in capsys.readouterr().err
     code = monitor.main(["--output-dir", pipeline_run.output_dir, "--log_dir", str(log_dir),
-                         "--report_dir", str(tmp_path / "r"), "--since", "1h", "--min_rows", "40"])
-    assert code in (exit_codes.OK, exit_codes.FOUND)
+                         "--report_dir", str(tmp_path / "r"), "--since", "1h"])
+    assert code == exit_codes.BAD_INPUT  # 40 rows are too few to catch a one-sd shift at the default rates
+    assert "not enough rows to judge: 40 logged rows" in capsys.readouterr().err
     assert monitor.main(["--output-dir", str(tmp_path / "none")]) == exit_codes.BAD_INPUT
 
 

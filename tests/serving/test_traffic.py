@@ -1,6 +1,6 @@
 import pytest
 
-from serving.traffic import parse_shifts, sample_rows, shift_rows
+from serving.traffic import parse_shifts, push_toward, sample_rows, shift_rows
 
 ROWS = [{"a": 1, "b": 2.5, "c": "x"}, {"a": None, "b": 1.0, "c": "y"}]
 
@@ -33,3 +33,13 @@ def test_parse_shifts():
     assert parse_shifts(["a=1.5", "b=-2"]) == {"a": 1.5, "b": -2.0}
     with pytest.raises(ValueError, match="FEATURE=NUMBER"):
         parse_shifts(["a:1"])
+
+
+def test_push_toward_moves_a_share_by_the_points_asked():
+    rows = [{"island": "Biscoe"}] * 500 + [{"island": "Dream"}] * 350 + [{"island": "Torgersen"}] * 150
+    pushed = push_toward(rows, "island", "Torgersen", 0.2, seed=1)
+    share = sum(r["island"] == "Torgersen" for r in pushed) / len(pushed)
+    assert abs(share - 0.35) < 0.03
+    assert rows[0] == {"island": "Biscoe"}  # the input rows are not changed
+    with pytest.raises(ValueError, match="cannot gain"):
+        push_toward(rows, "island", "Biscoe", 0.6)

@@ -1,0 +1,71 @@
+"""What a window of traffic is compared with: the training split's values and TFDV statistics.
+
+Found through the MLMD lineage of the served version (the train split of the examples that
+trained it, and StatisticsGen's statistics of them), or given as rows (CSV files, or rows in
+memory for the benchmark), whose statistics are then computed the way a window's are.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Dict, List
+
+from runs import lineage
+from runs.store import MetadataConfig, StoreError
+from serving.feature_values import read_rows, schema_types
+
+
+class BaselineError(LookupError):
+    """No training data to compare with; the message says where it looked."""
+
+
+@dataclass
+class Baseline:
+    """What a window is compared with: the training split's values and its TFDV statistics."""
+
+    columns: Dict[str, Any]  # feature -> serving.feature_values.FeatureColumn
+    statistics: Any  # DatasetFeatureStatisticsList
+    description: Dict[str, Any]
+
+
+def lineage_baseline(metadata_config: MetadataConfig, version_dir: str, raw_features) -> Baseline:
+    """The train split of the examples that trained `version_dir`, and StatisticsGen's statistics of it."""
+    import tensorflow_data_validation as tfdv
+
+    from runs.store import open_store
+    from serving.training_data import TrainingDataError, training_columns
+
+    try:
+        found = lineage.training_statistics(open_store(metadata_config, readonly=True), version_dir)
+        columns = training_columns(found.examples_uri, schema_types(raw_features))
+    except (StoreError, lineage.LineageError, TrainingDataError) as e:
+        raise BaselineError(f"{e} (or pass --baseline_data)") from None
+    return Baseline(columns, tfdv.load_stats_binary(found.path), {
+        "data": found.examples_uri, "statistics": found.path,
+        "source": f"MLMD lineage of PushedModel artifact {found.pushed_model_artifact_id}"})
+
+
+def rows_baseline(rows: List[Dict[str, Any]], raw_features, description: Dict[str, Any]) -> Baseline:
+    """Training rows given directly; their TFDV statistics are computed here, as the window's are."""
+    from serving.tfdv_check import statistics_of
+
+    types = schema_types(raw_features)
+    columns, values = read_rows(rows, types)
+    return Baseline(columns, statistics_of(values, types), description)
+
+
+def csv_baseline(paths: List[str], raw_features) -> Baseline:
+    """Training rows as CSV files (as a dataset folder holds them)."""
+    from serving.raw_features import FeatureError
+
+    rows = []
+    for path in paths:
+        try:
+            rows.extend(raw_features.read_csv(path))
+        except (OSError, FeatureError) as e:
+            raise BaselineError(f"cannot read --baseline_data {path}: {e}") from None
+    if not rows:
+        raise BaselineError(f"--baseline_data {', '.join(paths)} holds no rows")
+    return rows_baseline(rows, raw_features, {
+        "data": [os.path.abspath(p) for p in paths], "statistics": "computed from --baseline_data",
+        "source": "--baseline_data " + ", ".join(paths)})
