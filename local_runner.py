@@ -1,12 +1,14 @@
-"""Run the pipeline on this machine: TFX LocalDagRunner, Beam's direct runner, SQLite ML Metadata.
+"""Run the pipeline on this machine: TFX LocalDagRunner, Beam's direct (or portable) runner, SQLite ML Metadata.
 
 Exit codes: 0 model pushed (and, unless --no-smoke-test, it serves), 1 a component
 failed, 2 bad configuration or input, 3 data anomalies stopped the run before
-training, 4 model not blessed (not pushed), 5 the pushed model failed its smoke test.
+training, 4 model not blessed (not pushed), 5 the pushed model failed its smoke test,
+130 interrupted (SIGINT or SIGTERM).
 """
 import argparse
 import logging
 import os
+import signal
 import sys
 import time
 import traceback
@@ -45,7 +47,9 @@ def run(config: PipelineConfig, verbose: bool = False, out=sys.stdout, smoke_tes
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from pipeline.pipeline import create_pipeline
+    from pipeline.portable import BeamServiceError, beam_services
     from pipeline.progress import ProgressHandler, RunProgress
+    from pipeline.run_record import recorded_run
     from pipeline.summary import summarize
     from runs import metadata
 
@@ -67,9 +71,24 @@ def run(config: PipelineConfig, verbose: bool = False, out=sys.stdout, smoke_tes
     handler = ProgressHandler(progress)
     absl_logger.addHandler(handler)
     try:
-        LocalDagRunner().run(create_pipeline(config, config.metadata.connection_config()))
+        with beam_services(config.beam_pipeline_args(), verbose, out) as beam_args:
+            pipeline = create_pipeline(config, config.metadata.connection_config(), beam_pipeline_args=beam_args)
+            with recorded_run(pipeline, store, config.beam_pipeline_args()) as (ir, _):
+                LocalDagRunner().run_with_ir(ir)
+    except ConfigError as e:  # the Beam services' environment, a job endpoint that does not answer
+        print(f"error: {e}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
+    except BeamServiceError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return exit_codes.FAILED
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (main() turns it into the same)
+        component = progress.stopped_component("INTERRUPTED")
+        where = f" while {component} was running" if component else ""
+        print(f"interrupted{where}: the run is recorded as interrupted; run again to finish it "
+              "(what completed is reused from the cache)", file=sys.stderr)
+        return exit_codes.INTERRUPTED
     except Exception as e:  # a component failed: one clear message, full trace only if asked
-        component = progress.failed_component() or "the pipeline"
+        component = progress.stopped_component() or "the pipeline"
         reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
         print(f"error: {component} failed: {type(e).__name__}: {reason}", file=sys.stderr)
         if verbose:
@@ -119,6 +138,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-smoke-test", dest="smoke_test", action="store_false",
                         help="skip serving the pushed model once over REST and gRPC to check it")
     args = parser.parse_args(argv)
+    # SIGTERM stops a run as Ctrl-C does: the run is marked interrupted and Beam services stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     # Quiet means quiet, whatever the environment says (set before TensorFlow is imported).
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0" if args.verbose else "3"
     os.environ["GLOG_minloglevel"] = "0" if args.verbose else "3"

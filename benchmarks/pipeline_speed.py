@@ -12,9 +12,10 @@ cold run, then a no-change re-run (cache on). For every run it measures
 
 The official TFX penguin example (benchmarks/official_penguin.py) runs in the same
 benchmark run, interleaved with ours, so the ratio ours/official is measured side by
-side. On the bundled data our pipeline also runs in the other Beam mode
-(multi_processing when auto picks in_memory) to show what the mode choice is worth;
---compare-modes-at adds that comparison at other sizes (e.g. 1000000).
+side. On the bundled data our pipeline also runs in the other direct-runner mode
+(multi_processing when auto picks in_memory) and through the portable runner (a local job
+service and SDK worker pool, the path a Flink or Spark cluster takes) to show what the mode
+choice is worth; --compare-modes-at adds that comparison at other sizes (e.g. 1000000).
 
 Runs of one dataset are interleaved round-robin (all cold runs, then all re-runs),
 so a burst of load from someone else hits the variants alike. This module measures;
@@ -138,6 +139,12 @@ def schedule(variants: Sequence[Sequence[object]]) -> List[object]:
 
 def other_mode(mode: str) -> str:
     return "multi_processing" if mode == "in_memory" else "in_memory"
+
+
+def compare_modes(mode: str) -> List[str]:
+    """The Beam modes measured beside the primary one: the other direct-runner mode, and the portable
+    runner (job service + SDK worker processes, the cluster path)."""
+    return [m for m in (other_mode(mode), "portable") if m != mode]
 
 
 # ---------------------------------------------------------------------------
@@ -405,11 +412,11 @@ def main(argv=None) -> int:
                         help=f"comma-separated: 'bundled' and/or row counts (100000, 100k, 1M); "
                              f"default {DEFAULT_SIZES}")
     parser.add_argument("--beam-mode", default="auto",
-                        choices=("auto", "in_memory", "multi_processing", "multi_threading"),
+                        choices=("auto", "in_memory", "multi_processing", "multi_threading", "portable"),
                         help="force our pipeline's Beam mode (default auto: what local_runner picks)")
     parser.add_argument("--compare-modes-at", type=parse_sizes, default=[],
-                        help="also run ours in the other Beam mode at these sizes (e.g. 1000000); "
-                             "the bundled data always gets this comparison")
+                        help="also run ours in the other direct-runner mode and the portable runner at these "
+                             "sizes (e.g. 1000000); the bundled data always gets this comparison")
     parser.add_argument("--skip-official", action="store_true", help="do not run the official TFX example")
     parser.add_argument("--official-mode", default="multi_processing", choices=("multi_processing", "in_memory"),
                         help="the official example's Beam mode (default: its own default, multi_processing)")
@@ -459,9 +466,8 @@ def main(argv=None) -> int:
         if size == BUNDLED and not args.skip_official:
             variants.append(official_steps(work_dir, args.official_mode, args))
         if size == BUNDLED or size in args.compare_modes_at:
-            other = other_mode(primary)
-            variants.append(our_steps(size, folder, facts, other, f"ours {other}", "compare", work_dir, args,
-                                      args.compare_reruns))
+            variants += [our_steps(size, folder, facts, other, f"ours {other}", "compare", work_dir, args,
+                                   args.compare_reruns) for other in compare_modes(primary)]
         runs = [run_step(step, env, args, log) for step in schedule(variants)]
         all_runs.extend(runs)
         ordered = [s.run for v in variants for s in v]

@@ -25,7 +25,10 @@ SCHEMA_FILE = "schema.pbtxt"
 CSV_PATTERN = "*.csv"
 
 SCHEMA_MODES = ("curated", "inferred")
-BEAM_MODES = ("auto", "in_memory", "multi_threading", "multi_processing")
+BEAM_MODES = ("auto", "in_memory", "multi_threading", "multi_processing", "portable")
+# The portable runner (pipeline/portable.py) with SDK workers served by a worker pool. Beam's default
+# job_server_timeout (60 s) is also the deadline of a job's state stream: a longer job would fail.
+PORTABLE_ARGS = ("--runner=PortableRunner", "--environment_type=EXTERNAL", "--job_server_timeout=86400")
 TASKS = ("classification",)
 # Below this much CSV the in-memory direct runner wins: worker start-up dominates.
 # Measured (benchmarks/pipeline_speed.py, 2 cores): 0.02 MB in_memory 39 s vs
@@ -36,6 +39,17 @@ IN_MEMORY_MAX_BYTES = 16 * 1024 * 1024
 
 class ConfigError(ValueError):
     """A configuration or dataset problem the user can fix; its message says how."""
+
+
+def beam_arg(args, flag: str) -> Optional[str]:
+    """A Beam flag's value in a list of arguments (`--flag=value` or `--flag value`; the last one wins)."""
+    value = None
+    for i, arg in enumerate(args):
+        if arg.startswith(flag + "="):
+            value = arg[len(flag) + 1:]
+        elif arg == flag and i + 1 < len(args):
+            value = args[i + 1]
+    return value
 
 
 def _require(condition: bool, message: str) -> None:
@@ -197,15 +211,19 @@ class PipelineConfig:
     def resolved_beam_mode(self) -> str:
         if self.beam_mode != "auto":
             return self.beam_mode
+        if beam_arg(self.beam_args, "--job_endpoint"):
+            return "portable"
         return "in_memory" if self.dataset.data_bytes <= IN_MEMORY_MAX_BYTES else "multi_processing"
 
     def beam_pipeline_args(self) -> list:
-        """Direct runner flags for the chosen mode, then the user's own (which win)."""
+        """Direct (or portable) runner flags for the chosen mode, then the user's own (which win)."""
         user_args = list(self.beam_args)
-        if any(a.startswith("--runner") and "DirectRunner" not in a for a in user_args):
-            return user_args
         mode = self.resolved_beam_mode()
         workers = self.beam_workers or (os.cpu_count() or 1)
+        if mode == "portable":
+            return [*PORTABLE_ARGS, f"--direct_num_workers={workers}", *user_args]
+        if any(a.startswith("--runner") and "DirectRunner" not in a for a in user_args):
+            return user_args
         args = [f"--direct_running_mode={mode}"]
         if mode != "in_memory":
             args.append(f"--direct_num_workers={workers}")
@@ -218,6 +236,9 @@ class PipelineConfig:
         _require(self.train_steps > 0, "train steps must be a positive integer")
         _require(self.eval_steps >= 0, "eval steps must be zero or a positive integer")
         _require(self.beam_workers >= 0, "beam workers must be zero (one per core) or positive")
+        _require(not beam_arg(self.beam_args, "--job_endpoint") or self.resolved_beam_mode() == "portable",
+                 f"--beam-arg=--job_endpoint submits to a job service: use it with --beam-mode portable "
+                 f"(or auto), not {self.beam_mode}")
         if self.schema_mode == "curated":
             _require(os.path.isfile(self.dataset.schema_path),
                      f"curated schema not found: {self.dataset.schema_path} "
@@ -287,9 +308,11 @@ def add_config_arguments(parser) -> None:
                              "'inferred': infer a fresh schema with SchemaGen")
     parser.add_argument("--beam-mode", choices=BEAM_MODES,
                         help="Beam direct runner mode; 'auto' (default) uses in_memory for small data "
-                             f"(<= {IN_MEMORY_MAX_BYTES // 2**20} MiB of CSV) and multi_processing above")
+                             f"(<= {IN_MEMORY_MAX_BYTES // 2**20} MiB of CSV) and multi_processing above; "
+                             "'portable' submits to a job service (started here, or --beam-arg=--job_endpoint=...) "
+                             "with separate SDK worker processes")
     parser.add_argument("--beam-workers", type=int, metavar="N",
-                        help="workers for multi_processing/multi_threading (default: one per core)")
+                        help="workers for multi_processing/multi_threading/portable (default: one per core)")
     parser.add_argument("--beam-arg", action="append", dest="beam_args", metavar="ARG",
                         help="extra Beam pipeline argument, repeatable (e.g. --beam-arg=--runner=FlinkRunner)")
     parser.add_argument("--no-cache", dest="enable_cache", action="store_const", const=False,

@@ -12,7 +12,7 @@ from typing import Dict, List, Optional
 
 import yaml
 
-from pipeline.config import REPO_ROOT, ConfigError, PipelineConfig
+from pipeline.config import REPO_ROOT, ConfigError, PipelineConfig, beam_arg
 
 IMAGE_PROJECT_DIR = "/pipeline"  # where the Dockerfile copies the project
 SPEC_EXTENSIONS = (".json", ".yaml", ".yml")
@@ -45,6 +45,9 @@ def for_cluster(config: PipelineConfig, *, image: str, pipeline_root: str, servi
     """The local config (dataset checked on the local copy) moved to object storage and the image."""
     # Measured on the local copy: the direct runner's mode depends on the data size.
     beam_args = config.beam_pipeline_args()
+    if config.resolved_beam_mode() == "portable" and not beam_arg(beam_args, "--job_endpoint"):
+        raise ConfigError("--beam-mode portable starts a job service on this machine, which pods cannot reach: "
+                          "pass the cluster's with --beam-arg=--job_endpoint=HOST:PORT")
     for flag, value in (("--pipeline-root", pipeline_root), ("--serving-dir", serving_dir)):
         if not URI.fullmatch(value):
             raise ConfigError(f"{flag} must be on object storage (gs://, s3://), got {value!r}: "

@@ -16,7 +16,6 @@ import tensorflow_model_analysis as tfma
 from tfx.components.evaluator.component import Evaluator
 from tfx.components.example_gen.csv_example_gen.component import CsvExampleGen
 from tfx.components.example_validator.component import ExampleValidator
-from tfx.components.pusher.component import Pusher
 from tfx.components.schema_gen.component import SchemaGen
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.components.statistics_gen.component import StatisticsGen
@@ -32,6 +31,7 @@ from tfx.types import Channel, standard_artifacts
 
 from models.model import PROBABILITIES, SERVING_SIGNATURE, TRANSFORM_SIGNATURE
 from pipeline.config import CSV_PATTERN, PipelineConfig
+from pipeline.push import AtomicPusher
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.model.run_fn"
@@ -40,6 +40,7 @@ SPLITS = (("train", 3), ("eval", 1))
 
 # Node ids, shared with progress reporting and metadata queries.
 RESOLVER_ID = "latest_blessed_model_resolver"
+PUSHER_ID = "Pusher"  # TFX's own name, kept for the atomic Pusher
 
 
 def metric_class_name(metric: str) -> str:
@@ -143,10 +144,10 @@ def _model_components(config: PipelineConfig, example_gen, schema_gen) -> list:
         baseline_model=model_resolver.outputs["model"],
         eval_config=eval_config(config),
     )
-    pusher = Pusher(
+    pusher = AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=config.serving_dir)),
-    )
+    ).with_id(PUSHER_ID)
     return [transform, trainer, model_resolver, evaluator, pusher]

@@ -23,7 +23,7 @@ STATE_WORDS = {"complete": "ran", "cached": "cached", "failed": "FAILED"}
 @dataclass
 class ComponentResult:
     node_id: str
-    state: str  # ran | cached | skipped | FAILED
+    state: str  # ran | cached | skipped | FAILED | INTERRUPTED
     seconds: float
     execution_id: Optional[int] = None
 
@@ -50,13 +50,13 @@ class RunProgress:
         state = STATE_WORDS.get(execution.state, execution.state) if execution else "skipped"
         self._record(ComponentResult(node_id, state, seconds, execution.execution_id if execution else None))
 
-    def failed_component(self) -> Optional[str]:
-        """The component that was running when the run stopped with an error."""
+    def stopped_component(self, state: str = "FAILED") -> Optional[str]:
+        """The component that was running when the run stopped (FAILED, or INTERRUPTED by a signal)."""
         if not self.running:
             return None
         node_id, start = next(iter(self.running.items()))
         self.running.clear()
-        self._record(ComponentResult(node_id, "FAILED", time.monotonic() - start))
+        self._record(ComponentResult(node_id, state, time.monotonic() - start))
         return node_id
 
     def _record(self, result: ComponentResult) -> None:

@@ -5,12 +5,12 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 from pipeline.config import PipelineConfig
+from pipeline.pipeline import PUSHER_ID
 from pipeline.progress import RunProgress
 from runs import exit_codes, metadata, results
 
 EXAMPLE_VALIDATOR = "ExampleValidator"
 EVALUATOR = "Evaluator"
-PUSHER = "Pusher"
 
 
 
@@ -91,7 +91,7 @@ def summarize(config: PipelineConfig, progress: RunProgress, seconds: float) -> 
         if evaluation:
             summary.evaluation = results.read_evaluation(evaluation[0].uri, blessed)
 
-    pusher_id = progress.execution_id(PUSHER)
+    pusher_id = progress.execution_id(PUSHER_ID)
     if pusher_id is not None:
         pushed = metadata.output_artifacts(store, pusher_id).get("pushed_model", [])
         if pushed:

@@ -10,3 +10,4 @@ BAD_INPUT = 2       # bad configuration, flags or input: the message says what t
 ANOMALIES = 3       # data anomalies stopped the run before training
 NOT_BLESSED = 4     # the model missed a threshold and was not pushed
 SMOKE_FAILED = 5    # the pushed model does not serve correctly
+INTERRUPTED = 130   # stopped by SIGINT or SIGTERM (128 + SIGINT, the shell's convention)

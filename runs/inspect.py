@@ -1,7 +1,8 @@
 """See what pipeline runs produced without writing MLMD queries: `python -m runs.inspect`
 (also `python -m pipeline.inspect`).
 
-  runs       runs, newest first, with each component's state and duration
+  runs       runs, newest first, with each component's state and duration (and runs that did
+             not finish: interrupted, failed or still running)
   artifacts  artifacts by type: id, URI, producing component, run, key properties
   lineage    from a pushed model (latest, --version N or --artifact ID) back to the input files
   report     write the static HTML report of a run (default the latest) and print its path
@@ -85,11 +86,11 @@ def runs_data(store, where: str, limit: int) -> List[Dict[str, Any]]:
     rows = []
     for run_id in _runs(store, where)[:max(limit, 1)]:
         run = metadata.run_overview(store, run_id)
-        components = [{"component": e.node_id, "state": e.state, "seconds": round(e.seconds, 1),
-                       "execution_id": e.execution_id} for e in run.executions]
-        components += [{"component": n, "state": "skipped", "seconds": None, "execution_id": None}
-                       for n in run.skipped]
-        rows.append({"run_id": run.run_id, "pipeline": run.pipeline_name,
+        components = [{"component": node, "state": state,
+                       "seconds": round(e.seconds, 1) if e else None, "execution_id": e.execution_id if e else None}
+                      for node, state, e in run.component_states()]
+        rows.append({"run_id": run.run_id, "pipeline": run.pipeline_name, "status": run.status,
+                     "beam_args": run.beam_args,
                      "started": run.started.isoformat(sep=" ", timespec="seconds"),
                      "seconds": round(run.seconds, 1), "components": components})
     return rows
@@ -144,7 +145,8 @@ def _table(rows: Sequence[Sequence[Any]], indent: str = "  ") -> List[str]:
 def format_runs(rows: List[Dict[str, Any]]) -> List[str]:
     out = []
     for run in rows:
-        out.append(f"Run {run['run_id']} ({run['pipeline']}): started {run['started']}, took {run['seconds']} s")
+        status = f", {run['status']}" if run["status"] not in (None, metadata.FINISHED) else ""
+        out.append(f"Run {run['run_id']} ({run['pipeline']}): started {run['started']}, took {run['seconds']} s{status}")
         out += _table([("component", "state", "seconds")] + [
             (c["component"], c["state"], "-" if c["seconds"] is None else f"{c['seconds']:.1f}")
             for c in run["components"]])

@@ -6,8 +6,12 @@ was cached, how long, what did it produce") without writing MLMD queries.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
-from dataclasses import dataclass
+import json
+import os
+import socket
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from ml_metadata import metadata_store
@@ -220,9 +224,63 @@ def execution_origin(store: metadata_store.MetadataStore, execution: metadata_st
     return node_id_of(store, execution, pipeline_name or ""), run_id
 
 
+# What the project's runner records on a run's pipeline_run context (TFX records nothing about
+# the run itself): the machine and process running it, then how it ended. Without them a run
+# killed between two components looks exactly like one whose later components the anomaly gate
+# skipped: neither left an execution.
+RUNNER_HOST = "runner_host"
+RUNNER_PID = "runner_pid"
+RUN_OUTCOME = "run_outcome"
+RUN_BEAM_ARGS = "beam_pipeline_args"  # JSON list: the Beam runner and options the run's Beam components used
+FINISHED = "finished"        # every component ran, was cached or was skipped by the gate
+FAILED = "failed"            # a component failed
+INTERRUPTED = "interrupted"  # stopped by a signal, or its process died (killed, machine down)
+RUNNING = "running"          # its process is still alive
+UNFINISHED = "unfinished"    # not finished, and its process runs on another machine: running or dead
+NOT_RUN = "not run"          # a component an unfinished run never reached
+
+
+def mark_run(store: metadata_store.MetadataStore, run_id: str, **values) -> None:
+    """Sets the runner's custom properties (RUNNER_HOST, RUNNER_PID, RUN_BEAM_ARGS, RUN_OUTCOME) on a run's
+    context."""
+    context = run_context(store, run_id)
+    for name, value in values.items():
+        if isinstance(value, int):
+            context.custom_properties[name].int_value = value
+        else:
+            context.custom_properties[name].string_value = str(value)
+    store.put_contexts([context])
+
+
+def process_alive(host: str, pid: int) -> Optional[bool]:
+    """Whether a process of this machine is alive; None for another machine's (it cannot be checked)."""
+    if host != socket.gethostname():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
+
+
+def run_status(context: metadata_store_pb2.Context) -> Optional[str]:
+    """FINISHED, FAILED, INTERRUPTED, RUNNING or UNFINISHED; None for a run the runner did not mark
+    (made before runs were marked, or by another runner)."""
+    props = context.custom_properties
+    if RUN_OUTCOME in props:
+        return props[RUN_OUTCOME].string_value
+    if RUNNER_PID not in props:
+        return None
+    alive = process_alive(props[RUNNER_HOST].string_value, props[RUNNER_PID].int_value)
+    return UNFINISHED if alive is None else (RUNNING if alive else INTERRUPTED)
+
+
 @dataclass(frozen=True)
 class RunOverview(_TimeSpan):
-    """A run at a glance: when, how long, and each component's execution (or that it was skipped)."""
+    """A run at a glance: when, how long, how it ended, and each component's execution (or that
+    it was skipped by the gate, or never reached because the run stopped first)."""
 
     run_id: str
     pipeline_name: Optional[str]
@@ -230,14 +288,34 @@ class RunOverview(_TimeSpan):
     end_ms: int
     executions: List[NodeExecution]
     skipped: List[str]
+    status: Optional[str] = None
+    not_run: List[str] = field(default_factory=list)
+    beam_args: Optional[List[str]] = None
+
+    def component_states(self) -> List[Tuple[str, str, Optional[NodeExecution]]]:
+        """(component, state, execution or None) for every component, in execution order."""
+        rows = [(e.node_id, e.state, e) for e in self.executions]
+        rows += [(node, "skipped", None) for node in self.skipped]
+        rows += [(node, "pending" if self.status == RUNNING else NOT_RUN, None) for node in self.not_run]
+        return rows
 
 
 def run_overview(store: metadata_store.MetadataStore, run_id: str) -> RunOverview:
-    """Skipped components are those the pipeline registered that have no execution in this run."""
+    """Components the pipeline registered without an execution in this run were skipped by the gate
+    if the run finished, and never reached if it did not; an execution a stopped run left
+    running was interrupted."""
     context = run_context(store, run_id)
     pipeline_name = pipeline_of_run(store, run_id)
+    status = run_status(context)
     executions = run_executions(store, run_id, pipeline_name or "")
+    if status not in (None, RUNNING, UNFINISHED):
+        executions = [dataclasses.replace(e, state=INTERRUPTED) if e.state in ("running", "new") else e
+                      for e in executions]
     ran = {e.node_id for e in executions}
-    skipped = [n for n in pipeline_nodes(store, pipeline_name) if n not in ran] if pipeline_name else []
+    missing = [n for n in pipeline_nodes(store, pipeline_name) if n not in ran] if pipeline_name else []
+    finished = status in (None, FINISHED)
     end_ms = max([e.end_ms for e in executions] + [context.create_time_since_epoch])
-    return RunOverview(run_id, pipeline_name, context.create_time_since_epoch, end_ms, executions, skipped)
+    props = context.custom_properties
+    return RunOverview(run_id, pipeline_name, context.create_time_since_epoch, end_ms, executions,
+                       skipped=missing if finished else [], status=status, not_run=[] if finished else missing,
+                       beam_args=json.loads(props[RUN_BEAM_ARGS].string_value) if RUN_BEAM_ARGS in props else None)

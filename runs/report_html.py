@@ -45,10 +45,12 @@ def _section(anchor: str, title: str, body: str) -> str:
 
 def _run(report: RunReport) -> str:
     run = report.run
-    rows = [(e.node_id, e.state, f"{e.seconds:.1f} s") for e in run.executions]
-    rows += [(node, "skipped", "") for node in run.skipped]
+    rows = [(node, state, f"{e.seconds:.1f} s" if e else "") for node, state, e in run.component_states()]
+    status = (f" The run did not finish: <b>{_e(run.status)}</b>." if run.status not in (None, metadata.FINISHED)
+              else "")
+    beam = f" Beam: <code>{_e(' '.join(run.beam_args))}</code>." if run.beam_args else ""
     return (f"<p>Pipeline <b>{_e(run.pipeline_name)}</b>, run <code>{_e(run.run_id)}</code>, started "
-            f"{_e(run.started.isoformat(sep=' ', timespec='seconds'))}, took {run.seconds:.1f} s.</p>"
+            f"{_e(run.started.isoformat(sep=' ', timespec='seconds'))}, took {run.seconds:.1f} s.{status}{beam}</p>"
             + _table(("component", "state", "duration"), rows))
 
 
@@ -111,8 +113,12 @@ def _number(value: Optional[float], signed: bool = False, count: bool = False) -
 def _evaluation(report: RunReport) -> str:
     evaluation = report.evaluation
     if evaluation is None:
-        why = ("the run stopped before training" if "Evaluator" in report.run.skipped
-               else "the Evaluator did not run")
+        if "Evaluator" in report.run.skipped:
+            why = "the run stopped before training"
+        elif report.run.status not in (None, metadata.FINISHED):
+            why = f"the run did not finish ({report.run.status})"
+        else:
+            why = "the Evaluator did not run"
         return f'<p class="muted">No evaluation in this run: {_e(why)}.</p>'
     decision = _verdict(evaluation.blessed, "BLESSED: every threshold passed",
                         "NOT BLESSED: a threshold failed, so the model was not pushed")

@@ -7,8 +7,10 @@ all build their connection here, so a team on a MySQL store can use every one of
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
+import sqlite3
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
@@ -17,6 +19,7 @@ import yaml
 from runs.layout import DEFAULT_OUTPUT_DIR, OutputLayout
 
 SQLITE_READWRITE_OPENCREATE = 3  # metadata_store_pb2.SqliteMetadataSourceConfig, without importing MLMD here
+MLMD_TABLE = "MLMDEnv"  # the table every ML Metadata schema version has (it holds the schema version)
 
 
 class StoreError(ValueError):
@@ -78,6 +81,30 @@ class MetadataConfig:
         return self.sqlite_path or ""
 
 
+def check_sqlite_store(path: str, readonly: bool) -> None:
+    """Refuses a file that is not an ML Metadata store, before MLMD reads it ("Error when executing
+    query") or, worse, writes its tables into someone else's database."""
+    if not os.path.isfile(path):
+        return
+    if os.path.getsize(path) == 0:
+        if readonly:
+            raise StoreError(f"{path} is not an ML Metadata store (the file is empty): "
+                             "point --output-dir or --sqlite at a run's output")
+        return  # nothing to lose: MLMD makes it a store
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.OperationalError as e:
+        if "locked" in str(e):  # a run is writing it: a store, busy; MLMD waits for it
+            return
+        raise StoreError(f"{path} is not an ML Metadata store ({e})") from None
+    except sqlite3.Error as e:
+        raise StoreError(f"{path} is not an ML Metadata store ({e})") from None
+    if MLMD_TABLE not in tables:
+        raise StoreError(f"{path} is not an ML Metadata store (an SQLite database without ML Metadata's "
+                         "tables): point --output-dir or --sqlite at a run's output")
+
+
 def open_store(config: MetadataConfig, readonly: bool = False):
     """An MLMD MetadataStore. Readers pass readonly=True: a wrong SQLite path is an error, not a new empty store."""
     from ml_metadata import metadata_store
@@ -86,6 +113,7 @@ def open_store(config: MetadataConfig, readonly: bool = False):
         if readonly and not os.path.isfile(config.sqlite_path):
             raise StoreError(f"no metadata store at {config.sqlite_path}: run the pipeline first (make run), "
                              f"or point --output-dir or --sqlite at a run's output")
+        check_sqlite_store(config.sqlite_path, readonly)
         if not readonly:
             try:
                 os.makedirs(os.path.dirname(os.path.abspath(config.sqlite_path)), exist_ok=True)

@@ -3,12 +3,22 @@
 Pipeline, run and node contexts, executions with their states, and artifacts linked
 by keyed events, exactly as TFX records them; no TensorFlow, no pipeline run.
 """
+import subprocess
+import sys
 from typing import Dict, Optional
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-COMPLETE, CACHED, FAILED = pb.Execution.COMPLETE, pb.Execution.CACHED, pb.Execution.FAILED
+COMPLETE, CACHED, FAILED, RUNNING = (pb.Execution.COMPLETE, pb.Execution.CACHED, pb.Execution.FAILED,
+                                     pb.Execution.RUNNING)
+
+
+def dead_pid() -> int:
+    """The id of a process of this machine that has exited (a killed runner's, say)."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
 
 
 class FakeTfxStore:

@@ -68,8 +68,7 @@ def test_unusable_metadata_store_is_one_line_and_left_untouched(tmp_path, capsys
     (tmp_path / "metadata.sqlite").write_text("not a database")
     assert local_runner.main(["--output-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == (f"error: cannot open the metadata store {tmp_path}/metadata.sqlite: "
-                   "Error when executing query: file is not a database")
+    assert err == f"error: {tmp_path}/metadata.sqlite is not an ML Metadata store (file is not a database)"
     assert (tmp_path / "metadata.sqlite").read_text() == "not a database"
 
 
@@ -78,3 +77,14 @@ def test_output_dir_that_is_a_file(tmp_path, capsys):
     assert local_runner.main(["--output-dir", str(tmp_path / "taken")]) == 2
     assert "File exists" in capsys.readouterr().err
     assert (tmp_path / "taken").read_text() == "precious"
+
+
+def test_portable_workers_that_cannot_import_fail_before_any_job_in_one_line(capsys, tmp_path, monkeypatch):
+    from pipeline import portable
+
+    monkeypatch.setattr(portable, "WORKER_PACKAGES", portable.WORKER_PACKAGES + ("no_such_project_module",))
+    code = local_runner.main(["--beam-mode", "portable", "--output-dir", str(tmp_path / "out"), "--no-smoke-test"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("error: Beam's SDK workers cannot run this pipeline: ") and "\n" not in err
+    assert err.endswith("fails with: No module named 'no_such_project_module'")

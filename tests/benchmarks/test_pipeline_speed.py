@@ -74,6 +74,11 @@ def test_other_mode():
     assert speed.other_mode("multi_processing") == "in_memory"
 
 
+def test_modes_compared_include_the_portable_runner_once():
+    assert speed.compare_modes("in_memory") == ["multi_processing", "portable"]
+    assert speed.compare_modes("portable") == ["in_memory"]
+
+
 def test_measure_sums_rss_over_the_process_tree(tmp_path):
     # A parent that starts a child which allocates ~60 MB: the peak must include the child.
     code = ("import subprocess, sys; subprocess.run([sys.executable, '-c', "

@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from pipeline.config import ConfigError, DatasetConfig, load_config
+from pipeline.config import ConfigError, DatasetConfig, beam_arg, load_config
 from tests.conftest import PENGUINS
 
 
@@ -123,3 +123,26 @@ def test_auto_beam_mode_switches_to_multi_processing_for_large_data(tmp_path, mo
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     config = load_config(None, {"output_dir": str(tmp_path)})
     assert config.beam_pipeline_args() == ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+
+
+def test_portable_mode_submits_to_a_job_service_with_external_workers(tmp_path):
+    config = load_config(None, {"output_dir": str(tmp_path), "beam_mode": "portable", "beam_workers": 3,
+                                "beam_args": ["--environment_config=pool:50000"]})
+    assert config.beam_pipeline_args() == ["--runner=PortableRunner", "--environment_type=EXTERNAL",
+                                           "--job_server_timeout=86400", "--direct_num_workers=3",
+                                           "--environment_config=pool:50000"]
+
+
+def test_a_job_endpoint_means_the_portable_runner(tmp_path):
+    config = load_config(None, {"output_dir": str(tmp_path), "beam_args": ["--job_endpoint=flink:8099"]})
+    assert config.resolved_beam_mode() == "portable"
+    assert beam_arg(config.beam_pipeline_args(), "--job_endpoint") == "flink:8099"
+    with pytest.raises(ConfigError, match="use it with --beam-mode portable"):
+        load_config(None, {"output_dir": str(tmp_path), "beam_mode": "in_memory",
+                           "beam_args": ["--job_endpoint=flink:8099"]})
+
+
+def test_beam_arg_reads_either_form_and_the_last_wins():
+    assert beam_arg(["--runner=A", "--job_endpoint", "h:1", "--runner=B"], "--runner") == "B"
+    assert beam_arg(["--runner=A", "--job_endpoint", "h:1"], "--job_endpoint") == "h:1"
+    assert beam_arg(["--job_endpoint_x=1"], "--job_endpoint") is None

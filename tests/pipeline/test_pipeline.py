@@ -7,6 +7,7 @@ from tfx.dsl.compiler.compiler import Compiler
 
 from pipeline.config import load_config
 from pipeline.pipeline import create_pipeline, eval_config, metric_class_name
+from pipeline.push import AtomicPushExecutor
 
 
 def _nodes(p):
@@ -57,6 +58,12 @@ def test_caching_and_paths_come_from_config(curated):
     assert p.beam_pipeline_args == ["--direct_running_mode=in_memory"]
     push = json.loads(_nodes(p)["Pusher"].exec_properties["push_destination"])
     assert push["filesystem"]["base_directory"] == curated.serving_dir
+
+
+def test_the_pusher_is_atomic_under_tfx_s_name(curated):
+    pusher = _nodes(create_pipeline(curated))["Pusher"]
+    assert pusher.executor_spec.executor_class is AtomicPushExecutor
+    assert set(pusher.outputs) == {"pushed_model"}
 
 
 def test_blessing_thresholds_come_from_the_dataset_config(curated):

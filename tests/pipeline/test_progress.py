@@ -40,6 +40,6 @@ def test_a_component_that_raises_is_reported_failed(tmp_path):
     progress = RunProgress(store=fake.store, pipeline_name=fake.pipeline_name,
                            after_execution_id=0, out=io.StringIO())
     progress.started("Transform")
-    assert progress.failed_component() == "Transform"
+    assert progress.stopped_component() == "Transform"
     assert progress.results[-1].state == "FAILED"
-    assert progress.failed_component() is None  # nothing is running any more
+    assert progress.stopped_component() is None  # nothing is running any more

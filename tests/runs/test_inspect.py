@@ -1,13 +1,15 @@
 """runs.inspect: runs, artifacts, lineage and report from the command line, and its errors."""
 import json
 import os
+import socket
+import sqlite3
 import subprocess
 import sys
 
 import pytest
 
-from tests.mlmd_fake import CACHED, FAILED, FakeTfxStore
-from runs import inspect
+from tests.mlmd_fake import CACHED, FAILED, RUNNING, FakeTfxStore, dead_pid
+from runs import inspect, metadata
 
 from tests.conftest import REPO_ROOT
 COMPONENTS = ("CsvExampleGen", "ImportSchemaGen", "StatisticsGen", "ExampleValidator", "Transform",
@@ -128,11 +130,46 @@ def test_wrong_flags_give_one_line(capsys):
     assert err == "error: unrecognized arguments: --bogus (see python -m runs.inspect --help)\n"
 
 
-def test_not_a_store_gives_one_line(tmp_path, capsys):
-    (tmp_path / "metadata.sqlite").write_text("not a database")
+def _foreign_database(path):
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE notes (text)")
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda p: p.write_text("not a database, just text long enough to have a header"), "(file is not a database)"),
+    (lambda p: p.write_bytes(b""), "(the file is empty)"),
+    (_foreign_database, "(an SQLite database without ML Metadata's tables)"),
+])
+def test_not_a_store_gives_one_line_and_stays_untouched(tmp_path, capsys, make, reason):
+    path = tmp_path / "metadata.sqlite"
+    make(path)
+    before = path.read_bytes()
     code, _, err = _main(capsys, "runs", "--output-dir", str(tmp_path))
     assert code == 2 and err.count("\n") == 1
-    assert err.startswith(f"error: cannot open the metadata store {tmp_path}/metadata.sqlite")
+    assert err.startswith(f"error: {path} is not an ML Metadata store {reason}")
+    assert path.read_bytes() == before
+
+
+def test_interrupted_run_is_not_called_skipped(tmp_path, capsys):
+    """A run whose process died while Transform ran: Transform interrupted, what follows not run."""
+    fake = FakeTfxStore(str(tmp_path / "metadata.sqlite"))
+    finished = fake.run("run-1")
+    for node in COMPONENTS:
+        fake.execute(finished, node)
+    metadata.mark_run(fake.store, "run-1", **{metadata.RUN_OUTCOME: metadata.FINISHED})
+    killed = fake.run("run-2")
+    fake.execute(killed, "CsvExampleGen")
+    fake.execute(killed, "Transform", state=RUNNING)
+    metadata.mark_run(fake.store, "run-2", **{metadata.RUNNER_HOST: socket.gethostname(),
+                                              metadata.RUNNER_PID: dead_pid()})
+    code, out, _ = _main(capsys, "runs", "--output-dir", str(tmp_path))
+    assert code == 0
+    newest = out.split("\n\n")[0].splitlines()
+    assert newest[0].endswith(", interrupted")
+    states = dict(line.split()[:2] for line in newest[2:])
+    assert states["CsvExampleGen"] == "complete" and states["Transform"] == "interrupted"
+    assert "skipped" not in out.split("\n\n")[0]
+    assert out.split("\n\n")[0].count("not run") == len(COMPONENTS) - 2
 
 
 @pytest.mark.parametrize("module", ["runs.inspect", "pipeline.inspect"])  # the second: the name people know

@@ -1,5 +1,6 @@
 import argparse
 import os
+import sqlite3
 
 import pytest
 
@@ -76,9 +77,26 @@ def test_a_file_that_is_not_a_store_is_one_line_without_sql_and_left_alone(tmp_p
     with pytest.raises(StoreError) as error:
         open_store(MetadataConfig(sqlite_path=str(path)))
     message = str(error.value)
-    assert message.startswith(f"cannot open the metadata store {path}: ") and "\n" not in message
-    assert "SELECT" not in message.upper() and "CREATE" not in message.upper()
+    assert message == f"{path} is not an ML Metadata store (file is not a database)"
     assert path.read_text() == "not a database"
+
+
+def test_a_writer_never_adds_its_tables_to_another_database(tmp_path):
+    path = tmp_path / "notes.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE notes (text)")
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="without ML Metadata's tables"):
+        open_store(MetadataConfig(sqlite_path=str(path)))
+    assert path.read_bytes() == before
+
+
+def test_an_empty_file_is_refused_by_readers_and_made_a_store_by_writers(tmp_path):
+    path = tmp_path / "metadata.sqlite"
+    path.write_bytes(b"")
+    with pytest.raises(StoreError, match=r"is not an ML Metadata store \(the file is empty\)"):
+        open_store(MetadataConfig(sqlite_path=str(path)), readonly=True)
+    assert metadata.pipeline_runs(open_store(MetadataConfig(sqlite_path=str(path)))) == []
 
 
 def test_an_unreachable_mysql_server_names_itself_and_what_to_check():
