@@ -9,12 +9,11 @@ import every Google Cloud extension (about 8 s more start-up).
 """
 from __future__ import annotations
 
-import re
+import json
 from typing import List, Optional
 
 import tensorflow_model_analysis as tfma
 from tfx.components.evaluator.component import Evaluator
-from tfx.components.example_gen.csv_example_gen.component import CsvExampleGen
 from tfx.components.example_validator.component import ExampleValidator
 from tfx.components.pusher.component import Pusher
 from tfx.components.schema_gen.component import SchemaGen
@@ -30,8 +29,10 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
 from tfx.types import Channel, standard_artifacts
 
-from models.model import PROBABILITIES, SERVING_SIGNATURE, TRANSFORM_SIGNATURE
+from data import tasks
+from models.model import PREDICTIONS, PROBABILITIES, SERVING_SIGNATURE, TRANSFORM_SIGNATURE
 from pipeline.config import CSV_PATTERN, PipelineConfig
+from pipeline.labelled_examples import labelled_csv_example_gen
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.model.run_fn"
@@ -42,38 +43,54 @@ SPLITS = (("train", 3), ("eval", 1))
 RESOLVER_ID = "latest_blessed_model_resolver"
 
 
-def metric_class_name(metric: str) -> str:
-    """'sparse_categorical_accuracy' -> 'SparseCategoricalAccuracy' (the Keras/TFMA class)."""
-    return "".join(part.capitalize() for part in re.split(r"[_\s]+", metric) if part)
+def metric_config(config: PipelineConfig) -> tfma.MetricConfig:
+    """The dataset's metric as TFMA computes it, under the name the user wrote, with its bounds.
+
+    A higher-is-better metric has a lower bound and may drop by at most max_regression
+    against the baseline; a lower-is-better one the mirror image. Binary metrics are
+    computed on the positive class, the last of the classes.
+    """
+    dataset = config.dataset
+    evaluation = dataset.evaluation
+    metric = tasks.find_metric(evaluation.metric)
+    options = {"name": evaluation.metric}
+    if metric.positive_class:
+        options["class_id"] = len(dataset.classes) - 1
+    threshold = tfma.MetricThreshold()
+    bound = getattr(evaluation, metric.bound_key)
+    if bound is not None:
+        side = "lower_bound" if metric.higher_is_better else "upper_bound"
+        threshold.value_threshold.CopyFrom(tfma.GenericValueThreshold(**{side: {"value": bound}}))
+    allowed = evaluation.regression_allowed
+    if allowed is not None:
+        threshold.change_threshold.CopyFrom(tfma.GenericChangeThreshold(
+            direction=(tfma.MetricDirection.HIGHER_IS_BETTER if metric.higher_is_better
+                       else tfma.MetricDirection.LOWER_IS_BETTER),
+            absolute={"value": -allowed if metric.higher_is_better else allowed}))
+    return tfma.MetricConfig(class_name=metric.tfma_class, config=json.dumps(options),
+                             threshold=threshold if threshold.ByteSize() else None)
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     """Overall and per-slice metrics; bless on an absolute bar and no regression vs baseline."""
-    evaluation = config.dataset.evaluation
-    threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": evaluation.min_value}),
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -evaluation.max_regression}),
-    )
+    dataset = config.dataset
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(
             signature_name=SERVING_SIGNATURE,
-            label_key=config.dataset.label,
-            prediction_key=PROBABILITIES,
+            label_key=dataset.label,
+            prediction_key=PREDICTIONS if dataset.task == tasks.REGRESSION else PROBABILITIES,
             preprocessing_function_names=[TRANSFORM_SIGNATURE])],
-        slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f]) for f in config.dataset.slice_by],
-        metrics_specs=[tfma.MetricsSpec(metrics=[
-            tfma.MetricConfig(class_name="ExampleCount"),
-            tfma.MetricConfig(class_name=metric_class_name(evaluation.metric), threshold=threshold),
-        ])],
+        slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f]) for f in dataset.slice_by],
+        metrics_specs=[tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount"),
+                                                 metric_config(config)])],
     )
 
 
 def create_pipeline(config: PipelineConfig, metadata_connection_config=None,
                     beam_pipeline_args: Optional[List[str]] = None) -> tfx_pipeline.Pipeline:
     dataset = config.dataset
-    example_gen = CsvExampleGen(
+    example_gen = labelled_csv_example_gen(
+        label=dataset.label,
         input_base=dataset.folder,
         input_config=example_gen_pb2.Input(splits=[
             example_gen_pb2.Input.Split(name="single_split", pattern=CSV_PATTERN)]),
