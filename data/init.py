@@ -41,8 +41,9 @@ IDENTIFIER_SHARE = 0.95
 # binary label's AUC at least 0.95 (score |AUC - 0.5| * 2), a quantity's |correlation|, or
 # the share of rows a category's majority class gets right (0 = no better than the majority).
 LEAK_SCORES = {tasks.BINARY: 0.9, tasks.MULTICLASS: 0.98, tasks.REGRESSION: 0.98}
-# Below this many values a column is too sparse to call an identifier.
+# A column with a value in fewer rows than this (or this share of them) carries no signal.
 MIN_IDENTIFIER_VALUES = 20
+NEARLY_EMPTY_SHARE = 0.01
 # Integer columns with at most this many distinct values are guessed to be categories.
 MAX_CATEGORY_INTEGERS = 24
 # Numeric ranges in the schema: the observed range widened by this share of it on each side.
@@ -135,8 +136,10 @@ def plan(frame, name: str, label: str, target: tasks.Target, ignore: Sequence[st
         distinct = values.nunique()
         is_integer = numbers is not None and bool((numbers.dropna() % 1 == 0).all())
         present = int(values.notna().sum())
-        if present >= MIN_IDENTIFIER_VALUES and distinct >= IDENTIFIER_SHARE * present and \
-                (numbers is None or is_integer):
+        if present < max(MIN_IDENTIFIER_VALUES, NEARLY_EMPTY_SHARE * len(values)):
+            result.ignore[column] = f"nearly empty: a value in {present} of {len(values)} rows"
+            continue
+        if distinct >= IDENTIFIER_SHARE * present and (numbers is None or is_integer):
             result.ignore[column] = f"looks like an identifier: {distinct} distinct values in {present} rows"
             continue
         leak = _leak_score(numbers if numbers is not None else values, frame[label], target)
@@ -208,6 +211,7 @@ def dataset_yaml(p: Plan, csv_name: str, task_given: bool) -> str:
         f"categorical:{_yaml_list(p.categorical)}".rstrip("\n"),
         "# Evaluation is reported overall and for each value of these columns.",
         "slice_by: []",
+        "# When a trained model is good enough to push.",
         "evaluation:",
         f"  # {', '.join(m.name for m in tasks.METRICS if target.kind in m.kinds)} fit this task; "
         f"{metric.name}: {metric.direction}.",
@@ -231,13 +235,8 @@ def prepare_schema(schema, statistics, p: Plan):
     for environment in ("TRAINING", "SERVING"):
         schema.default_environment.append(environment)
     for feature in schema.feature:
-        if feature.name == p.label or feature.name in p.ignore:
-            feature.not_in_environment.append("SERVING")
-        if feature.name in p.ignore:
-            for domain in ("int_domain", "float_domain", "domain", "string_domain", "distribution_constraints"):
-                feature.ClearField(domain)
-            continue
         if feature.name == p.label:
+            feature.not_in_environment.append("SERVING")
             continue
         feature.value_count.Clear()
         feature.value_count.max = 1
@@ -247,6 +246,11 @@ def prepare_schema(schema, statistics, p: Plan):
         feature.presence.Clear()
         feature.presence.min_count = 1
         feature.presence.min_fraction = round(max(0.0, present - MISSING_SLACK), 2)
+        if feature.name in p.ignore:
+            feature.not_in_environment.append("SERVING")
+            for domain in ("int_domain", "float_domain", "domain", "string_domain", "distribution_constraints"):
+                feature.ClearField(domain)
+            continue
         categorical = feature.type == schema_pb2.BYTES or feature.name in p.categorical
         if feature.type == schema_pb2.FLOAT or (feature.type == schema_pb2.INT and not categorical):
             _widen(feature, stats[feature.name].num_stats)
@@ -359,6 +363,18 @@ def _report(p: Plan, profile: preflight.DataProfile, destination: str, stripped:
     print(f'  make run ARGS="--dataset {destination}"', file=out)
 
 
+def _quiet() -> None:
+    """TFDV's statistics run TensorFlow and Beam: keep their logs and warnings off the console."""
+    import logging
+    import warnings
+
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    os.environ["GLOG_minloglevel"] = "3"
+    warnings.filterwarnings("ignore")
+    for name in ("tensorflow", "apache_beam", "absl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("csv", help="the CSV file (a header row, then one row per example)")
@@ -369,6 +385,7 @@ def main(argv=None) -> int:
                         help="a column that is not a feature (repeatable); identifiers and leaks are found anyway")
     parser.add_argument("--data-dir", default="data", help="where the dataset folder goes (default: data)")
     args = parser.parse_args(argv)
+    _quiet()
     try:
         create(args.csv, args.label, args.task, args.name, args.data_dir, args.ignore)
     except preflight.DataError as e:
