@@ -137,6 +137,12 @@ def _check_names(path: str, header: Sequence[str]) -> None:
     for position, name in enumerate(header, start=1):
         if not name.strip():
             raise DataError(f"{path}: column {position} of the header has no name: name it, or remove the column")
+        # TensorFlow 2.16 turns feature names into function arguments, keeping what str.isalnum()
+        # accepts; some of those are not valid in a Python name ('²', '½') and the Evaluator fails.
+        unusable = sorted({c for c in name if c.isalnum() and not ("a" + c).isidentifier()})
+        if unusable:
+            raise DataError(f"{path}: column '{name}' has the character(s) {' '.join(unusable)} which TensorFlow "
+                            "cannot use in a feature name: rename the column (e.g. m2 for m²)")
         if name in seen:
             raise DataError(f"{path}: column '{name}' appears twice in the header (columns {seen[name]} and "
                             f"{position}), so one would silently replace the other: rename or remove one")
@@ -146,7 +152,7 @@ def _check_names(path: str, header: Sequence[str]) -> None:
 def _rows(path: str, width: int) -> Iterator[Tuple[int, List[str]]]:
     """(line number, fields) for every data row; blank lines are skipped, as CsvExampleGen does."""
     with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
+        reader = csv.reader(f, strict=True)  # an unclosed quote is an error, not a field to the end
         next(reader)
         try:
             for row in reader:
@@ -161,7 +167,8 @@ def _rows(path: str, width: int) -> Iterator[Tuple[int, List[str]]]:
             raise DataError(f"{path} near line {reader.line_num + 1} is not UTF-8 text ({e.reason}): "
                             "save the file as UTF-8") from None
         except csv.Error as e:
-            raise DataError(f"{path}:{reader.line_num} is not valid CSV ({e})") from None
+            raise DataError(f"{path}:{reader.line_num} is not valid CSV ({e}): a quote opened in or before "
+                            "this line may never be closed; quote whole fields and double quotes inside them") from None
 
 
 def _mentions_non_finite(path: str) -> bool:

@@ -47,15 +47,10 @@ def metric_config(config: PipelineConfig) -> tfma.MetricConfig:
     """The dataset's metric as TFMA computes it, under the name the user wrote, with its bounds.
 
     A higher-is-better metric has a lower bound and may drop by at most max_regression
-    against the baseline; a lower-is-better one the mirror image. Binary metrics are
-    computed on the positive class, the last of the classes.
+    against the baseline; a lower-is-better one the mirror image.
     """
-    dataset = config.dataset
-    evaluation = dataset.evaluation
+    evaluation = config.dataset.evaluation
     metric = tasks.find_metric(evaluation.metric)
-    options = {"name": evaluation.metric}
-    if metric.positive_class:
-        options["class_id"] = len(dataset.classes) - 1
     threshold = tfma.MetricThreshold()
     bound = getattr(evaluation, metric.bound_key)
     if bound is not None:
@@ -67,8 +62,19 @@ def metric_config(config: PipelineConfig) -> tfma.MetricConfig:
             direction=(tfma.MetricDirection.HIGHER_IS_BETTER if metric.higher_is_better
                        else tfma.MetricDirection.LOWER_IS_BETTER),
             absolute={"value": -allowed if metric.higher_is_better else allowed}))
-    return tfma.MetricConfig(class_name=metric.tfma_class, config=json.dumps(options),
+    return tfma.MetricConfig(class_name=metric.tfma_class, config=json.dumps({"name": evaluation.metric}),
                              threshold=threshold if threshold.ByteSize() else None)
+
+
+def metrics_specs(config: PipelineConfig) -> List[tfma.MetricsSpec]:
+    """The example count, and the dataset's metric; a binary metric is about the positive class
+    (the last class), through TFMA's binarization, so its value and its threshold share one key."""
+    dataset = config.dataset
+    specs = [tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount")])]
+    metric = tfma.MetricsSpec(metrics=[metric_config(config)])
+    if tasks.find_metric(dataset.evaluation.metric).positive_class:
+        metric.binarize.class_ids.values.append(len(dataset.classes) - 1)
+    return specs + [metric]
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
@@ -81,14 +87,16 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
             prediction_key=PREDICTIONS if dataset.task == tasks.REGRESSION else PROBABILITIES,
             preprocessing_function_names=[TRANSFORM_SIGNATURE])],
         slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f]) for f in dataset.slice_by],
-        metrics_specs=[tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount"),
-                                                 metric_config(config)])],
+        metrics_specs=metrics_specs(config),
     )
 
 
 def create_pipeline(config: PipelineConfig, metadata_connection_config=None,
                     beam_pipeline_args: Optional[List[str]] = None) -> tfx_pipeline.Pipeline:
+    """The pipeline for a config that has passed `pipeline.preflight.check` (task and classes settled)."""
     dataset = config.dataset
+    if not dataset.task:
+        raise ValueError("create_pipeline needs the config pipeline.preflight.check returns")
     example_gen = labelled_csv_example_gen(
         label=dataset.label,
         input_base=dataset.folder,

@@ -30,7 +30,7 @@ def _maybe(value, rng: random.Random, missing: float):
 def house_prices(n: int = 600, seed: int = 0):
     """Regression: price from floor area, rooms, a district and a condition code (an integer category)."""
     rng = random.Random(seed)
-    columns = ["listing id", "floor area m²", "rooms", "district", "condition code", "price"]
+    columns = ["listing id", "floor area m2", "rooms", "district", "condition code", "price"]
     premium = {"north": 40.0, "centre": 90.0, "south": 10.0, "harbour": 60.0}
     rows = []
     for i in range(n):

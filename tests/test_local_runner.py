@@ -47,21 +47,33 @@ def test_unknown_flag_is_rejected_by_argparse(capsys):
     assert "invalid choice: 'warp'" in capsys.readouterr().err
 
 
-@pytest.mark.e2e
-def test_a_failing_component_is_one_line_without_traceback(tmp_path):
+def test_a_failing_component_is_one_line_without_traceback(pipeline_run, tmp_path):
+    """Pusher cannot write where a file stands in for the serving folder (upstream comes from the cache)."""
+    output = tmp_path / "output"
+    shutil.copytree(pipeline_run.output_dir, output)
+    serving = output / "serving_model" / "penguins"
+    shutil.rmtree(serving)
+    serving.write_text("not a folder")
+    result = subprocess.run([sys.executable, "local_runner.py", "--output-dir", str(output)],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Pusher                             FAILED" in result.stdout
+    errors = result.stderr.strip().splitlines()
+    assert errors[0].startswith("error: Pusher failed: ")
+    assert "Traceback" not in result.stderr and len(errors) == 2  # the message and the --verbose hint
+    assert serving.read_text() == "not a folder"
+
+
+def test_ragged_csv_is_caught_before_any_component(capsys, tmp_path):
     dataset = tmp_path / "ragged"
     shutil.copytree(PENGUINS, dataset)
     with open(dataset / "penguins.csv", "a") as f:
         f.write("Adelie,Dream,40.1\n")  # 3 fields under an 8-column header
-    result = subprocess.run([sys.executable, "local_runner.py", "--dataset", str(dataset),
-                             "--output-dir", str(tmp_path / "out")],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 1
-    assert "CsvExampleGen                      FAILED" in result.stdout
-    errors = result.stderr.strip().splitlines()
-    assert errors[0].startswith("error: CsvExampleGen failed: ValueError: Columns do not match specified csv headers")
-    assert "Adelie" in errors[0]
-    assert "Traceback" not in result.stderr and len(errors) == 2  # the message and the --verbose hint
+    assert local_runner.main(["--dataset", str(dataset), "--output-dir", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {dataset / 'penguins.csv'}:346 has 3 fields but the header has 8: fix that row (a missing value "
+        "is an empty field between commas; quote values that contain commas)")
+    assert not (tmp_path / "out").exists()
 
 
 def test_unusable_metadata_store_is_one_line_and_left_untouched(tmp_path, capsys):

@@ -65,7 +65,7 @@ def test_the_schema_is_prepared_for_curation(houses):
     features = {f.name: f for f in schema.feature}
     assert list(schema.default_environment) == ["TRAINING", "SERVING"]
     assert {n for n, f in features.items() if "SERVING" in f.not_in_environment} == {"price", "listing id"}
-    area = features["floor area m²"]
+    area = features["floor area m2"]
     assert area.float_domain.disallow_nan and area.float_domain.disallow_inf
     assert area.float_domain.min < 30 and area.float_domain.max > 160  # widened beyond the data
     assert area.value_count.max == 1 and area.value_count.min == 0  # may be missing when served
@@ -138,3 +138,13 @@ def test_an_existing_folder_is_never_touched(tmp_path, capsys):
 
 def test_exit_code_matches_the_projects():
     assert init.BAD_INPUT == exit_codes.BAD_INPUT
+
+
+def test_kubeflow_compiles_the_folder_unchanged(houses, tmp_path):
+    import kubeflow_runner
+
+    spec = tmp_path / "houses.yaml"
+    assert kubeflow_runner.main(["--dataset", houses, "--output", str(spec)]) == exit_codes.OK
+    compiled = yaml.safe_load(spec.read_text())
+    assert {"CsvExampleGen", "Transform", "Trainer", "Evaluator", "Pusher"} <= set(compiled["root"]["dag"]["tasks"])
+    assert "RootMeanSquaredError" in spec.read_text() or "MeanAbsoluteError" in spec.read_text()

@@ -148,3 +148,15 @@ def test_quoted_fields_with_commas_and_newlines(tmp_path):
     path = _csv(tmp_path, 'name,"a, b",y\n"x, y","multi\nline",1\nz,w,0\n')
     profile = scan([path], "y")
     assert profile.columns == ("name", "a, b", "y") and profile.rows == 2
+
+
+def test_an_unclosed_quote(tmp_path):
+    path = _csv(tmp_path, HEADER + ROWS + 'Adelie,Dream,"40.1,3700\n')
+    message = _error([path])
+    assert path in message and "not valid CSV" in message and "never be closed" in message
+
+
+def test_a_column_name_tensorflow_cannot_take(tmp_path):
+    path = _csv(tmp_path, "price,floor area m²,Blüten-Länge (cm)\n1,2,3\n")
+    message = _error([path], label="price")
+    assert "column 'floor area m²' has the character(s) ²" in message and "rename the column" in message

@@ -65,8 +65,7 @@ def test_caching_and_paths_come_from_config(curated):
 
 
 def _metric(config):
-    specs = eval_config(config).metrics_specs
-    return [m for m in specs[0].metrics if m.class_name != "ExampleCount"][0]
+    return eval_config(config).metrics_specs[-1].metrics[0]
 
 
 def test_blessing_thresholds_come_from_the_dataset_config(curated):
@@ -88,7 +87,8 @@ def test_binary_metric_is_computed_on_the_positive_class(tmp_path):
     config = _checked(dataset=folder, output_dir=str(tmp_path / "out"), schema_mode="inferred")
     assert config.dataset.classes == ("no", "yes")
     metric = _metric(config)
-    assert metric.class_name == "AUC" and json.loads(metric.config) == {"name": "AUC", "class_id": 1}
+    assert metric.class_name == "AUC" and json.loads(metric.config) == {"name": "AUC"}
+    assert list(eval_config(config).metrics_specs[-1].binarize.class_ids.values) == [1]  # "yes"
     assert metric.threshold.value_threshold.lower_bound.value == pytest.approx(0.7)
 
 
