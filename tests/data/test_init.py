@@ -144,7 +144,18 @@ def test_kubeflow_compiles_the_folder_unchanged(houses, tmp_path):
     import kubeflow_runner
 
     spec = tmp_path / "houses.yaml"
-    assert kubeflow_runner.main(["--dataset", houses, "--output", str(spec)]) == exit_codes.OK
+    assert kubeflow_runner.main(["--dataset", houses, "--data-uri", "gs://acme/data/houses",
+                                 "--output", str(spec)]) == exit_codes.OK
     compiled = yaml.safe_load(spec.read_text())
     assert {"CsvExampleGen", "Transform", "Trainer", "Evaluator", "Pusher"} <= set(compiled["root"]["dag"]["tasks"])
     assert "RootMeanSquaredError" in spec.read_text() or "MeanAbsoluteError" in spec.read_text()
+
+
+def test_nan_in_a_float_feature_is_an_anomaly_for_the_prepared_schema(houses, tmp_path):
+    from tests.data.test_penguins import anomalies_of
+
+    text = open(os.path.join(houses, "source.csv")).read()
+    first = text.splitlines()[1].split(",")
+    text = text.replace(",".join(first), ",".join(first[:1] + ["NaN"] + first[2:]), 1)
+    anomalies = anomalies_of(text, os.path.join(houses, "schema.pbtxt"), tmp_path)
+    assert "Float feature has NaN values" in anomalies["floor area m2"]

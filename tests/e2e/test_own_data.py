@@ -15,6 +15,7 @@ import requests
 
 import local_runner
 from data import init
+from pipeline import preflight
 from pipeline.config import load_config
 from runs import exit_codes
 from serving.server import ModelServer
@@ -51,12 +52,12 @@ def _source(name, tmp_path):
 
 @pytest.fixture(scope="module", params=["houses", "churn", "flowers", "taxi"])
 def own_run(request, tmp_path_factory):
-    """data.init on the CSV, then one pipeline run: (config, exit code, console output, CSV path)."""
+    """data.init on the CSV, then one pipeline run: (checked config, exit code, console output, CSV path)."""
     tmp_path = tmp_path_factory.mktemp(request.param)
     source, label = _source(request.param, tmp_path)
     folder = init.create(source, label, None, request.param, str(tmp_path / "data"), out=io.StringIO())
-    config = load_config(None, {"dataset": folder, "output_dir": str(tmp_path / "outputs"),
-                                "train_steps": TRAIN_STEPS})
+    config, _ = preflight.check(load_config(None, {"dataset": folder, "output_dir": str(tmp_path / "outputs"),
+                                                   "train_steps": TRAIN_STEPS}))
     out = io.StringIO()
     code = local_runner.run(config, out=out, smoke_test=False)
     return config, code, out.getvalue(), source
