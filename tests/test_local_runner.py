@@ -2,6 +2,7 @@
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -90,3 +91,25 @@ def test_output_dir_that_is_a_file(tmp_path, capsys):
     assert local_runner.main(["--output-dir", str(tmp_path / "taken")]) == 2
     assert "File exists" in capsys.readouterr().err
     assert (tmp_path / "taken").read_text() == "precious"
+
+
+@pytest.mark.parametrize("evaluation, words", [
+    ("{metric: f1_score}", "unknown metric 'f1_score'; accepted: accuracy, auc"),
+    ("{metric: auc, max_value: 0.9}", "evaluation.max_value does not fit 'auc' (higher is better): use min_value"),
+    ("{metric: auc}", "evaluation.metric 'auc' does not fit task 'regression'"),
+])
+def test_evaluation_mistakes_fail_at_start_up_in_one_line(tmp_path, evaluation, words):
+    """A user's whole command, imports included: one line, exit 2, within 5 seconds, nothing written."""
+    dataset = tmp_path / "ds"
+    shutil.copytree(PENGUINS, dataset)
+    task = "task: regression\n" if "regression" in words else ""
+    (dataset / "dataset.yaml").write_text(f"label: {'body_mass_g' if task else 'species'}\n{task}"
+                                          f"evaluation: {evaluation}\n")
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "local_runner.py", "--dataset", str(dataset),
+                             "--output-dir", str(tmp_path / "out")],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert time.monotonic() - started < 5
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1 and words in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -102,3 +102,10 @@ def test_serving_signature_does_not_need_ignored_columns(exported):
     row = {k: v for k, v in RAW_ROWS[0].items() if k != "year"}
     out = loaded.signatures["serving_default"](examples=tf.constant([to_example(row, include_label=False)]))
     assert out["classes"].numpy()[0].decode() == RAW_ROWS[0]["species"]
+
+
+def test_a_value_never_seen_in_training_is_served(exported):
+    loaded, classes = exported
+    row = {**RAW_ROWS[0], "island": "Atlantis"}
+    out = loaded.signatures["serving_default"](examples=tf.constant([to_example(row, include_label=False)]))
+    assert np.isfinite(out["probabilities"].numpy()).all() and out["classes"].numpy()[0].decode() in classes

@@ -71,3 +71,16 @@ def test_regression_label_is_the_number():
     from models.preprocessing import encode_label
 
     assert encode_label(tf.constant([[3], [5]], tf.int64), "regression", []).numpy().tolist() == [3.0, 5.0]
+
+
+def test_vocabularies_keep_the_most_frequent_values_and_share_one_bucket(tmp_path, monkeypatch):
+    """A high-cardinality column stays small: past MAX_VOCABULARY values, the rest share the OOV bucket."""
+    from models import preprocessing
+    from tests.models.model_fixtures import analyze_and_transform
+
+    monkeypatch.setattr(preprocessing, "MAX_VOCABULARY", 2)
+    rows, output = analyze_and_transform(str(tmp_path))
+    vocab = [v.decode() for v in output.vocabulary_by_name("island_vocab")]
+    assert vocab == ["Dream", "Biscoe"]  # the two most frequent islands
+    torgersen = [i for i, r in enumerate(RAW_ROWS) if r["island"] == "Torgersen"][0]
+    assert rows[torgersen]["island_xf"] == len(vocab)  # the out-of-vocabulary bucket
