@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from typing import Dict, Optional, Tuple
 
+from pipeline import preflight
 from pipeline.config import ConfigError, add_config_arguments, config_from_args
 from pipeline.kubeflow import IMAGE_PROJECT_DIR, SPEC_EXTENSIONS, ClusterRun, compile_job, for_cluster, write_spec
 from runs import exit_codes
@@ -53,7 +54,7 @@ def cluster_run(args) -> ClusterRun:
     """The local config (dataset checked here), moved to where the pods will find things."""
     if args.output_dir:
         raise ConfigError("--output-dir is for local runs; on a cluster use --pipeline-root and --serving-dir")
-    config = config_from_args(args)
+    config, _ = preflight.check(config_from_args(args))
     chosen = {"--image": args.image, "--pipeline-root": args.pipeline_root or config.pipeline_root_uri,
               "--serving-dir": args.serving_dir or config.serving_dir_uri}
     placeholders = [flag for flag, value in chosen.items() if not value]

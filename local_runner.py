@@ -14,6 +14,7 @@ import time
 import traceback
 import warnings
 
+from pipeline import preflight
 from pipeline.config import ConfigError, PipelineConfig, add_config_arguments, config_from_args
 from runs import exit_codes
 from runs.store import StoreError, open_store
@@ -41,8 +42,13 @@ def _quiet_logs(verbose: bool) -> logging.Logger:
 
 
 def run(config: PipelineConfig, verbose: bool = False, out=sys.stdout, smoke_test: bool = True) -> int:
-    """Run the pipeline and print progress and a summary; returns the exit code."""
+    """Check the data, run the pipeline and print progress and a summary; returns the exit code."""
     started = time.monotonic()
+    try:
+        config, data_check = preflight.check(config)
+    except ConfigError as e:  # the data or the evaluation settings: before anything is written
+        print(f"error: {e}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
     absl_logger = _quiet_logs(verbose)
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
@@ -68,6 +74,7 @@ def run(config: PipelineConfig, verbose: bool = False, out=sys.stdout, smoke_tes
           f"schema {config.schema_mode}, Beam {' '.join(config.beam_pipeline_args())}, "
           f"cache {'on' if config.enable_cache else 'off'} (imports took {time.monotonic() - started:.1f} s)",
           file=out, flush=True)
+    print("\n".join(data_check.lines(config)), file=out, flush=True)
     handler = ProgressHandler(progress)
     absl_logger.addHandler(handler)
     try:
@@ -98,7 +105,7 @@ def run(config: PipelineConfig, verbose: bool = False, out=sys.stdout, smoke_tes
         return exit_codes.FAILED
     finally:
         absl_logger.removeHandler(handler)
-    summary = summarize(config, progress, time.monotonic() - started)
+    summary = summarize(config, progress, time.monotonic() - started, data_check)
     print("\n".join(summary.lines()), file=out, flush=True)
     _write_report(config, summary.run_id, store, out)
     if summary.exit_code == exit_codes.OK and smoke_test and "://" not in config.serving_dir:

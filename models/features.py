@@ -1,7 +1,8 @@
 """The feature definition: which columns are the label, numeric and categorical features.
 
-Derived from the dataset config (label, ignored columns) and the schema (types),
-never listed by hand, so a new dataset folder needs no code change.
+Derived from the dataset config (label, ignored columns, integer columns that are
+categories) and the schema (types), never listed by hand, so a new dataset folder
+needs no code change.
 """
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ from typing import Iterable, Mapping, Tuple
 
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
+
+# The task names of the dataset config (data/tasks.py states them for the pipeline;
+# a test keeps the two equal, since models imports no other package of the project).
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
 
 
 @dataclass(frozen=True)
@@ -39,8 +45,10 @@ def load_schema(path: str) -> schema_pb2.Schema:
         return text_format.Parse(f.read(), schema_pb2.Schema())
 
 
-def from_schema(schema: schema_pb2.Schema, label: str, ignore_columns: Iterable[str] = ()) -> Features:
+def from_schema(schema: schema_pb2.Schema, label: str, ignore_columns: Iterable[str] = (),
+                categorical_columns: Iterable[str] = ()) -> Features:
     ignored = set(ignore_columns) | {label}
+    categories = set(categorical_columns)
     names = {f.name for f in schema.feature}
     if label not in names:
         raise ValueError(f"label '{label}' is not a feature of the schema (features: {sorted(names)})")
@@ -48,7 +56,7 @@ def from_schema(schema: schema_pb2.Schema, label: str, ignore_columns: Iterable[
     for feature in schema.feature:
         if feature.name in ignored:
             continue
-        if feature.type == schema_pb2.BYTES:
+        if feature.type == schema_pb2.BYTES or feature.name in categories:
             categorical.append(feature.name)
         elif feature.type in (schema_pb2.INT, schema_pb2.FLOAT):
             numeric.append(feature.name)
@@ -59,4 +67,5 @@ def from_schema(schema: schema_pb2.Schema, label: str, ignore_columns: Iterable[
 
 def from_custom_config(schema: schema_pb2.Schema, custom_config: Mapping) -> Features:
     """The Features for a component, from the dataset config the pipeline passes down."""
-    return from_schema(schema, custom_config["label"], custom_config.get("ignore_columns", ()))
+    return from_schema(schema, custom_config["label"], custom_config.get("ignore_columns", ()),
+                       custom_config.get("categorical", ()))

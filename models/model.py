@@ -3,24 +3,30 @@
 The exported SavedModel carries the Transform graph, so a server needs only raw
 features:
 - `serving_default`: serialized tf.Examples of raw features (no label) ->
-  `probabilities` [batch, classes] and `classes` [batch] (the predicted label);
+  classification: `probabilities` [batch, classes] and `classes` [batch] (the predicted
+  label); regression: `predictions` [batch];
 - `transform_features`: serialized raw tf.Examples -> transformed features, which
   the Evaluator (TFMA) uses to get the transformed label;
-and `assets.extra/schema.pbtxt`, the raw data schema the model was trained with.
+and `assets.extra/schema.pbtxt`, the raw data schema the model was trained with, its
+label and ignored columns marked as not sent to a served model (not in SERVING).
 """
 from __future__ import annotations
 
 import os
-from typing import Dict, List
+import re
+from typing import Dict, List, Optional, Tuple
 
+import numpy as np
 import tensorflow as tf
 from absl import logging
 import tensorflow_transform as tft
 import tf_keras as keras
 from tfx_bsl.public import tfxio
 
+from google.protobuf import text_format
+
 from models import features as features_lib
-from models.preprocessing import LABEL_VOCABULARY, vocabulary_name
+from models.preprocessing import vocabulary_name
 
 BATCH_SIZE = 64
 # tfxio defaults to 10,000 records, which costs seconds to fill before the first step.
@@ -32,40 +38,56 @@ SERVING_SIGNATURE = "serving_default"
 TRANSFORM_SIGNATURE = "transform_features"
 PROBABILITIES = "probabilities"
 CLASSES = "classes"
+PREDICTIONS = "predictions"
+SERVING_ENVIRONMENT = "SERVING"
+# Regression targets are standardized for training from this many training batches.
+LABEL_SCALE_BATCHES = 100
 # The contract with servers (serving/contract.py states the serving side; a test keeps them equal).
 EXAMPLES_INPUT = "examples"
 EXTRA_ASSETS_DIR = "assets.extra"
 SCHEMA_ASSET = "schema.pbtxt"
 
 
-def build_keras_model(features: features_lib.Features, vocab_sizes: Dict[str, int], num_classes: int) -> keras.Model:
-    """A small MLP over z-scored numeric features and one-hot categorical features."""
+def _layer_name(key: str, position: int) -> str:
+    """Keras layer names allow fewer characters than column names ('price (€)'); inputs keep their keys."""
+    if re.fullmatch(r"[A-Za-z0-9.][A-Za-z0-9_./-]*", key):
+        return key
+    return f"input_{position}_{re.sub(r'[^A-Za-z0-9_.-]', '_', key)}"
+
+
+def build_keras_model(features: features_lib.Features, vocab_sizes: Dict[str, int], outputs: int) -> keras.Model:
+    """A small MLP over z-scored numeric features and one-hot categorical features.
+
+    `outputs`: the number of classes (softmax probabilities), or 1 for regression (a linear unit).
+    """
     inputs, encoded = {}, []
     for name in features.numeric:
         key = features_lib.transformed_name(name)
-        inputs[key] = keras.Input(shape=(), name=key, dtype=tf.float32)
+        inputs[key] = keras.Input(shape=(), name=_layer_name(key, len(inputs)), dtype=tf.float32)
         encoded.append(keras.layers.Reshape((1,))(inputs[key]))
     for name in features.categorical:
         key = features_lib.transformed_name(name)
-        inputs[key] = keras.Input(shape=(), name=key, dtype=tf.int64)
+        inputs[key] = keras.Input(shape=(), name=_layer_name(key, len(inputs)), dtype=tf.int64)
         encoded.append(keras.layers.CategoryEncoding(num_tokens=vocab_sizes[name], output_mode="one_hot")(
             keras.layers.Reshape((1,))(inputs[key])))
     x = keras.layers.concatenate(encoded) if len(encoded) > 1 else encoded[0]
     for units in HIDDEN_UNITS:
         x = keras.layers.Dense(units, activation="relu")(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name=PROBABILITIES)(x)
-    return keras.Model(inputs=inputs, outputs=outputs)
+    if outputs == 1:
+        out = keras.layers.Dense(1, name=PREDICTIONS)(x)
+    else:
+        out = keras.layers.Dense(outputs, activation="softmax", name=PROBABILITIES)(x)
+    return keras.Model(inputs=inputs, outputs=out)
 
 
-def train(model: keras.Model, dataset: tf.data.Dataset, steps: int) -> float:
-    """Adam on sparse cross-entropy for `steps` batches; returns the last batch's loss.
+def train(model: keras.Model, dataset: tf.data.Dataset, steps: int, loss_fn: keras.losses.Loss) -> float:
+    """Adam on `loss_fn` for `steps` batches; returns the last batch's loss.
 
     A plain loop instead of `model.fit`: fit's train function goes through
     autograph, which transpiles Keras itself and costs 10+ s before the first
     step; this step function needs no autograph.
     """
     optimizer = keras.optimizers.Adam(LEARNING_RATE)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
 
     @tf.function(autograph=False)
     def step(features, labels):
@@ -90,15 +112,17 @@ def accuracy(model: keras.Model, dataset: tf.data.Dataset, steps: int) -> float:
     return correct / max(total, 1)
 
 
+def label_scale(dataset: tf.data.Dataset, batches: int = LABEL_SCALE_BATCHES) -> Tuple[float, float]:
+    """(mean, standard deviation) of a regression target, from the first training batches."""
+    values = np.concatenate([np.reshape(labels.numpy(), [-1]) for _, labels in dataset.take(batches)])
+    spread = float(np.std(values))
+    return float(np.mean(values)), spread if spread > 0 else 1.0
+
+
 def vocab_sizes(features: features_lib.Features, tf_transform_output: tft.TFTransformOutput) -> Dict[str, int]:
     """One-hot widths: vocabulary plus the out-of-vocabulary bucket."""
     return {name: tf_transform_output.vocabulary_size_by_name(vocabulary_name(name)) + 1
             for name in features.categorical}
-
-
-def label_vocabulary(tf_transform_output: tft.TFTransformOutput) -> List[str]:
-    return [v.decode() if isinstance(v, bytes) else v
-            for v in tf_transform_output.vocabulary_by_name(LABEL_VOCABULARY)]
 
 
 def _input_fn(file_pattern, data_accessor, tf_transform_output, label: str) -> tf.data.Dataset:
@@ -109,21 +133,30 @@ def _input_fn(file_pattern, data_accessor, tf_transform_output, label: str) -> t
     ).repeat()
 
 
-def _signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutput, label: str, classes: List[str]):
+def signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutput, features: features_lib.Features,
+                ignored: List[str], classes: List[str], scale: Optional[Tuple[float, float]]):
+    """serving_default parses only what the model takes: the label and ignored columns are not sent."""
     model.tft_layer = tf_transform_output.transform_features_layer()
-    class_table = tf.constant(classes)
-
     raw_spec = tf_transform_output.raw_feature_spec()
-    serving_spec = {k: v for k, v in raw_spec.items() if k != label}
+    serving_spec = {k: v for k, v in raw_spec.items() if k != features.label and k not in ignored}
+
+    if scale is None:
+        class_table = tf.constant(classes)
+
+        def outputs(transformed):
+            probabilities = model(transformed)
+            return {PROBABILITIES: probabilities, CLASSES: tf.gather(class_table, tf.argmax(probabilities, axis=1))}
+    else:
+        center, spread = scale
+
+        def outputs(transformed):
+            return {PREDICTIONS: tf.reshape(model(transformed), [-1]) * spread + center}
 
     @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name=EXAMPLES_INPUT)], autograph=False)
     def serve_examples(serialized):
-        raw = tf.io.parse_example(serialized, serving_spec)
-        transformed = model.tft_layer(raw)
-        transformed.pop(label, None)
-        probabilities = model(transformed)
-        return {PROBABILITIES: probabilities,
-                CLASSES: tf.gather(class_table, tf.argmax(probabilities, axis=1))}
+        transformed = model.tft_layer(tf.io.parse_example(serialized, serving_spec))
+        transformed.pop(features.label, None)
+        return outputs(transformed)
 
     @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name=EXAMPLES_INPUT)], autograph=False)
     def transform_features(serialized):
@@ -134,33 +167,58 @@ def _signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutput, 
             TRANSFORM_SIGNATURE: transform_features.get_concrete_function()}
 
 
-def export(model: keras.Model, path: str, tf_transform_output: tft.TFTransformOutput, label: str,
-           classes: List[str]) -> None:
+def export(model: keras.Model, path: str, signatures) -> None:
     """SavedModel with both signatures. save_traces=False: servers and TFMA use the
     signatures, and tracing every layer's call for Keras reloading cost ~6 s."""
-    model.save(path, save_format="tf", save_traces=False,
-               signatures=_signatures(model, tf_transform_output, label, classes))
+    model.save(path, save_format="tf", save_traces=False, signatures=signatures)
+
+
+def serving_schema(schema_path: str, not_served: List[str]):
+    """The raw schema, with the label and ignored columns marked as not in the SERVING environment.
+
+    Servers accept those columns in a CSV-shaped request and drop them; anything else unknown is an error.
+    """
+    schema = features_lib.load_schema(schema_path)
+    for environment in ("TRAINING", SERVING_ENVIRONMENT):
+        if environment not in schema.default_environment:
+            schema.default_environment.append(environment)
+    for feature in schema.feature:
+        if feature.name in not_served and SERVING_ENVIRONMENT not in feature.not_in_environment:
+            feature.not_in_environment.append(SERVING_ENVIRONMENT)
+    return schema
 
 
 def run_fn(fn_args) -> None:
     """Trainer entry point (TFX passes FnArgs)."""
     custom_config = fn_args.custom_config or {}
     features = features_lib.from_custom_config(features_lib.load_schema(fn_args.schema_path), custom_config)
+    ignored = list(custom_config.get("ignore_columns", ()))
+    regression = custom_config.get("task") == features_lib.REGRESSION
+    classes = list(custom_config.get("classes", ()))
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    classes = label_vocabulary(tf_transform_output)
 
     train_data = _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output, features.label)
     eval_data = _input_fn(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, features.label)
     eval_steps = max(1, fn_args.eval_steps or 1)
 
     keras.utils.set_random_seed(SEED)
-    model = build_keras_model(features, vocab_sizes(features, tf_transform_output), len(classes))
-    loss = train(model, train_data, fn_args.train_steps)
-    logging.info("Trained %d steps: last batch loss %.4f, accuracy on %d eval batches %.4f",
-                 fn_args.train_steps, loss, eval_steps, accuracy(model, eval_data, eval_steps))
-    export(model, fn_args.serving_model_dir, tf_transform_output, features.label, classes)
+    model = build_keras_model(features, vocab_sizes(features, tf_transform_output), 1 if regression else len(classes))
+    if regression:
+        scale = label_scale(train_data)
+        center, spread = scale
+        standardized = train_data.map(lambda f, y: (f, (y - center) / spread))
+        loss = train(model, standardized, fn_args.train_steps, keras.losses.MeanSquaredError())
+        logging.info("Trained %d steps: last batch loss (standardized target) %.4f", fn_args.train_steps, loss)
+    else:
+        scale = None
+        loss = train(model, train_data, fn_args.train_steps, keras.losses.SparseCategoricalCrossentropy())
+        logging.info("Trained %d steps: last batch loss %.4f, accuracy on %d eval batches %.4f",
+                     fn_args.train_steps, loss, eval_steps, accuracy(model, eval_data, eval_steps))
+    export(model, fn_args.serving_model_dir,
+           signatures(model, tf_transform_output, features, ignored, classes, scale))
     # TF Serving ignores assets.extra (but for warm-up requests); servers and
     # monitors read the raw schema here to build tf.Examples from plain JSON.
     extra = os.path.join(fn_args.serving_model_dir, EXTRA_ASSETS_DIR)
     tf.io.gfile.makedirs(extra)
-    tf.io.gfile.copy(fn_args.schema_path, os.path.join(extra, SCHEMA_ASSET), overwrite=True)
+    with tf.io.gfile.GFile(os.path.join(extra, SCHEMA_ASSET), "w") as f:
+        f.write(text_format.MessageToString(serving_schema(fn_args.schema_path, [features.label] + ignored)))

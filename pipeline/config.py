@@ -9,12 +9,14 @@ from __future__ import annotations
 import csv
 import dataclasses
 import glob
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 import yaml
 
+from data import tasks
 from runs.layout import DEFAULT_OUTPUT_DIR, OutputLayout
 from runs.store import MetadataConfig, read_config_file
 
@@ -29,7 +31,8 @@ BEAM_MODES = ("auto", "in_memory", "multi_threading", "multi_processing", "porta
 # The portable runner (pipeline/portable.py) with SDK workers served by a worker pool. Beam's default
 # job_server_timeout (60 s) is also the deadline of a job's state stream: a longer job would fail.
 PORTABLE_ARGS = ("--runner=PortableRunner", "--environment_type=EXTERNAL", "--job_server_timeout=86400")
-TASKS = ("classification",)
+# DatasetConfig fields the pre-flight check learns from the data; not dataset.yaml keys.
+DERIVED_FIELDS = {"folder", "classes"}
 # Below this much CSV the in-memory direct runner wins: worker start-up dominates.
 # Measured (benchmarks/pipeline_speed.py, 2 cores): 0.02 MB in_memory 39 s vs
 # multi_processing 108 s; 44 MB (1M rows) in_memory 390 s vs multi_processing
@@ -59,11 +62,70 @@ def _require(condition: bool, message: str) -> None:
 
 @dataclass(frozen=True)
 class EvaluationConfig:
-    """When a trained model is good enough to push."""
+    """When a trained model is good enough to push, in the words of dataset.yaml.
 
-    metric: str = "sparse_categorical_accuracy"
-    min_value: float = 0.85
-    max_regression: float = 0.02
+    `metric` is a name from data.tasks.METRICS ('' = the task's default). A higher-is-better
+    metric takes `min_value`, a lower-is-better one `max_value` (None = no absolute bound);
+    `max_regression` is the worsening allowed against the blessed model, in the metric's own
+    direction and unit (None = 0.02 for metrics in [0, 1], unchecked for errors).
+    """
+
+    metric: str = ""
+    min_value: Optional[float] = None
+    max_value: Optional[float] = None
+    max_regression: Optional[float] = None
+
+    @classmethod
+    def parse(cls, raw: Any, where: str) -> "EvaluationConfig":
+        known = [f.name for f in dataclasses.fields(cls)]
+        _require(isinstance(raw, dict) and set(raw) <= set(known), f"{where}: 'evaluation' accepts only {known}")
+        values: Dict[str, Any] = {}
+        for key, value in raw.items():
+            if key == "metric":
+                values[key] = str(value or "")
+            elif value is not None:
+                _require(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+                         f"{where}: evaluation.{key} must be a number, got {value!r}")
+                values[key] = float(value)
+        return cls(**values)
+
+    @property
+    def regression_allowed(self) -> Optional[float]:
+        if self.max_regression is not None:
+            return self.max_regression
+        return 0.02 if tasks.find_metric(self.metric).unit_interval else None
+
+    def validate(self, task: str) -> None:
+        """The metric exists, fits the task (when known) and its bounds are on its side; one line each."""
+        try:
+            metric = tasks.find_metric(self.metric)
+        except tasks.DataError as e:
+            raise ConfigError(f"evaluation.metric: {e}") from None
+        wrong = "max_value" if metric.higher_is_better else "min_value"
+        _require(getattr(self, wrong) is None,
+                 f"evaluation.{wrong} does not fit '{self.metric}' ({metric.direction}): "
+                 f"use {metric.bound_key} for its bound")
+        bound = getattr(self, metric.bound_key)
+        if bound is not None and metric.unit_interval:
+            _require(0.0 <= bound <= 1.0, f"evaluation.{metric.bound_key} for '{self.metric}' must be in [0, 1]")
+        if bound is not None and not metric.unit_interval:
+            _require(bound >= 0.0, f"evaluation.{metric.bound_key} for '{self.metric}' must be >= 0")
+        _require(self.max_regression is None or self.max_regression >= 0.0, "evaluation.max_regression must be >= 0")
+        if task:
+            _require(task in tasks.tasks_of(metric),
+                     f"evaluation.metric '{self.metric}' does not fit task '{task}'; for {task} use one of: "
+                     + ", ".join(m.name for m in tasks.METRICS if task in tasks.tasks_of(m)))
+
+    def describe(self) -> str:
+        """'auc >= 0.7, at most 0.02 worse than the blessed model' (the user's words)."""
+        metric = tasks.find_metric(self.metric)
+        bound = getattr(self, metric.bound_key)
+        op = ">=" if metric.higher_is_better else "<="
+        parts = [f"{self.metric} {op} {bound:g}" if bound is not None else f"{self.metric} (no absolute bound)"]
+        allowed = self.regression_allowed
+        parts.append(f"at most {allowed:g} worse than the blessed model" if allowed is not None
+                     else "no check against the blessed model")
+        return f"{', '.join(parts)} ({metric.direction})"
 
 
 @dataclass(frozen=True)
@@ -74,10 +136,14 @@ class DatasetConfig:
     name: str
     label: str
     model_name: str
-    task: str = "classification"
+    task: str = ""  # '' = inferred from the label column by the pre-flight check
+    positive_class: str = ""  # binary classification: '' = inferred (1, yes, true ..., or the rarer class)
     ignore_columns: Tuple[str, ...] = ()
+    categorical: Tuple[str, ...] = ()  # integer columns that are categories, not quantities
     slice_by: Tuple[str, ...] = ()
     evaluation: EvaluationConfig = EvaluationConfig()
+    # Learned from the data by the pre-flight check, never written in dataset.yaml.
+    classes: Tuple[str, ...] = ()
 
     @property
     def schema_path(self) -> str:
@@ -95,7 +161,7 @@ class DatasetConfig:
         """The header of the first CSV file (ExampleGen requires one header for all)."""
         path = self.csv_files[0]
         try:
-            with open(path, newline="") as f:
+            with open(path, newline="", encoding="utf-8-sig") as f:
                 header = next(csv.reader(f), None)
         except (OSError, UnicodeDecodeError, csv.Error) as e:
             raise ConfigError(f"cannot read {path}: {e}") from e
@@ -107,7 +173,9 @@ class DatasetConfig:
         return {
             "label": self.label,
             "ignore_columns": list(self.ignore_columns),
+            "categorical": list(self.categorical),
             "task": self.task,
+            "classes": list(self.classes),
         }
 
     @classmethod
@@ -116,33 +184,33 @@ class DatasetConfig:
         _require(os.path.isdir(folder), f"dataset folder not found: {folder}")
         path = os.path.join(folder, DATASET_FILE)
         _require(os.path.isfile(path),
-                 f"{path} is missing: a dataset folder needs a {DATASET_FILE} naming at least its label column")
+                 f"{path} is missing: a dataset folder needs a {DATASET_FILE} naming at least its label column "
+                 "(python -m data.init FILE.csv --label COLUMN writes one)")
         try:
             with open(path) as f:
                 raw = yaml.safe_load(f) or {}
         except yaml.YAMLError as e:
             raise ConfigError(f"{path} is not valid YAML: {e}") from e
         _require(isinstance(raw, dict), f"{path} must be a mapping of keys to values")
-        known = {f.name for f in dataclasses.fields(cls)} - {"folder"}
+        known = {f.name for f in dataclasses.fields(cls)} - DERIVED_FIELDS
         unknown = sorted(set(raw) - known)
         _require(not unknown, f"{path}: unknown keys {unknown}; known keys are {sorted(known)}")
         _require("label" in raw, f"{path}: 'label' (the column to predict) is required")
-        evaluation = raw.pop("evaluation", None) or {}
-        eval_known = {f.name for f in dataclasses.fields(EvaluationConfig)}
-        _require(isinstance(evaluation, dict) and set(evaluation) <= eval_known,
-                 f"{path}: 'evaluation' accepts only {sorted(eval_known)}")
+        evaluation = EvaluationConfig.parse(raw.pop("evaluation", None) or {}, path)
         name = str(raw.pop("name", os.path.basename(folder)))
+        lists = {key: raw.pop(key, ()) or () for key in ("ignore_columns", "categorical", "slice_by")}
+        for key, value in lists.items():
+            _require(isinstance(value, (list, tuple)), f"{path}: '{key}' must be a list of column names")
         try:
             config = cls(
                 folder=folder,
                 name=name,
                 label=str(raw.pop("label")),
                 model_name=str(raw.pop("model_name", name)),
-                task=str(raw.pop("task", "classification")),
-                ignore_columns=tuple(raw.pop("ignore_columns", ()) or ()),
-                slice_by=tuple(raw.pop("slice_by", ()) or ()),
-                evaluation=EvaluationConfig(**{k: type(getattr(EvaluationConfig, k))(v)
-                                               for k, v in evaluation.items()}),
+                task=str(raw.pop("task", "") or ""),
+                positive_class=str(raw.pop("positive_class", "") or ""),
+                evaluation=evaluation,
+                **{key: tuple(str(v) for v in value) for key, value in lists.items()},
             )
         except (TypeError, ValueError) as e:
             raise ConfigError(f"{path}: {e}") from e
@@ -150,17 +218,20 @@ class DatasetConfig:
         return config
 
     def validate(self) -> None:
-        _require(self.task in TASKS, f"task '{self.task}' is not supported; use one of {TASKS}")
+        _require(not self.task or self.task in tasks.TASKS,
+                 f"task '{self.task}' is not supported; use one of {tasks.TASKS}, or leave it out to infer it")
+        if self.evaluation.metric:
+            self.evaluation.validate(self.task)
         _require(bool(self.csv_files), f"no CSV files ({CSV_PATTERN}) in {self.folder}")
         columns = self.columns()
         _require(self.label in columns,
                  f"label column '{self.label}' is not in {self.csv_files[0]} (columns: {', '.join(columns)})")
-        for kind, names in (("ignore_columns", self.ignore_columns), ("slice_by", self.slice_by)):
+        for kind, names in (("ignore_columns", self.ignore_columns), ("categorical", self.categorical),
+                            ("slice_by", self.slice_by)):
             missing = [n for n in names if n not in columns]
             _require(not missing, f"{kind} names columns not in the CSV: {missing}")
         _require(self.label not in self.slice_by, "slice_by must not contain the label")
-        _require(0.0 <= self.evaluation.min_value <= 1.0, "evaluation.min_value must be in [0, 1]")
-        _require(self.evaluation.max_regression >= 0.0, "evaluation.max_regression must be >= 0")
+        _require(self.label not in self.categorical, "categorical lists feature columns; the label's kind is 'task'")
 
 
 @dataclass(frozen=True)

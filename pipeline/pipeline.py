@@ -9,12 +9,11 @@ import every Google Cloud extension (about 8 s more start-up).
 """
 from __future__ import annotations
 
-import re
+import json
 from typing import List, Optional
 
 import tensorflow_model_analysis as tfma
 from tfx.components.evaluator.component import Evaluator
-from tfx.components.example_gen.csv_example_gen.component import CsvExampleGen
 from tfx.components.example_validator.component import ExampleValidator
 from tfx.components.schema_gen.component import SchemaGen
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
@@ -29,8 +28,10 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
 from tfx.types import Channel, standard_artifacts
 
-from models.model import PROBABILITIES, SERVING_SIGNATURE, TRANSFORM_SIGNATURE
+from data import tasks
+from models.model import PREDICTIONS, PROBABILITIES, SERVING_SIGNATURE, TRANSFORM_SIGNATURE
 from pipeline.config import CSV_PATTERN, PipelineConfig
+from pipeline.labelled_examples import labelled_csv_example_gen
 from pipeline.push import AtomicPusher
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
@@ -43,38 +44,62 @@ RESOLVER_ID = "latest_blessed_model_resolver"
 PUSHER_ID = "Pusher"  # TFX's own name, kept for the atomic Pusher
 
 
-def metric_class_name(metric: str) -> str:
-    """'sparse_categorical_accuracy' -> 'SparseCategoricalAccuracy' (the Keras/TFMA class)."""
-    return "".join(part.capitalize() for part in re.split(r"[_\s]+", metric) if part)
+def metric_config(config: PipelineConfig) -> tfma.MetricConfig:
+    """The dataset's metric as TFMA computes it, under the name the user wrote, with its bounds.
+
+    A higher-is-better metric has a lower bound and may drop by at most max_regression
+    against the baseline; a lower-is-better one the mirror image.
+    """
+    evaluation = config.dataset.evaluation
+    metric = tasks.find_metric(evaluation.metric)
+    threshold = tfma.MetricThreshold()
+    bound = getattr(evaluation, metric.bound_key)
+    if bound is not None:
+        side = "lower_bound" if metric.higher_is_better else "upper_bound"
+        threshold.value_threshold.CopyFrom(tfma.GenericValueThreshold(**{side: {"value": bound}}))
+    allowed = evaluation.regression_allowed
+    if allowed is not None:
+        threshold.change_threshold.CopyFrom(tfma.GenericChangeThreshold(
+            direction=(tfma.MetricDirection.HIGHER_IS_BETTER if metric.higher_is_better
+                       else tfma.MetricDirection.LOWER_IS_BETTER),
+            absolute={"value": -allowed if metric.higher_is_better else allowed}))
+    return tfma.MetricConfig(class_name=metric.tfma_class, config=json.dumps({"name": evaluation.metric}),
+                             threshold=threshold if threshold.ByteSize() else None)
+
+
+def metrics_specs(config: PipelineConfig) -> List[tfma.MetricsSpec]:
+    """The example count, and the dataset's metric; a binary metric is about the positive class
+    (the last class), through TFMA's binarization, so its value and its threshold share one key."""
+    dataset = config.dataset
+    specs = [tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount")])]
+    metric = tfma.MetricsSpec(metrics=[metric_config(config)])
+    if tasks.find_metric(dataset.evaluation.metric).positive_class:
+        metric.binarize.class_ids.values.append(len(dataset.classes) - 1)
+    return specs + [metric]
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     """Overall and per-slice metrics; bless on an absolute bar and no regression vs baseline."""
-    evaluation = config.dataset.evaluation
-    threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": evaluation.min_value}),
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -evaluation.max_regression}),
-    )
+    dataset = config.dataset
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(
             signature_name=SERVING_SIGNATURE,
-            label_key=config.dataset.label,
-            prediction_key=PROBABILITIES,
+            label_key=dataset.label,
+            prediction_key=PREDICTIONS if dataset.task == tasks.REGRESSION else PROBABILITIES,
             preprocessing_function_names=[TRANSFORM_SIGNATURE])],
-        slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f]) for f in config.dataset.slice_by],
-        metrics_specs=[tfma.MetricsSpec(metrics=[
-            tfma.MetricConfig(class_name="ExampleCount"),
-            tfma.MetricConfig(class_name=metric_class_name(evaluation.metric), threshold=threshold),
-        ])],
+        slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f]) for f in dataset.slice_by],
+        metrics_specs=metrics_specs(config),
     )
 
 
 def create_pipeline(config: PipelineConfig, metadata_connection_config=None,
                     beam_pipeline_args: Optional[List[str]] = None) -> tfx_pipeline.Pipeline:
+    """The pipeline for a config that has passed `pipeline.preflight.check` (task and classes settled)."""
     dataset = config.dataset
-    example_gen = CsvExampleGen(
+    if not dataset.task:
+        raise ValueError("create_pipeline needs the config pipeline.preflight.check returns")
+    example_gen = labelled_csv_example_gen(
+        label=dataset.label,
         input_base=dataset.folder,
         input_config=example_gen_pb2.Input(splits=[
             example_gen_pb2.Input.Split(name="single_split", pattern=CSV_PATTERN)]),

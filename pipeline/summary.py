@@ -6,12 +6,12 @@ from typing import List, Optional
 
 from pipeline.config import PipelineConfig
 from pipeline.pipeline import PUSHER_ID
+from pipeline.preflight import DataCheck
 from pipeline.progress import RunProgress
 from runs import exit_codes, metadata, results
 
 EXAMPLE_VALIDATOR = "ExampleValidator"
 EVALUATOR = "Evaluator"
-
 
 
 @dataclass
@@ -24,6 +24,7 @@ class RunSummary:
     evaluation: Optional[results.Evaluation] = None
     push: Optional[results.Push] = None
     run_id: Optional[str] = None
+    data_check: Optional[DataCheck] = None
 
     @property
     def exit_code(self) -> int:
@@ -44,6 +45,8 @@ class RunSummary:
             out += [f"  - {a}" for a in self.anomalies]
         else:
             out.append("Data: no anomalies against the schema")
+        if self.data_check is not None and self.data_check.unlabelled:
+            out.append(f"  {self.data_check.dropped_text(self.config.dataset.label)}")
         if self.evaluation is not None:
             ev = self.evaluation
             overall = ev.metrics.get("Overall", {})
@@ -52,6 +55,7 @@ class RunSummary:
                 vs = f" ({change:+.4f} vs the blessed baseline)" if change is not None else " (no baseline yet)"
                 out.append(f"Evaluation: {metric} = {overall[metric]:.4f} overall on "
                            f"{int(overall.get('example_count', 0))} eval examples{vs}")
+                out.append(f"  blessed if: {self.config.dataset.evaluation.describe()}")
             slices = [f"{name} {m[metric]:.3f}" for name, m in sorted(ev.metrics.items())
                       if name != "Overall" and metric in m]
             if slices:
@@ -71,9 +75,10 @@ class RunSummary:
         return out
 
 
-def summarize(config: PipelineConfig, progress: RunProgress, seconds: float) -> RunSummary:
+def summarize(config: PipelineConfig, progress: RunProgress, seconds: float,
+              data_check: Optional[DataCheck] = None) -> RunSummary:
     store = progress.store
-    summary = RunSummary(config=config, seconds=seconds, counts=progress.counts())
+    summary = RunSummary(config=config, seconds=seconds, counts=progress.counts(), data_check=data_check)
 
     validator_id = progress.execution_id(EXAMPLE_VALIDATOR)
     if validator_id is not None:

@@ -72,13 +72,19 @@ def _in_environment(feature: schema_pb2.Feature, environment: str) -> bool:
 
 
 class RawFeatures:
-    """The features a client sends to the served model, as the schema declares them."""
+    """The features a client sends to the served model, as the schema declares them.
+
+    The schema's other features (the label, ignored columns: not in the SERVING
+    environment) are columns of the training CSV: a row sent as it appears there is
+    accepted and those values are dropped. A key the schema never had is an error.
+    """
 
     def __init__(self, schema: schema_pb2.Schema, environment: str = SERVING_ENVIRONMENT):
         self.schema = schema
         self.specs: Dict[str, FeatureSpec] = {}
+        self.dropped = frozenset(f.name for f in schema.feature if not _in_environment(f, environment))
         for feature in schema.feature:
-            if not _in_environment(feature, environment):
+            if feature.name in self.dropped:
                 continue
             self.specs[feature.name] = FeatureSpec(
                 feature.name, feature.type, feature.value_count.min >= 1, feature.value_count.max,
@@ -139,7 +145,7 @@ class RawFeatures:
         """One JSON object of raw feature values -> tf.Example; raises FeatureError."""
         if not isinstance(row, Mapping):
             raise FeatureError(f"expected a JSON object of feature values, got {_json_type(row)}")
-        unknown = sorted(set(row) - set(self.specs))
+        unknown = sorted(set(row) - set(self.specs) - self.dropped)
         if unknown:
             raise FeatureError(
                 f"unknown feature(s) {unknown}; the model takes {sorted(self.specs)}")

@@ -14,6 +14,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 import kubeflow_runner
+from pipeline import preflight
 from pipeline.config import DEFAULT_DATASET as PENGUINS, load_config
 
 IMAGE = "europe-docker.pkg.dev/acme/ml/tfx-pipeline-template:1.2.3"
@@ -53,7 +54,7 @@ def spec(tmp_path_factory):
 def local_pipeline():
     from pipeline.pipeline import create_pipeline
 
-    return create_pipeline(load_config(None, {"dataset": PENGUINS}))
+    return create_pipeline(preflight.check(load_config(None, {"dataset": PENGUINS}))[0])
 
 
 def tasks(spec):
@@ -216,7 +217,7 @@ def kubeflow_graph(spec):
 def test_local_and_kubeflow_pipelines_have_the_same_components_and_wiring(tmp_path, schema_mode):
     from pipeline.pipeline import create_pipeline
 
-    local = create_pipeline(load_config(None, {"dataset": PENGUINS, "schema_mode": schema_mode}))
+    local = create_pipeline(preflight.check(load_config(None, {"dataset": PENGUINS, "schema_mode": schema_mode}))[0])
     spec, _ = compile_spec(tmp_path, [*CONFIGURED, "--schema-mode", schema_mode])
     local_edges, local_upstream, local_conditional = local_graph(local)
     kfp_edges, kfp_upstream, kfp_conditional = kubeflow_graph(spec)

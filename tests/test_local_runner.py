@@ -2,6 +2,7 @@
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -47,21 +48,33 @@ def test_unknown_flag_is_rejected_by_argparse(capsys):
     assert "invalid choice: 'warp'" in capsys.readouterr().err
 
 
-@pytest.mark.e2e
-def test_a_failing_component_is_one_line_without_traceback(tmp_path):
+def test_a_failing_component_is_one_line_without_traceback(pipeline_run, tmp_path):
+    """Pusher cannot write where a file stands in for the serving folder (upstream comes from the cache)."""
+    output = tmp_path / "output"
+    shutil.copytree(pipeline_run.output_dir, output)
+    serving = output / "serving_model" / "penguins"
+    shutil.rmtree(serving)
+    serving.write_text("not a folder")
+    result = subprocess.run([sys.executable, "local_runner.py", "--output-dir", str(output)],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Pusher                             FAILED" in result.stdout
+    errors = result.stderr.strip().splitlines()
+    assert errors[0].startswith("error: Pusher failed: ")
+    assert "Traceback" not in result.stderr and len(errors) == 2  # the message and the --verbose hint
+    assert serving.read_text() == "not a folder"
+
+
+def test_ragged_csv_is_caught_before_any_component(capsys, tmp_path):
     dataset = tmp_path / "ragged"
     shutil.copytree(PENGUINS, dataset)
     with open(dataset / "penguins.csv", "a") as f:
         f.write("Adelie,Dream,40.1\n")  # 3 fields under an 8-column header
-    result = subprocess.run([sys.executable, "local_runner.py", "--dataset", str(dataset),
-                             "--output-dir", str(tmp_path / "out")],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 1
-    assert "CsvExampleGen                      FAILED" in result.stdout
-    errors = result.stderr.strip().splitlines()
-    assert errors[0].startswith("error: CsvExampleGen failed: ValueError: Columns do not match specified csv headers")
-    assert "Adelie" in errors[0]
-    assert "Traceback" not in result.stderr and len(errors) == 2  # the message and the --verbose hint
+    assert local_runner.main(["--dataset", str(dataset), "--output-dir", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {dataset / 'penguins.csv'}:346 has 3 fields but the header has 8: fix that row (a missing value "
+        "is an empty field between commas; quote values that contain commas)")
+    assert not (tmp_path / "out").exists()
 
 
 def test_unusable_metadata_store_is_one_line_and_left_untouched(tmp_path, capsys):
@@ -88,3 +101,25 @@ def test_portable_workers_that_cannot_import_fail_before_any_job_in_one_line(cap
     assert code == 2
     assert err.startswith("error: Beam's SDK workers cannot run this pipeline: ") and "\n" not in err
     assert err.endswith("fails with: No module named 'no_such_project_module'")
+
+
+@pytest.mark.parametrize("evaluation, words", [
+    ("{metric: f1_score}", "unknown metric 'f1_score'; accepted: accuracy, auc"),
+    ("{metric: auc, max_value: 0.9}", "evaluation.max_value does not fit 'auc' (higher is better): use min_value"),
+    ("{metric: auc}", "evaluation.metric 'auc' does not fit task 'regression'"),
+])
+def test_evaluation_mistakes_fail_at_start_up_in_one_line(tmp_path, evaluation, words):
+    """A user's whole command, imports included: one line, exit 2, within 5 seconds, nothing written."""
+    dataset = tmp_path / "ds"
+    shutil.copytree(PENGUINS, dataset)
+    task = "task: regression\n" if "regression" in words else ""
+    (dataset / "dataset.yaml").write_text(f"label: {'body_mass_g' if task else 'species'}\n{task}"
+                                          f"evaluation: {evaluation}\n")
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "local_runner.py", "--dataset", str(dataset),
+                             "--output-dir", str(tmp_path / "out")],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert time.monotonic() - started < 5
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1 and words in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -12,7 +12,8 @@ from models import features
 from models.preprocessing import preprocessing_fn
 from tests.conftest import PENGUINS
 
-CUSTOM_CONFIG = {"label": "species", "ignore_columns": ["year"]}
+CLASSES = ["Adelie", "Chinstrap", "Gentoo"]
+CUSTOM_CONFIG = {"label": "species", "ignore_columns": ["year"], "task": "classification", "classes": CLASSES}
 RAW_ROWS = [
     {"species": "Adelie", "island": "Torgersen", "bill_length_mm": 39.1, "bill_depth_mm": 18.7,
      "flipper_length_mm": 181, "body_mass_g": 3750, "sex": "male", "year": 2007},

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from models import features as features_lib
 from models import model as model_lib
-from tests.models.model_fixtures import CUSTOM_CONFIG, RAW_ROWS, schema, to_example
+from tests.models.model_fixtures import CLASSES, CUSTOM_CONFIG, RAW_ROWS, schema, to_example
 
 
 @pytest.fixture(scope="session")
@@ -13,14 +13,14 @@ def exported(tmp_path_factory, tiny_transform):
     """A model trained briefly on the tiny dataset and saved with its signatures."""
     rows, output = tiny_transform
     features = features_lib.from_custom_config(schema(), CUSTOM_CONFIG)
-    classes = model_lib.label_vocabulary(output)
+    classes = CLASSES
     model = model_lib.build_keras_model(features, model_lib.vocab_sizes(features, output), len(classes))
     batch = {k: np.array([r[k] for r in rows]) for k in rows[0] if k != "species"}
     dataset = tf.data.Dataset.from_tensors((batch, np.array([r["species"] for r in rows]))).repeat()
-    model_lib.train(model, dataset, steps=60)
+    model_lib.train(model, dataset, steps=60, loss_fn=model_lib.keras.losses.SparseCategoricalCrossentropy())
     assert model_lib.accuracy(model, dataset, steps=1) == 1.0  # memorised its 5 rows
     path = str(tmp_path_factory.mktemp("model"))
-    model_lib.export(model, path, output, "species", classes)
+    model_lib.export(model, path, model_lib.signatures(model, output, features, ["year"], classes, None))
     return tf.saved_model.load(path), classes
 
 
@@ -61,3 +61,51 @@ def test_transform_signature_returns_transformed_label_for_the_evaluator(exporte
     out = loaded.signatures["transform_features"](examples=tf.constant([to_example(r) for r in RAW_ROWS]))
     assert [classes[i] for i in out["species"].numpy()] == [r["species"] for r in RAW_ROWS]
     assert "island_xf" in out and "year_xf" not in out
+
+
+def test_regression_model_has_one_linear_output(tiny_transform):
+    _, output = tiny_transform
+    features = features_lib.from_custom_config(schema(), CUSTOM_CONFIG)
+    model = model_lib.build_keras_model(features, model_lib.vocab_sizes(features, output), 1)
+    assert model.output_shape == (None, 1)
+    assert model.layers[-1].get_config()["activation"] == "linear"
+
+
+def test_awkward_column_names_make_valid_layers():
+    schema_proto = features_lib.schema_pb2.Schema()
+    for name, kind in (("Art", features_lib.schema_pb2.BYTES), ("Blüten-Länge (cm)", features_lib.schema_pb2.FLOAT),
+                       ("petal width/cm", features_lib.schema_pb2.FLOAT), ("zone code", features_lib.schema_pb2.INT)):
+        schema_proto.feature.add(name=name, type=kind)
+    features = features_lib.from_schema(schema_proto, "Art", categorical_columns=["zone code"])
+    assert features.categorical == ("zone code",)
+    model = model_lib.build_keras_model(features, {"zone code": 4}, 3)
+    assert sorted(model.input_names) != [] and model.output_shape == (None, 3)
+    # called with the transformed names as keys, whatever the layers are called
+    out = model({"Blüten-Länge (cm)_xf": tf.constant([0.1]), "petal width/cm_xf": tf.constant([0.2]),
+                 "zone code_xf": tf.constant([1], tf.int64)})
+    assert out.shape == (1, 3)
+
+
+def test_shipped_schema_marks_label_and_ignored_columns_as_not_served(tmp_path):
+    from tests.conftest import PENGUINS
+
+    path = tmp_path / "schema.pbtxt"
+    path.write_text(open(f"{PENGUINS}/schema.pbtxt").read().replace('  not_in_environment: "SERVING"\n', ""))
+    shipped = model_lib.serving_schema(str(path), ["species", "year"])
+    not_served = {f.name for f in shipped.feature if "SERVING" in f.not_in_environment}
+    assert not_served == {"species", "year"}
+    assert list(shipped.default_environment) == ["TRAINING", "SERVING"]
+
+
+def test_serving_signature_does_not_need_ignored_columns(exported):
+    loaded, _ = exported
+    row = {k: v for k, v in RAW_ROWS[0].items() if k != "year"}
+    out = loaded.signatures["serving_default"](examples=tf.constant([to_example(row, include_label=False)]))
+    assert out["classes"].numpy()[0].decode() == RAW_ROWS[0]["species"]
+
+
+def test_a_value_never_seen_in_training_is_served(exported):
+    loaded, classes = exported
+    row = {**RAW_ROWS[0], "island": "Atlantis"}
+    out = loaded.signatures["serving_default"](examples=tf.constant([to_example(row, include_label=False)]))
+    assert np.isfinite(out["probabilities"].numpy()).all() and out["classes"].numpy()[0].decode() in classes

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tests.models.model_fixtures import RAW_ROWS
+from tests.models.model_fixtures import CLASSES, RAW_ROWS
 
 
 @pytest.fixture
@@ -34,7 +34,53 @@ def test_categorical_features_use_vocabularies_with_an_oov_bucket(transformed):
 
 
 def test_label_keeps_its_name_and_ignored_columns_are_dropped(transformed):
-    rows, output = transformed
-    labels = output.vocabulary_by_name("label")
-    assert [labels[r["species"]].decode() for r in rows] == [r["species"] for r in RAW_ROWS]
+    rows, _ = transformed
+    assert [CLASSES[r["species"]] for r in rows] == [r["species"] for r in RAW_ROWS]
     assert all("year" not in r and "year_xf" not in r for r in rows)
+
+
+def test_nan_and_infinity_count_as_missing():
+    import tensorflow as tf
+
+    from models.preprocessing import _finite
+
+    dense = tf.constant([[1.0], [float("nan")], [float("inf")], [3.0]])
+    finite = _finite(dense)
+    assert finite.values.numpy().tolist() == [1.0, 3.0] and finite.indices.numpy()[:, 0].tolist() == [0, 3]
+    sparse = tf.SparseTensor([[0, 0], [2, 0]], [float("-inf"), 2.0], [3, 1])
+    assert _finite(sparse).values.numpy().tolist() == [2.0]
+
+
+@pytest.mark.parametrize("values, classes, expected", [
+    ([b"yes", b"no", b""], ["no", "yes"], [1, 0, -1]),
+    ([1, 0, 1], ["0", "1"], [1, 0, 1]),
+    ([1.0, 0.0, 2.5], ["0", "1", "2.5"], [1, 0, 2]),  # numbers as TensorFlow prints them
+])
+def test_classification_label_is_the_index_of_its_class(values, classes, expected):
+    import tensorflow as tf
+
+    from models.preprocessing import encode_label
+
+    tensor = tf.constant([[v] for v in values]) if values[0] != b"" else tf.constant([[v] for v in values])
+    assert encode_label(tensor, "classification", classes).numpy().tolist() == expected
+
+
+def test_regression_label_is_the_number():
+    import tensorflow as tf
+
+    from models.preprocessing import encode_label
+
+    assert encode_label(tf.constant([[3], [5]], tf.int64), "regression", []).numpy().tolist() == [3.0, 5.0]
+
+
+def test_vocabularies_keep_the_most_frequent_values_and_share_one_bucket(tmp_path, monkeypatch):
+    """A high-cardinality column stays small: past MAX_VOCABULARY values, the rest share the OOV bucket."""
+    from models import preprocessing
+    from tests.models.model_fixtures import analyze_and_transform
+
+    monkeypatch.setattr(preprocessing, "MAX_VOCABULARY", 2)
+    rows, output = analyze_and_transform(str(tmp_path))
+    vocab = [v.decode() for v in output.vocabulary_by_name("island_vocab")]
+    assert vocab == ["Dream", "Biscoe"]  # the two most frequent islands
+    torgersen = [i for i, r in enumerate(RAW_ROWS) if r["island"] == "Torgersen"][0]
+    assert rows[torgersen]["island_xf"] == len(vocab)  # the out-of-vocabulary bucket

@@ -21,7 +21,8 @@ def test_bundled_dataset_is_described_by_its_folder():
     assert ds.model_name == "penguins"
     assert ds.slice_by == ("island", "sex")
     assert ds.ignore_columns == ("year",)
-    assert ds.evaluation.metric == "sparse_categorical_accuracy"
+    assert ds.evaluation.metric == "accuracy"
+    assert ds.task == "classification" and ds.classes == ()  # classes come from the pre-flight check
     assert ds.csv_files == (os.path.join(PENGUINS, "penguins.csv"),)
 
 
@@ -146,3 +147,52 @@ def test_beam_arg_reads_either_form_and_the_last_wins():
     assert beam_arg(["--runner=A", "--job_endpoint", "h:1", "--runner=B"], "--runner") == "B"
     assert beam_arg(["--runner=A", "--job_endpoint", "h:1"], "--job_endpoint") == "h:1"
     assert beam_arg(["--job_endpoint_x=1"], "--job_endpoint") is None
+
+
+@pytest.mark.parametrize("evaluation, message", [
+    ("{metric: f1}", "evaluation.metric: unknown metric 'f1'; accepted: accuracy, auc, pr_auc, precision, recall, "
+                     "mean_absolute_error"),
+    ("{metric: auc, max_value: 0.3}", "evaluation.max_value does not fit 'auc' (higher is better): use min_value"),
+    ("{metric: mae, min_value: 3}", "evaluation.min_value does not fit 'mae' (lower is better): use max_value"),
+    ("{metric: accuracy, min_value: 85}", "evaluation.min_value for 'accuracy' must be in [0, 1]"),
+    ("{metric: accuracy, max_regression: -1}", "evaluation.max_regression must be >= 0"),
+    ("{metric: accuracy, min_value: high}", "evaluation.min_value must be a number, got 'high'"),
+    ("{metric: accuracy, threshold: 1}", "'evaluation' accepts only ['metric', 'min_value', 'max_value', "
+                                         "'max_regression']"),
+])
+def test_evaluation_mistakes_are_one_line(dataset, evaluation, message):
+    (dataset / "dataset.yaml").write_text(f"label: species\nevaluation: {evaluation}\n")
+    with pytest.raises(ConfigError) as error:
+        DatasetConfig.load(str(dataset))
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_metric_that_does_not_fit_the_task(dataset):
+    (dataset / "dataset.yaml").write_text("label: species\ntask: regression\nevaluation: {metric: auc}\n")
+    with pytest.raises(ConfigError, match="evaluation.metric 'auc' does not fit task 'regression'; for regression "
+                                          "use one of: mean_absolute_error, mean_squared_error"):
+        DatasetConfig.load(str(dataset))
+
+
+def test_unknown_task(dataset):
+    (dataset / "dataset.yaml").write_text("label: species\ntask: ranking\n")
+    with pytest.raises(ConfigError, match="task 'ranking' is not supported; use one of"):
+        DatasetConfig.load(str(dataset))
+
+
+def test_categorical_columns_must_exist_and_not_be_the_label(dataset):
+    (dataset / "dataset.yaml").write_text("label: species\ncategorical: [colony]\n")
+    with pytest.raises(ConfigError, match=r"categorical names columns not in the CSV: \['colony'\]"):
+        DatasetConfig.load(str(dataset))
+    (dataset / "dataset.yaml").write_text("label: species\ncategorical: [species]\n")
+    with pytest.raises(ConfigError, match="categorical lists feature columns"):
+        DatasetConfig.load(str(dataset))
+
+
+def test_evaluation_is_described_in_the_users_words(dataset):
+    (dataset / "dataset.yaml").write_text("label: species\nevaluation: {metric: RMSE, max_value: 4.5}\n")
+    evaluation = DatasetConfig.load(str(dataset)).evaluation
+    assert evaluation.describe() == "RMSE <= 4.5, no check against the blessed model (lower is better)"
+    (dataset / "dataset.yaml").write_text("label: species\nevaluation: {metric: auc}\n")
+    assert DatasetConfig.load(str(dataset)).evaluation.describe() == (
+        "auc (no absolute bound), at most 0.02 worse than the blessed model (higher is better)")

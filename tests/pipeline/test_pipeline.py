@@ -5,9 +5,11 @@ import pytest
 import tensorflow_model_analysis as tfma
 from tfx.dsl.compiler.compiler import Compiler
 
+from pipeline import preflight
 from pipeline.config import load_config
-from pipeline.pipeline import create_pipeline, eval_config, metric_class_name
+from pipeline.pipeline import create_pipeline, eval_config
 from pipeline.push import AtomicPushExecutor
+from tests import datasets
 
 
 def _nodes(p):
@@ -20,9 +22,13 @@ def _gated(p):
     return {n.pipeline_node.node_info.id for n in ir.nodes if n.pipeline_node.inputs.conditionals}
 
 
+def _checked(**overrides):
+    return preflight.check(load_config(None, overrides))[0]
+
+
 @pytest.fixture
 def curated(tmp_path):
-    return load_config(None, {"output_dir": str(tmp_path), "train_steps": 123})
+    return _checked(output_dir=str(tmp_path), train_steps=123)
 
 
 def test_all_standard_components_are_wired(curated):
@@ -44,8 +50,7 @@ def test_curated_schema_gates_training_on_anomalies(curated):
 
 
 def test_inferred_schema_is_not_gated(tmp_path):
-    config = load_config(None, {"output_dir": str(tmp_path), "schema_mode": "inferred"})
-    p = create_pipeline(config)
+    p = create_pipeline(_checked(output_dir=str(tmp_path), schema_mode="inferred"))
     nodes = _nodes(p)
     assert "SchemaGen" in nodes and "ImportSchemaGen" not in nodes
     assert _gated(p) == set()
@@ -66,16 +71,49 @@ def test_the_pusher_is_atomic_under_tfx_s_name(curated):
     assert set(pusher.outputs) == {"pushed_model"}
 
 
+def _metric(config):
+    return eval_config(config).metrics_specs[-1].metrics[0]
+
+
 def test_blessing_thresholds_come_from_the_dataset_config(curated):
     config = eval_config(curated)
     assert config.model_specs[0].label_key == "species"
+    assert config.model_specs[0].prediction_key == "probabilities"
     assert [list(s.feature_keys) for s in config.slicing_specs] == [[], ["island"], ["sex"]]
-    metric = [m for m in config.metrics_specs[0].metrics if m.class_name == "SparseCategoricalAccuracy"][0]
+    metric = _metric(curated)
+    assert metric.class_name == "SparseCategoricalAccuracy"
+    assert json.loads(metric.config) == {"name": "accuracy"}  # results carry the name the user wrote
     assert metric.threshold.value_threshold.lower_bound.value == pytest.approx(0.85)
     assert metric.threshold.change_threshold.absolute.value == pytest.approx(-0.02)
     assert metric.threshold.change_threshold.direction == tfma.MetricDirection.HIGHER_IS_BETTER
 
 
-def test_metric_names_map_to_keras_classes():
-    assert metric_class_name("sparse_categorical_accuracy") == "SparseCategoricalAccuracy"
-    assert metric_class_name("AUC") == "Auc"
+def test_binary_metric_is_computed_on_the_positive_class(tmp_path):
+    folder = datasets.write_dataset(tmp_path / "churn", *datasets.churn(60), {
+        "label": "churned", "evaluation": {"metric": "AUC", "min_value": 0.7}})
+    config = _checked(dataset=folder, output_dir=str(tmp_path / "out"), schema_mode="inferred")
+    assert config.dataset.classes == ("no", "yes")
+    metric = _metric(config)
+    assert metric.class_name == "AUC" and json.loads(metric.config) == {"name": "AUC"}
+    assert list(eval_config(config).metrics_specs[-1].binarize.class_ids.values) == [1]  # "yes"
+    assert metric.threshold.value_threshold.lower_bound.value == pytest.approx(0.7)
+
+
+def test_lower_is_better_metric_has_an_upper_bound_and_may_rise_by_max_regression(tmp_path):
+    folder = datasets.write_dataset(tmp_path / "houses", *datasets.house_prices(60), {
+        "label": "price", "evaluation": {"metric": "rmse", "max_value": 30, "max_regression": 1.5}})
+    config = _checked(dataset=folder, output_dir=str(tmp_path / "out"), schema_mode="inferred")
+    assert eval_config(config).model_specs[0].prediction_key == "predictions"
+    metric = _metric(config)
+    assert metric.class_name == "RootMeanSquaredError"
+    assert metric.threshold.value_threshold.upper_bound.value == pytest.approx(30)
+    assert not metric.threshold.value_threshold.HasField("lower_bound")
+    assert metric.threshold.change_threshold.direction == tfma.MetricDirection.LOWER_IS_BETTER
+    assert metric.threshold.change_threshold.absolute.value == pytest.approx(1.5)
+
+
+def test_error_metric_without_bounds_has_no_threshold(tmp_path):
+    folder = datasets.write_dataset(tmp_path / "houses", *datasets.house_prices(60), {"label": "price"})
+    config = _checked(dataset=folder, output_dir=str(tmp_path / "out"), schema_mode="inferred")
+    assert config.dataset.evaluation.metric == "mean_absolute_error"  # the regression default
+    assert not _metric(config).HasField("threshold")

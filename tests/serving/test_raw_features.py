@@ -36,6 +36,13 @@ def test_missing_optional_values_are_left_out(features):
     assert "sex" not in example.features.feature and "body_mass_g" not in example.features.feature
 
 
+def test_a_row_as_it_appears_in_the_training_csv_is_accepted(features):
+    """The label and the ignored columns (not in SERVING) are columns of the CSV: accepted and dropped."""
+    example = features.to_example({**ROW, "species": "Adelie", "year": 2009})
+    assert set(example.features.feature) == set(ROW)
+    assert features.to_example({**ROW, "species": "Adelie", "year": 2009}) == features.to_example(ROW)
+
+
 def test_integral_float_accepted_for_int_feature(features):
     assert features.to_example({**ROW, "flipper_length_mm": 215.0}).features.feature[
         "flipper_length_mm"].int64_list.value == [215]
@@ -43,7 +50,7 @@ def test_integral_float_accepted_for_int_feature(features):
 
 @pytest.mark.parametrize("row, message", [
     ({k: v for k, v in ROW.items() if k != "island"}, "missing required feature 'island'"),
-    ({**ROW, "species": "Adelie"}, "unknown feature(s) ['species']"),
+    ({**ROW, "colour": "grey"}, "unknown feature(s) ['colour']"),
     ({**ROW, "island": 3}, "feature 'island' expects a string"),
     ({**ROW, "bill_length_mm": "long"}, "feature 'bill_length_mm' expects a number"),
     ({**ROW, "flipper_length_mm": 215.5}, "feature 'flipper_length_mm' expects an integer"),

@@ -1,0 +1,398 @@
+"""Start a dataset from one CSV file: `python -m data.init FILE.csv --label COLUMN [--task ...] [--name NAME]`.
+
+Creates data/<name>/ with the CSV (a UTF-8 byte-order mark stripped), a dataset.yaml whose
+every key is written out with a comment, and a schema.pbtxt inferred by TFDV and prepared
+for curation. The look at the data that fills them in:
+- the task, from the label (data.tasks), unless --task says;
+- evaluation bounds a useful model must reach: better than always predicting the most
+  frequent class, or than always predicting the median;
+- columns that look like identifiers (a different value in nearly every row) or leaks (they
+  predict the label almost alone), put in ignore_columns with the reason;
+- integer columns with few values, guessed to be categories (`categorical`);
+- the schema: the label and ignored columns kept out of the SERVING environment, numeric
+  ranges widened beyond what the data shows, NaN and infinity forbidden in float features,
+  missing values allowed in every feature, drift and skew comparators on.
+Nothing is written unless every check passes; an existing folder is never touched.
+"""
+from __future__ import annotations
+
+import argparse
+import codecs
+import json
+import math
+import os
+import re
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+from tensorflow_metadata.proto.v0 import schema_pb2
+
+from data import preflight, tasks
+
+BAD_INPUT = 2  # runs.exit_codes.BAD_INPUT; data imports no other package of the project
+# A column with a different value in at least this share of rows looks like an identifier.
+IDENTIFIER_SHARE = 0.95
+# One feature that predicts the label this well on its own is probably derived from it: a
+# binary label's AUC at least 0.95 (score |AUC - 0.5| * 2), a quantity's |correlation|, or
+# the share of rows a category's majority class gets right (0 = no better than the majority).
+LEAK_SCORES = {tasks.BINARY: 0.9, tasks.MULTICLASS: 0.98, tasks.REGRESSION: 0.98}
+# A column with a value in fewer rows than this (or this share of them) carries no signal.
+MIN_IDENTIFIER_VALUES = 20
+NEARLY_EMPTY_SHARE = 0.01
+# Integer columns with at most this many distinct values are guessed to be categories.
+MAX_CATEGORY_INTEGERS = 24
+# Numeric ranges in the schema: the observed range widened by this share of it on each side.
+RANGE_SLACK = 0.25
+MISSING_SLACK = 0.1  # presence: the observed share of rows with a value, less this
+DRIFT_THRESHOLD = 0.15
+MAX_REGRESSION_UNIT = 0.02  # metrics in [0, 1]
+MAX_REGRESSION_ERROR_SHARE = 0.05  # error metrics: this share of the baseline error
+
+
+@dataclass
+class Plan:
+    """What the quick look decided, with a reason for each choice."""
+
+    name: str
+    label: str
+    target: tasks.Target
+    ignore: Dict[str, str] = field(default_factory=dict)  # column -> reason
+    categorical: Dict[str, str] = field(default_factory=dict)
+    metric: str = ""
+    bound: Optional[float] = None
+    max_regression: Optional[float] = None
+    bound_reason: str = ""
+
+
+def dataset_name(path: str) -> str:
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return re.sub(r"[^a-z0-9]+", "_", stem.lower()).strip("_") or "dataset"
+
+
+def copy_without_bom(source: str, target: str) -> bool:
+    """Copy the CSV; True when a UTF-8 byte-order mark was stripped on the way."""
+    with open(source, "rb") as f:
+        had_bom = f.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8
+        if not had_bom:
+            f.seek(0)
+        with open(target, "wb") as out:
+            shutil.copyfileobj(f, out)
+    return had_bom
+
+
+def _read_frame(path: str) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
+
+
+def _numeric(column):
+    """The column as numbers if every present value is one, else None."""
+    present = column.dropna()
+    numbers = pd.to_numeric(present, errors="coerce")
+    return None if numbers.isna().any() else pd.to_numeric(column, errors="coerce")
+
+
+def _leak_score(values, label, target: tasks.Target) -> float:
+    """How well one column predicts the label alone: |AUC - 0.5| * 2 (binary), |r| (regression), purity."""
+    present = values.notna() & label.notna()
+    x, y = values[present], label[present]
+    if len(x) < 10 or x.nunique() < 2:
+        return 0.0
+    if target.kind == tasks.REGRESSION:
+        return float(abs(np.corrcoef(x.astype(float), y.astype(float))[0, 1])) if x.dtype != object else 0.0
+    if x.dtype != object and target.kind == tasks.BINARY:
+        positive = (y.map(lambda v: tasks.canonical_class(v, target_numeric(target))) == target.positive_class)
+        ranks = x.rank()
+        n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+        if not n_pos or not n_neg:
+            return 0.0
+        auc = (ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+        return float(abs(auc - 0.5) * 2)
+    if x.nunique() > len(x) / 10:
+        return 0.0
+    purity = y.groupby(x).agg(lambda s: s.value_counts().iloc[0]).sum() / len(y)
+    majority = y.value_counts().iloc[0] / len(y)
+    return float((purity - majority) / (1 - majority)) if majority < 1 else 0.0
+
+
+def target_numeric(target: tasks.Target) -> bool:
+    return all(preflight.as_number(c) is not None for c in target.classes)
+
+
+def plan(frame, name: str, label: str, target: tasks.Target, ignore: Sequence[str]) -> Plan:
+    """Ignored, categorical and evaluation choices from a quick look at the data."""
+    result = Plan(name=name, label=label, target=target)
+    for column in ignore:
+        result.ignore[column] = "named with --ignore"
+    for column in frame.columns:
+        if column == label or column in result.ignore:
+            continue
+        values = frame[column]
+        numbers = _numeric(values)
+        distinct = values.nunique()
+        is_integer = numbers is not None and bool((numbers.dropna() % 1 == 0).all())
+        present = int(values.notna().sum())
+        if present < max(MIN_IDENTIFIER_VALUES, NEARLY_EMPTY_SHARE * len(values)):
+            result.ignore[column] = f"nearly empty: a value in {present} of {len(values)} rows"
+            continue
+        if distinct >= IDENTIFIER_SHARE * present and (numbers is None or is_integer):
+            result.ignore[column] = f"looks like an identifier: {distinct} distinct values in {present} rows"
+            continue
+        leak = _leak_score(numbers if numbers is not None else values, frame[label], target)
+        if leak >= LEAK_SCORES[target.kind]:
+            result.ignore[column] = (f"may leak the label: it predicts '{label}' almost alone "
+                                     f"(score {leak:.2f} of 1)")
+            continue
+        if is_integer and 1 < distinct <= MAX_CATEGORY_INTEGERS:
+            result.categorical[column] = f"integer with {distinct} distinct values"
+    _evaluation(result, frame[label].dropna())
+    return result
+
+
+def _round(value: float, digits: int = 3) -> float:
+    return float(f"{value:.{digits}g}")
+
+
+def _evaluation(result: Plan, label) -> None:
+    kind = result.target.kind
+    result.metric = tasks.DEFAULT_METRIC[kind]
+    if kind == tasks.REGRESSION:
+        values = label.astype(float)
+        baseline = float((values - values.median()).abs().mean())
+        result.bound = _round(0.9 * baseline)
+        result.max_regression = _round(MAX_REGRESSION_ERROR_SHARE * baseline)
+        result.bound_reason = (f"10% below {baseline:.4g}, the error of always predicting the median "
+                               f"{values.median():.4g}")
+        return
+    result.max_regression = MAX_REGRESSION_UNIT
+    if kind == tasks.BINARY:
+        result.bound = 0.67
+        result.bound_reason = "a third of the way from chance (0.5) to perfect (1.0)"
+        return
+    shares = label.value_counts(normalize=True)
+    majority = float(shares.iloc[0])
+    result.bound = round(majority + (1 - majority) / 3, 2)
+    result.bound_reason = (f"a third of the way from always predicting '{shares.index[0]}' "
+                           f"({majority:.2f}) to perfect (1.0)")
+
+
+def _yaml_list(items: Dict[str, str], indent: str = "  ") -> str:
+    if not items:
+        return " []\n"
+    return "\n" + "".join(f"{indent}- {json.dumps(k, ensure_ascii=False)}  # {reason}\n" for k, reason in items.items())
+
+
+def dataset_yaml(p: Plan, csv_name: str, task_given: bool) -> str:
+    target = p.target
+    metric = tasks.find_metric(p.metric)
+    task_note = "given with --task" if task_given else f"inferred: {target.reason}"
+    lines = [
+        f"# Written by python -m data.init from {csv_name}; every key is explained. Edit freely.",
+        "# Dataset name: the pipeline is called <name>-pipeline.",
+        f"name: {p.name}",
+        "# The column to predict.",
+        f"label: {json.dumps(p.label, ensure_ascii=False)}",
+        f"# classification or regression ({task_note}); leave it out to infer it at every run.",
+        f"task: {target.task}",
+    ]
+    if target.kind == tasks.BINARY:
+        lines += ["# The class AUC, precision and recall are computed for (binary classification only).",
+                  f"positive_class: {json.dumps(target.positive_class, ensure_ascii=False)}"]
+    lines += [
+        "# The served model's name: outputs/serving_model/<model_name>/<version>/.",
+        f"model_name: {p.name}",
+        "# Columns of the CSV that are not model features (a served model accepts and drops them).",
+        f"ignore_columns:{_yaml_list(p.ignore)}".rstrip("\n"),
+        "# Integer columns that are categories, not quantities (a vocabulary instead of scaling).",
+        f"categorical:{_yaml_list(p.categorical)}".rstrip("\n"),
+        "# Evaluation is reported overall and for each value of these columns.",
+        "slice_by: []",
+        "# When a trained model is good enough to push.",
+        "evaluation:",
+        f"  # {', '.join(m.name for m in tasks.METRICS if target.kind in m.kinds)} fit this task; "
+        f"{metric.name}: {metric.direction}.",
+        f"  metric: {p.metric}",
+        f"  # A candidate is blessed only if {p.metric} is {'at least' if metric.higher_is_better else 'at most'}"
+        " this value on the eval split:",
+        f"  # {p.bound_reason}.",
+        f"  {metric.bound_key}: {p.bound}",
+        "  # ... and at most this much worse than the model currently served (in the metric's unit).",
+        f"  max_regression: {p.max_regression}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def prepare_schema(schema, statistics, p: Plan):
+    """TFDV's inferred schema made ready to curate (see the module docstring)."""
+    from tensorflow_data_validation.utils import schema_util
+
+    stats = {s.path.step[0]: s for s in statistics.datasets[0].features}
+    rows = statistics.datasets[0].num_examples
+    for environment in ("TRAINING", "SERVING"):
+        schema.default_environment.append(environment)
+    for feature in schema.feature:
+        if feature.name == p.label:
+            feature.not_in_environment.append("SERVING")
+            continue
+        feature.value_count.Clear()
+        feature.value_count.max = 1
+        common = stats[feature.name].num_stats.common_stats if feature.type != schema_pb2.BYTES \
+            else stats[feature.name].string_stats.common_stats
+        present = common.num_non_missing / rows if rows else 1.0
+        feature.presence.Clear()
+        feature.presence.min_count = 1
+        feature.presence.min_fraction = round(max(0.0, present - MISSING_SLACK), 2)
+        if feature.name in p.ignore:
+            feature.not_in_environment.append("SERVING")
+            for domain in ("int_domain", "float_domain", "domain", "string_domain", "distribution_constraints"):
+                feature.ClearField(domain)
+            continue
+        categorical = feature.type == schema_pb2.BYTES or feature.name in p.categorical
+        if feature.type == schema_pb2.FLOAT or (feature.type == schema_pb2.INT and not categorical):
+            _widen(feature, stats[feature.name].num_stats)
+        if feature.type == schema_pb2.INT and categorical:
+            feature.ClearField("int_domain")
+            feature.int_domain.is_categorical = True
+        if feature.type == schema_pb2.BYTES and (feature.domain or feature.HasField("string_domain")):
+            feature.distribution_constraints.min_domain_mass = 0.99
+        comparator = "infinity_norm" if categorical else "jensen_shannon_divergence"
+        getattr(feature.drift_comparator, comparator).threshold = DRIFT_THRESHOLD
+        getattr(feature.skew_comparator, comparator).threshold = DRIFT_THRESHOLD
+    schema_util.get_feature(schema, p.label)  # raises if TFDV left the label out
+    return schema
+
+
+def _widen(feature, num_stats) -> None:
+    """The observed range plus RANGE_SLACK of it each side; a quantity never below 0 stays >= 0."""
+    low, high = num_stats.min, num_stats.max
+    slack = (high - low) * RANGE_SLACK or max(abs(high) * RANGE_SLACK, 1.0)
+    floor = low - slack if low < 0 else max(0.0, low - slack)
+    if feature.type == schema_pb2.FLOAT:
+        feature.float_domain.min = _round(floor, 6)
+        feature.float_domain.max = _round(high + slack, 6)
+        feature.float_domain.disallow_nan = True
+        feature.float_domain.disallow_inf = True
+    else:
+        feature.int_domain.min = math.floor(floor)
+        feature.int_domain.max = math.ceil(high + slack)
+
+
+def infer_schema(csv_path: str, p: Plan):
+    import tensorflow_data_validation as tfdv
+
+    statistics = tfdv.generate_statistics_from_csv(csv_path)
+    return prepare_schema(tfdv.infer_schema(statistics, infer_feature_shape=False), statistics, p)
+
+
+def schema_text(schema, p: Plan) -> str:
+    from google.protobuf import text_format
+
+    header = [
+        f"# Schema for {p.name}: inferred by TFDV (python -m data.init), prepared for curation:",
+        "# - the label and ignored columns are not sent to a served model (not_in_environment SERVING);",
+        f"# - numeric ranges are the observed ones widened by {int(RANGE_SLACK * 100)}% of the range on each side;",
+        "# - NaN and infinity are anomalies in float features (float_domain disallow_nan/disallow_inf):",
+        "#   set them to false to let such values through, and the model treats them as missing;",
+        f"# - every feature may be missing in {int(MISSING_SLACK * 100)}% more rows than in this data (presence);",
+        f"# - drift and skew comparators ({DRIFT_THRESHOLD}) for serving/monitor.py.",
+        "# Review it: tighten or widen ranges, add the categories you expect, then keep it as the contract.",
+    ]
+    return "\n".join(header) + "\n" + text_format.MessageToString(schema)
+
+
+def create(csv_path: str, label: str, task: Optional[str], name: Optional[str], data_dir: str,
+           ignore: Sequence[str] = (), out=sys.stdout) -> str:
+    """Build the dataset folder beside its destination, then move it into place; returns its path."""
+    name = name or dataset_name(csv_path)
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+        raise preflight.DataError(f"--name {name!r}: use lower-case letters, digits, '_' and '-' "
+                                  "(it names the served model)")
+    destination = os.path.join(data_dir, name)
+    if os.path.exists(destination):
+        raise preflight.DataError(f"{destination} already exists: choose another --name, or remove it first")
+    if not os.path.isfile(csv_path):
+        raise preflight.DataError(f"{csv_path}: no such file")
+    os.makedirs(data_dir, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".{name}-", dir=data_dir)
+    try:
+        csv_name = os.path.basename(csv_path) if csv_path.endswith(".csv") else f"{name}.csv"
+        copy = os.path.join(staging, csv_name)
+        stripped = copy_without_bom(csv_path, copy)
+        profile = preflight.scan([copy], label)
+        if profile.non_finite:
+            column, where = next(iter(profile.non_finite.items()))
+            raise preflight.DataError(f"column '{column}' has the non-finite value {where}: leave unknown values "
+                                      "empty (an empty field is a missing value)")
+        missing = [c for c in ignore if c not in profile.columns]
+        if missing:
+            raise preflight.DataError(f"--ignore names columns not in the CSV: {missing}")
+        target = tasks.resolve(profile.label, task)
+        the_plan = plan(_read_frame(copy), name, label, target, ignore)
+        with open(os.path.join(staging, "dataset.yaml"), "w", encoding="utf-8") as f:
+            f.write(dataset_yaml(the_plan, os.path.basename(csv_path), bool(task)))
+        with open(os.path.join(staging, "schema.pbtxt"), "w", encoding="utf-8") as f:
+            f.write(schema_text(infer_schema(copy, the_plan), the_plan))
+        os.rename(staging, destination)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _report(the_plan, profile, destination, stripped, out)
+    return destination
+
+
+def _report(p: Plan, profile: preflight.DataProfile, destination: str, stripped: bool, out) -> None:
+    print(f"Created {destination}/ from {profile.rows} rows: the CSV, dataset.yaml and schema.pbtxt", file=out)
+    if stripped:
+        print("  the UTF-8 byte-order mark at the start of the file was left out of the copy", file=out)
+    print(f"  task: {p.target.kind} of '{p.label}'"
+          + (f" (inferred: {p.target.reason})" if p.target.reason else ""), file=out)
+    if profile.label.missing:
+        print(f"  {profile.label.missing} rows have no '{p.label}' value: runs leave them out", file=out)
+    for column, reason in p.ignore.items():
+        print(f"  ignore_columns: {column} ({reason})", file=out)
+    for column, reason in p.categorical.items():
+        print(f"  categorical: {column} ({reason})", file=out)
+    metric = tasks.find_metric(p.metric)
+    print(f"  evaluation: {p.metric} {'>=' if metric.higher_is_better else '<='} {p.bound} ({p.bound_reason})",
+          file=out)
+    print(f"Review {destination}/dataset.yaml and schema.pbtxt, then run:", file=out)
+    print(f'  make run ARGS="--dataset {destination}"', file=out)
+
+
+def _quiet() -> None:
+    """TFDV's statistics run TensorFlow and Beam: keep their logs and warnings off the console."""
+    import logging
+    import warnings
+
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    os.environ["GLOG_minloglevel"] = "3"
+    warnings.filterwarnings("ignore")
+    for name in ("tensorflow", "apache_beam", "absl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("csv", help="the CSV file (a header row, then one row per example)")
+    parser.add_argument("--label", required=True, help="the column to predict")
+    parser.add_argument("--task", choices=tasks.TASKS, help="default: inferred from the label column")
+    parser.add_argument("--name", help="dataset and model name (default: from the file name)")
+    parser.add_argument("--ignore", action="append", default=[], metavar="COLUMN",
+                        help="a column that is not a feature (repeatable); identifiers and leaks are found anyway")
+    parser.add_argument("--data-dir", default="data", help="where the dataset folder goes (default: data)")
+    args = parser.parse_args(argv)
+    _quiet()
+    try:
+        create(args.csv, args.label, args.task, args.name, args.data_dir, args.ignore)
+    except preflight.DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return BAD_INPUT
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
