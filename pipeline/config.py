@@ -3,6 +3,9 @@
 A dataset is described once, by its folder (CSV files, `dataset.yaml`, the curated
 `schema.pbtxt`); everything else (pipeline name, model name, output layout, Beam
 arguments) is derived here, so runners and components never repeat it.
+
+A folder holds its CSV files directly (one span), or `span-<N>/` subfolders of CSV
+files with the same columns: data that arrives over time, one span per delivery.
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import csv
 import dataclasses
 import glob
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple
 
@@ -23,6 +27,10 @@ DEFAULT_DATASET = os.path.join(REPO_ROOT, "data", "penguins")
 DATASET_FILE = "dataset.yaml"
 SCHEMA_FILE = "schema.pbtxt"
 CSV_PATTERN = "*.csv"
+SPAN_PREFIX = "span-"
+# ExampleGen's own span spec: TFX fills {SPAN} with the span number it ingests.
+SPAN_PATTERN = SPAN_PREFIX + "{SPAN}/" + CSV_PATTERN
+_SPAN_FOLDER = re.compile(r"span-([1-9][0-9]*)")
 
 SCHEMA_MODES = ("curated", "inferred")
 BEAM_MODES = ("auto", "in_memory", "multi_threading", "multi_processing")
@@ -64,29 +72,55 @@ class DatasetConfig:
     ignore_columns: Tuple[str, ...] = ()
     slice_by: Tuple[str, ...] = ()
     evaluation: EvaluationConfig = EvaluationConfig()
+    # Train and evaluate on the newest K spans (0: every span).
+    span_window: int = 0
+    # Start training from the blessed model's weights when the features are unchanged.
+    warm_start: bool = False
+    # Whether the folder holds span-<N>/ subfolders, as found when loaded (a cluster's copy moves).
+    spanned: bool = False
 
     @property
     def schema_path(self) -> str:
         return os.path.join(self.folder, SCHEMA_FILE)
 
     @property
+    def spans(self) -> Tuple[int, ...]:
+        """Span numbers of the `span-<N>/` subfolders that hold CSV files, oldest first (() if none)."""
+        found = []
+        for name in os.listdir(self.folder):
+            match = _SPAN_FOLDER.fullmatch(name)
+            if match and glob.glob(os.path.join(self.folder, name, CSV_PATTERN)):
+                found.append(int(match.group(1)))
+        return tuple(sorted(found))
+
+    def span_folder(self, span: int) -> str:
+        return os.path.join(self.folder, f"{SPAN_PREFIX}{span}")
+
+    @property
+    def input_pattern(self) -> str:
+        """What ExampleGen reads, relative to the folder: one span's CSV files, or the folder's own."""
+        return SPAN_PATTERN if self.spanned else CSV_PATTERN
+
+    def window(self, spans: Optional[Tuple[int, ...]] = None) -> Tuple[int, ...]:
+        """The newest `span_window` spans of `spans` (default: those on disk)."""
+        spans = tuple(sorted(self.spans if spans is None else spans))
+        return spans[-self.span_window:] if self.span_window else spans
+
+    @property
     def csv_files(self) -> Tuple[str, ...]:
-        return tuple(sorted(glob.glob(os.path.join(self.folder, CSV_PATTERN))))
+        """Every CSV file the dataset holds: the folder's own, or each span's, oldest span first."""
+        folders = [self.span_folder(s) for s in self.spans] or [self.folder]
+        return tuple(f for folder in folders for f in sorted(glob.glob(os.path.join(folder, CSV_PATTERN))))
 
     @property
     def data_bytes(self) -> int:
-        return sum(os.path.getsize(f) for f in self.csv_files)
+        """Bytes of CSV one run trains on: the folder, or the spans of the window."""
+        folders = [self.span_folder(s) for s in self.window()] or [self.folder]
+        return sum(os.path.getsize(f) for folder in folders for f in glob.glob(os.path.join(folder, CSV_PATTERN)))
 
     def columns(self) -> Tuple[str, ...]:
         """The header of the first CSV file (ExampleGen requires one header for all)."""
-        path = self.csv_files[0]
-        try:
-            with open(path, newline="") as f:
-                header = next(csv.reader(f), None)
-        except (OSError, UnicodeDecodeError, csv.Error) as e:
-            raise ConfigError(f"cannot read {path}: {e}") from e
-        _require(bool(header), f"{path} is empty: expected a header row with column names")
-        return tuple(h.strip() for h in header)
+        return _header(self.csv_files[0])
 
     def custom_config(self) -> Dict[str, Any]:
         """What the model code needs to know about the dataset (passed to Transform and Trainer)."""
@@ -109,7 +143,7 @@ class DatasetConfig:
         except yaml.YAMLError as e:
             raise ConfigError(f"{path} is not valid YAML: {e}") from e
         _require(isinstance(raw, dict), f"{path} must be a mapping of keys to values")
-        known = {f.name for f in dataclasses.fields(cls)} - {"folder"}
+        known = {f.name for f in dataclasses.fields(cls)} - {"folder", "spanned"}
         unknown = sorted(set(raw) - known)
         _require(not unknown, f"{path}: unknown keys {unknown}; known keys are {sorted(known)}")
         _require("label" in raw, f"{path}: 'label' (the column to predict) is required")
@@ -129,16 +163,24 @@ class DatasetConfig:
                 slice_by=tuple(raw.pop("slice_by", ()) or ()),
                 evaluation=EvaluationConfig(**{k: type(getattr(EvaluationConfig, k))(v)
                                                for k, v in evaluation.items()}),
+                span_window=_coerce("span_window", raw.pop("span_window", 0), 0),
+                warm_start=_coerce("warm_start", raw.pop("warm_start", False), False),
             )
         except (TypeError, ValueError) as e:
             raise ConfigError(f"{path}: {e}") from e
+        config = dataclasses.replace(config, spanned=bool(config.spans))
         config.validate()
         return config
 
     def validate(self) -> None:
         _require(self.task in TASKS, f"task '{self.task}' is not supported; use one of {TASKS}")
-        _require(bool(self.csv_files), f"no CSV files ({CSV_PATTERN}) in {self.folder}")
+        _require(self.span_window >= 0, "span_window must be zero (every span) or a positive number of spans")
+        self._validate_layout()
         columns = self.columns()
+        for path in self.csv_files[1:]:
+            other = _header(path)
+            _require(other == columns, f"{path} has columns {', '.join(other)}, but {self.csv_files[0]} has "
+                                       f"{', '.join(columns)}: every CSV file of a dataset needs the same header")
         _require(self.label in columns,
                  f"label column '{self.label}' is not in {self.csv_files[0]} (columns: {', '.join(columns)})")
         for kind, names in (("ignore_columns", self.ignore_columns), ("slice_by", self.slice_by)):
@@ -147,6 +189,30 @@ class DatasetConfig:
         _require(self.label not in self.slice_by, "slice_by must not contain the label")
         _require(0.0 <= self.evaluation.min_value <= 1.0, "evaluation.min_value must be in [0, 1]")
         _require(self.evaluation.max_regression >= 0.0, "evaluation.max_regression must be >= 0")
+
+    def _validate_layout(self) -> None:
+        """CSV files directly in the folder, or in span-<N>/ subfolders: not both, and no misnamed spans."""
+        misnamed = sorted(n for n in os.listdir(self.folder) if n.startswith(SPAN_PREFIX)
+                          and os.path.isdir(os.path.join(self.folder, n)) and not _SPAN_FOLDER.fullmatch(n))
+        _require(not misnamed, f"span folders must be named {SPAN_PREFIX}<N>, N a positive integer without "
+                               f"leading zeros; rename {', '.join(misnamed)} in {self.folder}")
+        own = glob.glob(os.path.join(self.folder, CSV_PATTERN))
+        if own and self.spans:
+            raise ConfigError(f"{self.folder} holds both CSV files and {SPAN_PREFIX}<N>/ folders: "
+                              f"move {os.path.basename(own[0])} into a span folder, or the spans out")
+        _require(bool(self.csv_files), f"no CSV files ({CSV_PATTERN}) in {self.folder} "
+                                       f"or in {SPAN_PREFIX}<N>/ folders under it")
+
+
+def _header(path: str) -> Tuple[str, ...]:
+    """A CSV file's column names (its first row)."""
+    try:
+        with open(path, newline="") as f:
+            header = next(csv.reader(f), None)
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise ConfigError(f"cannot read {path}: {e}") from e
+    _require(bool(header), f"{path} is empty: expected a header row with column names")
+    return tuple(h.strip() for h in header)
 
 
 @dataclass(frozen=True)
@@ -163,6 +229,10 @@ class PipelineConfig:
     beam_workers: int = 0
     beam_args: Tuple[str, ...] = ()
     enable_cache: bool = True
+    # --warm-start (dataset.yaml's warm_start turns it on too).
+    warm_start: bool = False
+    # The span ExampleGen ingests in this run (0: the newest on disk); the run planner sets it.
+    ingest_span: int = 0
     metadata: MetadataConfig = field(default_factory=MetadataConfig)
     # Overrides for remote storage (gs://, s3://); default under output_dir.
     pipeline_root_uri: str = ""
@@ -194,6 +264,10 @@ class PipelineConfig:
     def model_name(self) -> str:
         return self.dataset.model_name
 
+    @property
+    def warm_starts(self) -> bool:
+        return self.warm_start or self.dataset.warm_start
+
     def resolved_beam_mode(self) -> str:
         if self.beam_mode != "auto":
             return self.beam_mode
@@ -218,6 +292,8 @@ class PipelineConfig:
         _require(self.train_steps > 0, "train steps must be a positive integer")
         _require(self.eval_steps >= 0, "eval steps must be zero or a positive integer")
         _require(self.beam_workers >= 0, "beam workers must be zero (one per core) or positive")
+        _require(not self.ingest_span or self.ingest_span in self.dataset.spans,
+                 f"span {self.ingest_span} is not in {self.dataset.folder} (spans: {list(self.dataset.spans)})")
         if self.schema_mode == "curated":
             _require(os.path.isfile(self.dataset.schema_path),
                      f"curated schema not found: {self.dataset.schema_path} "
@@ -294,9 +370,12 @@ def add_config_arguments(parser) -> None:
                         help="extra Beam pipeline argument, repeatable (e.g. --beam-arg=--runner=FlinkRunner)")
     parser.add_argument("--no-cache", dest="enable_cache", action="store_const", const=False,
                         help="re-run every component instead of reusing cached results")
+    parser.add_argument("--warm-start", action="store_const", const=True,
+                        help="start training from the blessed model's weights when the features are unchanged "
+                             "(as warm_start: true in dataset.yaml)")
 
 
 def config_from_args(args) -> PipelineConfig:
     keys = ("dataset", "output_dir", "train_steps", "eval_steps", "schema_mode", "beam_mode",
-            "beam_workers", "beam_args", "enable_cache")
+            "beam_workers", "beam_args", "enable_cache", "warm_start")
     return load_config(getattr(args, "config", None), {k: getattr(args, k, None) for k in keys})

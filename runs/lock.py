@@ -1,0 +1,120 @@
+"""One run per output folder and metadata store at a time.
+
+Two runs writing one pipeline root and one ML Metadata store interleave their
+artifacts and executions; the second run is refused instead, with a line naming
+the first. The lock is a `flock` on a file (`<output>/run.lock`, and beside a SQLite
+store kept elsewhere): the kernel releases it when its process dies, even by SIGKILL,
+so a lock whose file still names a holder but can be taken is stale and is taken over.
+A MySQL store is shared between machines, which a file lock cannot see: the lock on
+the output folder then protects this machine only.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+from runs.layout import OutputLayout
+from runs.store import MetadataConfig
+
+LOCK_SUFFIX = ".lock"
+
+
+class RunLockError(RuntimeError):
+    """Another live process holds the lock; the message names it."""
+
+
+def lock_paths(layout: OutputLayout, metadata: MetadataConfig) -> List[str]:
+    """The output folder's lock, plus one beside a SQLite store that lives outside the folder."""
+    paths = [layout.run_lock]
+    store = metadata.sqlite_path
+    if store and os.path.dirname(os.path.abspath(store)) != layout.output_dir:
+        paths.append(os.path.abspath(store) + LOCK_SUFFIX)
+    return paths
+
+
+def describe(holder: Dict[str, object]) -> str:
+    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(holder.get("started", 0))))
+    return f"pid {holder.get('pid')} on {holder.get('host')} ({holder.get('command')}), started {started}"
+
+
+@dataclass
+class RunLock:
+    """Held from `acquire()` to `release()` (or the end of a `with` block, or the process)."""
+
+    paths: List[str]
+    what: str = ""
+    stale: List[Dict[str, object]] = field(default_factory=list)  # holders that died without releasing
+    _files: list = field(default_factory=list)
+
+    @classmethod
+    def for_output(cls, layout: OutputLayout, metadata: MetadataConfig) -> "RunLock":
+        return cls(lock_paths(layout, metadata), what=layout.output_dir)
+
+    def acquire(self) -> "RunLock":
+        """Takes every lock or none; raises RunLockError naming the live holder."""
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
+              "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])[:300]}
+        try:
+            for path in self.paths:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                f = open(path, "a+")
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    holder = _read(f)
+                    f.close()
+                    raise RunLockError(f"another run is using {self.what or path}: "
+                                       f"{describe(holder) if holder else 'a process holding ' + path}; "
+                                       "wait for it to finish or stop it") from None
+                self._files.append(f)
+                previous = _read(f)
+                if previous and previous.get("pid") != me["pid"]:
+                    self.stale.append(previous)
+                f.seek(0)
+                f.truncate()
+                f.write(json.dumps(me))
+                f.flush()
+        except BaseException:
+            self.release()
+            raise
+        return self
+
+    def release(self) -> None:
+        """Empties and unlocks the files (they stay: removing them would race with a waiting process)."""
+        for f in self._files:
+            f.seek(0)
+            f.truncate()
+            f.flush()
+            fcntl.flock(f, fcntl.LOCK_UN)
+            f.close()
+        self._files = []
+
+    def stale_note(self) -> Optional[str]:
+        """One line about locks taken over from dead processes, if any."""
+        if not self.stale:
+            return None
+        return "note: took over the lock of " + "; ".join(describe(h) for h in self.stale) + ", no longer running"
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _read(f) -> Optional[Dict[str, object]]:
+    f.seek(0)
+    text = f.read().strip()
+    if not text:
+        return None
+    try:
+        holder = json.loads(text)
+    except ValueError:
+        return {"pid": "?", "host": "?", "command": text[:100], "started": 0}
+    return holder if isinstance(holder, dict) else None
