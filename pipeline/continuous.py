@@ -236,10 +236,13 @@ class Loop:
 
     def loop(self) -> int:
         code = exit_codes.OK
-        last_check = time.monotonic()
+        last_check = None
         while not self.stop.is_set():
-            now = time.monotonic()
-            decision = self.decide(now)
+            every = self.args.monitor_every
+            if every and not self.args.once and (last_check is None or time.monotonic() - last_check >= every):
+                last_check = time.monotonic()
+                self.monitor()
+            decision = self.decide(time.monotonic())
             if decision is not None:
                 code = self.run_pipeline(decision)
                 if self.args.once or (self.args.max_runs and self.runs >= self.args.max_runs):
@@ -249,11 +252,6 @@ class Loop:
             elif self.args.once:
                 self.say("nothing new: every span is ingested and no files changed; nothing to do")
                 return exit_codes.OK
-            if self.args.monitor_every and time.monotonic() - last_check >= self.args.monitor_every:
-                last_check = time.monotonic()
-                self.monitor()
-                if self.alert is not None and self.args.retrain_on_drift:
-                    continue
             self.stop.wait(self.args.poll)
         self.say(f"stopped cleanly after {self.runs} runs")
         return exit_codes.OK

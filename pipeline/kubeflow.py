@@ -94,7 +94,7 @@ RANGE_CONFIG_PARAMETER = "range_config"
 
 
 @contextlib.contextmanager
-def _project_resolvers():
+def project_resolvers():
     """The Kubeflow V2 compiler knows only TFX's latest-artifact and latest-blessed-model resolvers.
 
     The project's strategies (pipeline/resolvers.py) compile to the same metadata queries:
@@ -158,10 +158,15 @@ def compile_job(run: ClusterRun) -> Dict:
 
     runner = KubeflowV2DagRunner(KubeflowV2DagRunnerConfig(display_name=run.config.pipeline_name,
                                                            default_image=run.image))
-    pipeline = create_pipeline(run.config, beam_pipeline_args=run.beam_args,
-                               example_gen_inputs=example_gen_parameters(run.config))
-    with _cel_with_string_keys(), _project_resolvers():
-        job = runner.run(pipeline, write_out=False)
+    parameters = example_gen_parameters(run.config) or {}
+    pipeline = create_pipeline(run.config, beam_pipeline_args=run.beam_args, example_gen_inputs=parameters or None)
+    defaults = {p.name: p.default for p in parameters.values()}
+    with _cel_with_string_keys(), project_resolvers():
+        job = runner.run(pipeline, parameter_values=defaults, write_out=False)
+    # TFX writes the parameters' types only; KFP's UI and `kfp.Client` take defaults from the spec.
+    for name, default in defaults.items():
+        spec = job["pipelineSpec"]["root"]["inputDefinitions"]["parameters"][name]
+        spec.update({"parameterType": "STRING", "defaultValue": default, "isOptional": True})
     # A YAML file holds only the PipelineSpec; this keeps the pipeline root in it.
     job["pipelineSpec"]["defaultPipelineRoot"] = run.config.pipeline_root
     return job

@@ -61,11 +61,15 @@ def _outputs(store, execution) -> Dict[str, list]:
     return metadata.output_artifacts(store, execution.execution_id)
 
 
-def _anomaly_count(store, anomalies_artifact) -> int:
+def _anomaly_count(anomalies_artifact) -> int:
+    """How many anomalies ExampleValidator found (at least 1 when it says a split failed, files gone or not)."""
+    import tensorflow as tf
+
     blessed = metadata.custom_property(anomalies_artifact, "blessed")
     if isinstance(blessed, dict) and all(float(v) == 1.0 for v in blessed.values()):
         return 0
-    return max(1, len(results.read_anomalies(anomalies_artifact.uri)))
+    found = results.read_anomalies(anomalies_artifact.uri) if tf.io.gfile.exists(anomalies_artifact.uri) else []
+    return max(1, len(found))
 
 
 def _evaluation(row: HistoryRow, evaluation_artifact, blessed: bool) -> None:
@@ -93,7 +97,7 @@ def history_row(store: metadata_store.MetadataStore, run_id: str) -> HistoryRow:
     for execution in run.executions:
         outputs = _outputs(store, execution)
         if "anomalies" in outputs:
-            row.anomalies = _anomaly_count(store, outputs["anomalies"][0])
+            row.anomalies = _anomaly_count(outputs["anomalies"][0])
         if "evaluation" in outputs:
             blessing = outputs.get("blessing", [None])[0]
             _evaluation(row, outputs["evaluation"][0],

@@ -29,12 +29,12 @@ class RunLockError(RuntimeError):
     """Another live process holds the lock; the message names it."""
 
 
-def lock_paths(layout: OutputLayout, metadata: MetadataConfig) -> List[str]:
-    """The output folder's lock, plus one beside a SQLite store that lives outside the folder."""
-    paths = [layout.run_lock]
+def lock_paths(layout: OutputLayout, metadata: MetadataConfig) -> Dict[str, str]:
+    """Lock file -> what it guards: the output folder, and a SQLite store that lives outside it."""
+    paths = {layout.run_lock: layout.output_dir}
     store = metadata.sqlite_path
     if store and os.path.dirname(os.path.abspath(store)) != layout.output_dir:
-        paths.append(os.path.abspath(store) + LOCK_SUFFIX)
+        paths[os.path.abspath(store) + LOCK_SUFFIX] = f"the metadata store {os.path.abspath(store)}"
     return paths
 
 
@@ -47,21 +47,20 @@ def describe(holder: Dict[str, object]) -> str:
 class RunLock:
     """Held from `acquire()` to `release()` (or the end of a `with` block, or the process)."""
 
-    paths: List[str]
-    what: str = ""
+    paths: Dict[str, str]  # lock file -> what it guards, for the message
     stale: List[Dict[str, object]] = field(default_factory=list)  # holders that died without releasing
     _files: list = field(default_factory=list)
 
     @classmethod
     def for_output(cls, layout: OutputLayout, metadata: MetadataConfig) -> "RunLock":
-        return cls(lock_paths(layout, metadata), what=layout.output_dir)
+        return cls(lock_paths(layout, metadata))
 
     def acquire(self) -> "RunLock":
         """Takes every lock or none; raises RunLockError naming the live holder."""
         me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
               "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])[:300]}
         try:
-            for path in self.paths:
+            for path, guarded in self.paths.items():
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 f = open(path, "a+")
                 try:
@@ -69,7 +68,7 @@ class RunLock:
                 except BlockingIOError:
                     holder = _read(f)
                     f.close()
-                    raise RunLockError(f"another run is using {self.what or path}: "
+                    raise RunLockError(f"another run is using {guarded}: "
                                        f"{describe(holder) if holder else 'a process holding ' + path}; "
                                        "wait for it to finish or stop it") from None
                 self._files.append(f)
