@@ -18,14 +18,13 @@ from typing import Any, Dict, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
-from serving.contract import SERVING_SIGNATURE
+from serving.contract import REQUEST_ID_HEADER, SERVING_SIGNATURE
 from serving.server.errors import ServingError
 from serving.server.metrics import ServingMetrics
 from serving.server.request_log import LoggedRequest, RequestLog
 from serving.server.servable import Servable
 from serving.server.versions import ModelVersions
 
-REQUEST_ID_HEADER = "x-request-id"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 

@@ -21,8 +21,9 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from serving.contract import REQUEST_ID_HEADER
 from serving.server import api_protos
-from serving.server.core import REQUEST_ID_HEADER, ServingCore, request_id
+from serving.server.core import ServingCore, request_id
 from serving.server.errors import ServingError, invalid_argument
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional, Tuple
 
+from serving.contract import REQUEST_ID_HEADER
 from serving.server import api_protos, rest_json
-from serving.server.core import REQUEST_ID_HEADER, ServingCore, request_id
+from serving.server.core import ServingCore, request_id
 from serving.server.errors import ServingError, invalid_argument
 from serving.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from serving.server.metrics import METRICS_PATH
