@@ -58,7 +58,7 @@ class RunLock:
     def acquire(self) -> "RunLock":
         """Takes every lock or none; raises RunLockError naming the live holder."""
         me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
-              "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])[:300]}
+              "command": " ".join([_program()] + sys.argv[1:])[:300]}
         try:
             for path, guarded in self.paths.items():
                 os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -105,6 +105,12 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _program() -> str:
+    """How this process was started, as typed: `python -m pipeline.continuous` or `local_runner.py`."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return f"python -m {spec.name}" if spec is not None and spec.name else os.path.basename(sys.argv[0])
 
 
 def _read(f) -> Optional[Dict[str, object]]:
