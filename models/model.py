@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import tensorflow as tf
 from absl import logging
@@ -60,9 +60,12 @@ def build_keras_model(features: features_lib.Features, vocab_sizes: Dict[str, in
     return keras.Model(inputs=inputs, outputs=outputs)
 
 
-def train(model: keras.Model, dataset: tf.data.Dataset, steps: int) -> float:
+def train(model: keras.Model, dataset: tf.data.Dataset, steps: int,
+          after_step: Optional[Callable[[int], bool]] = None) -> float:
     """Adam on sparse cross-entropy for `steps` batches; returns the last batch's loss.
 
+    `after_step(n)` is called after step n (1-based) and stops training by returning True
+    (benchmarks/continuous_speed.py counts the steps a model needs to reach a threshold).
     A plain loop instead of `model.fit`: fit's train function goes through
     autograph, which transpiles Keras itself and costs 10+ s before the first
     step; this step function needs no autograph.
@@ -78,8 +81,10 @@ def train(model: keras.Model, dataset: tf.data.Dataset, steps: int) -> float:
         return loss
 
     loss = float("nan")
-    for features, labels in dataset.take(steps):
+    for n, (features, labels) in enumerate(dataset.take(steps), start=1):
         loss = float(step(features, labels))
+        if after_step is not None and after_step(n):
+            break
     return loss
 
 

@@ -231,6 +231,8 @@ class PipelineConfig:
     enable_cache: bool = True
     # --warm-start (dataset.yaml's warm_start turns it on too).
     warm_start: bool = False
+    # Transform's analyzer cache over a window of spans (false only to measure what it saves).
+    analyzer_cache: bool = True
     # The span ExampleGen ingests in this run (0: the newest on disk); the run planner sets it.
     ingest_span: int = 0
     metadata: MetadataConfig = field(default_factory=MetadataConfig)

@@ -199,7 +199,12 @@ class Loop:
     # ---- monitoring ----
 
     def monitor(self) -> None:
-        """Drift (and, with --labels, live quality) over the last --monitor-every; alerts as the doc says."""
+        """Drift (and, with --labels, live quality) over the last --monitor-every; alerts as the doc says.
+
+        Nothing to check before a model is served.
+        """
+        if not os.path.isdir(self.config.serving_dir) or not os.listdir(self.config.serving_dir):
+            return
         now = datetime.now(timezone.utc)
         since = (now - timedelta(seconds=self.args.monitor_every)).isoformat(timespec="seconds")
         until = now.isoformat(timespec="seconds")

@@ -139,8 +139,8 @@ def create_pipeline(config: PipelineConfig, metadata_connection_config=None,
     )
 
 
-def _span_window(config: PipelineConfig, example_gen) -> list:
-    """Resolvers for a dataset of spans: the window of Examples (every run's), and Transform's cache."""
+def _span_resolvers(config: PipelineConfig, example_gen) -> tuple:
+    """(the window of Examples from every run, Transform's newest analyzer cache or None when turned off)."""
     window = Resolver(
         strategy_class=SpanWindowStrategy,
         config={"num_spans": config.dataset.span_window, "validated_only": config.schema_mode == "curated"},
@@ -151,14 +151,14 @@ def _span_window(config: PipelineConfig, example_gen) -> list:
     cache = Resolver(
         strategy_class=LatestCacheStrategy,
         cache=Channel(type=standard_artifacts.TransformCache),
-    ).with_id(TRANSFORM_CACHE_ID)
-    return [window, cache]
+    ).with_id(TRANSFORM_CACHE_ID) if config.analyzer_cache else None
+    return window, cache
 
 
 def _model_components(config: PipelineConfig, example_gen, schema_gen) -> list:
     custom_config = config.dataset.custom_config()
-    resolvers = _span_window(config, example_gen) if config.dataset.spanned else []
-    examples = resolvers[0].outputs["examples"] if resolvers else example_gen.outputs["examples"]
+    window, cache = _span_resolvers(config, example_gen) if config.dataset.spanned else (None, None)
+    examples = window.outputs["examples"] if window else example_gen.outputs["examples"]
     transform = Transform(
         examples=examples,
         schema=schema_gen.outputs["schema"],
@@ -171,8 +171,8 @@ def _model_components(config: PipelineConfig, example_gen, schema_gen) -> list:
         # analyses the new span only (benchmarks/continuous_speed.py).
         disable_statistics=True,
         force_tf_compat_v1=True,
-        analyzer_cache=resolvers[1].outputs["cache"] if resolvers else None,
-        disable_analyzer_cache=not resolvers,
+        analyzer_cache=cache.outputs["cache"] if cache else None,
+        disable_analyzer_cache=cache is None,
     )
     model_resolver = Resolver(
         strategy_class=ServingModelStrategy,
@@ -201,4 +201,4 @@ def _model_components(config: PipelineConfig, example_gen, schema_gen) -> list:
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=config.serving_dir)),
     )
-    return resolvers + [transform, model_resolver, trainer, evaluator, pusher]
+    return [n for n in (window, cache) if n] + [transform, model_resolver, trainer, evaluator, pusher]

@@ -5,6 +5,7 @@ The loop running real pipelines is tested end to end in tests/e2e/test_continuou
 import argparse
 import io
 import json
+import os
 import subprocess
 
 import pytest
@@ -86,8 +87,20 @@ def _monitor_answers(monkeypatch, returncode, report, stdout_extra=""):
     return calls
 
 
+def _served(loop):
+    os.makedirs(os.path.join(loop.config.serving_dir, "1"))
+    return loop
+
+
+def test_nothing_is_checked_before_a_model_is_served(tmp_path, monkeypatch):
+    loop = _loop(tmp_path, "--monitor-every", "10m")
+    calls = _monitor_answers(monkeypatch, 1, str(tmp_path / "r"))
+    loop.monitor()
+    assert calls == [] and records.checks(loop.store) == []
+
+
 def test_drift_is_recorded_runs_the_hook_and_becomes_the_next_trigger(tmp_path, monkeypatch):
-    loop = _loop(tmp_path, "--monitor-every", "10m", "--on-alert", "notify --team ml")
+    loop = _served(_loop(tmp_path, "--monitor-every", "10m", "--on-alert", "notify --team ml"))
     report = str(tmp_path / "monitor_1")
     with open(report + ".json", "w") as f:
         json.dump({"drifted_features": ["bill_length_mm"], "ok": False}, f)
@@ -103,7 +116,7 @@ def test_drift_is_recorded_runs_the_hook_and_becomes_the_next_trigger(tmp_path, 
 
 
 def test_a_check_that_could_not_run_is_recorded_and_changes_nothing(tmp_path, monkeypatch):
-    loop = _loop(tmp_path, "--monitor-every", "10m", "--labels", "labels.csv")
+    loop = _served(_loop(tmp_path, "--monitor-every", "10m", "--labels", "labels.csv"))
     calls = _monitor_answers(monkeypatch, 2, str(tmp_path / "r"))
     loop.monitor()
     assert [c[2] for c in calls] == ["serving.monitor", "serving.feedback"]
