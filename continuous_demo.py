@@ -46,6 +46,13 @@ class Loop:
             self.lines.append(line.rstrip("\n"))
             print(f"loop | {line}", end="", flush=True)
 
+    def wait_for_run(self, count: int) -> None:
+        """Until the loop's run number `count` has finished, which must have pushed a model."""
+        self.wait_for("run finished", count)
+        finished = [line for line in self.lines if "run finished" in line][count - 1]
+        if "exit code 0" not in finished:
+            raise RuntimeError(f"the loop's run {count} did not push a model ({finished.split('] ')[-1]}); see above")
+
     def wait_for(self, text: str, count: int = 1, timeout: float = 1800) -> None:
         deadline = time.monotonic() + timeout
         while sum(text in line for line in self.lines) < count:
@@ -145,7 +152,7 @@ def run(workdir: str, rows: int, train_steps: int, monitor_every: int) -> int:
                  "--on-alert", "echo 'ALERT (the --on-alert hook): see'"])
     server = traffic = None
     try:
-        loop.wait_for("run finished", 1)
+        loop.wait_for_run(1)
         layout = OutputLayout(output)
         model_name = "penguins"
         server = ModelServer(model_name, layout.model_base_path(model_name), grpc_port=0, rest_port=0,
@@ -155,13 +162,13 @@ def run(workdir: str, rows: int, train_steps: int, monitor_every: int) -> int:
         traffic = Traffic(server.rest_port, model_name, sample_rows(schema.read_csv(spans[0]), 400),
                           sample_rows(schema.read_csv(spans[-1]), 400))
         add_span(dataset, 2, spans[1])
-        loop.wait_for("run finished", 2)
+        loop.wait_for_run(2)
         say("the traffic drifts now (rows like span 3); waiting for the drift monitor")
         traffic.drift()
         loop.wait_for("drift check", 1 + sum("drift check" in line for line in loop.lines))
         loop.wait_for(": alert:")
         add_span(dataset, 3, spans[2])
-        loop.wait_for("stopping:")
+        loop.wait_for_run(3)
         code = loop.process.wait(timeout=600)
         say(f"the loop stopped (exit code {code}); {traffic.sent} requests answered, {traffic.errors} failed, "
             f"now serving version {server.models.current.version}")
