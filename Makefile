@@ -6,9 +6,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 UV_VERSION := 0.13.8
 OUTPUT ?= outputs
+DATASET ?= data/penguins
 ARGS ?=
 
-.PHONY: setup lock run test test-fast bench serve smoke monitor inspect report kubeflow clean
+.PHONY: setup lock run test test-fast bench serve smoke monitor inspect report kubeflow clean continuous ct-demo
 
 setup: $(STAMP)
 
@@ -44,6 +45,13 @@ lock: $(STAMP)  ## Re-resolve requirements.lock after changing setup.py's depend
 
 clean:
 	rm -rf $(OUTPUT)
+
+# ---- continuous training (pipeline/continuous.py) ----
+continuous: $(STAMP)  ## The continuous-training loop on DATASET (spans), e.g. ARGS="--every 6h --monitor-every 1h"
+	$(PY) -m pipeline.continuous --dataset $(DATASET) --output-dir $(OUTPUT) $(ARGS)
+
+ct-demo: $(STAMP)  ## Three spans arrive, the model is served, traffic drifts, the loop retrains (a few minutes)
+	$(PY) continuous_demo.py --workdir $(OUTPUT)/ct-demo $(ARGS)
 
 # ---- serving (serving/) ----
 MODEL ?= penguins

@@ -12,9 +12,10 @@ label and ignored columns marked as not sent to a served model (not in SERVING).
 """
 from __future__ import annotations
 
+import json
 import os
 import re
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -46,6 +47,8 @@ LABEL_SCALE_BATCHES = 100
 EXAMPLES_INPUT = "examples"
 EXTRA_ASSETS_DIR = "assets.extra"
 SCHEMA_ASSET = "schema.pbtxt"
+# What a warm start did, written beside the Trainer's logs (runs/results.py reads it).
+WARM_START_FILE = "warm_start.json"
 
 
 def _layer_name(key: str, position: int) -> str:
@@ -80,9 +83,12 @@ def build_keras_model(features: features_lib.Features, vocab_sizes: Dict[str, in
     return keras.Model(inputs=inputs, outputs=out)
 
 
-def train(model: keras.Model, dataset: tf.data.Dataset, steps: int, loss_fn: keras.losses.Loss) -> float:
+def train(model: keras.Model, dataset: tf.data.Dataset, steps: int, loss_fn: keras.losses.Loss,
+          after_step: Optional[Callable[[int], bool]] = None) -> float:
     """Adam on `loss_fn` for `steps` batches; returns the last batch's loss.
 
+    `after_step(n)` is called after step n (1-based) and stops training by returning True
+    (benchmarks/continuous_speed.py counts the steps a model needs to reach a threshold).
     A plain loop instead of `model.fit`: fit's train function goes through
     autograph, which transpiles Keras itself and costs 10+ s before the first
     step; this step function needs no autograph.
@@ -97,8 +103,10 @@ def train(model: keras.Model, dataset: tf.data.Dataset, steps: int, loss_fn: ker
         return loss
 
     loss = float("nan")
-    for features, labels in dataset.take(steps):
+    for n, (features, labels) in enumerate(dataset.take(steps), start=1):
         loss = float(step(features, labels))
+        if after_step is not None and after_step(n):
+            break
     return loss
 
 
@@ -188,10 +196,70 @@ def serving_schema(schema_path: str, not_served: List[str]):
     return schema
 
 
+def _feature_types(schema) -> Dict[str, int]:
+    return {f.name: f.type for f in schema.feature}
+
+
+def _changed_vocabularies(base_model_dir: str, tf_transform_output: tft.TFTransformOutput,
+                          names: List[str]) -> List[str]:
+    """Vocabularies whose values or order differ from the ones the base model exported in its assets/."""
+    changed = []
+    for name in names:
+        path = os.path.join(base_model_dir, "assets", name)
+        now = [v.decode() if isinstance(v, bytes) else v for v in tf_transform_output.vocabulary_by_name(name)]
+        if not tf.io.gfile.exists(path) or tf.io.gfile.GFile(path).read().splitlines() != now:
+            changed.append(name)
+    return changed
+
+
+def warm_start(model: keras.Model, base_model_dir: str, schema, tf_transform_output: tft.TFTransformOutput,
+               features: features_lib.Features) -> Tuple[bool, str]:
+    """Loads the base model's weights into `model` when it was trained on the same features.
+
+    Same raw features (names and types, from the schema each model ships) and the same
+    vocabularies in the same order (a one-hot column or an output unit must mean the same
+    value); otherwise the model keeps its fresh weights.
+    """
+    base_schema = os.path.join(base_model_dir, EXTRA_ASSETS_DIR, SCHEMA_ASSET)
+    if not tf.io.gfile.exists(base_schema):
+        return False, f"{base_model_dir} ships no {EXTRA_ASSETS_DIR}/{SCHEMA_ASSET}"
+    before, now = _feature_types(features_lib.load_schema(base_schema)), _feature_types(schema)
+    if before != now:
+        changed = sorted(set(before.items()) ^ set(now.items()))
+        return False, f"the features changed ({', '.join(sorted({name for name, _ in changed}))})"
+    vocabularies = [vocabulary_name(f) for f in features.categorical]  # the classes are checked by shape
+    changed = _changed_vocabularies(base_model_dir, tf_transform_output, vocabularies)
+    if changed:
+        return False, f"vocabularies changed ({', '.join(changed)})"
+    initial = [w.numpy() for w in model.weights]
+    try:
+        model.load_weights(os.path.join(base_model_dir, "variables", "variables")).expect_partial()
+    except (ValueError, tf.errors.OpError) as e:
+        model.set_weights(initial)
+        return False, f"the layer shapes differ (a vocabulary grew or shrank): {str(e).splitlines()[0][:160]}"
+    return True, "features unchanged"
+
+
+def _warm_start_from(fn_args, model: keras.Model, schema, tf_transform_output: tft.TFTransformOutput,
+                     features: features_lib.Features) -> Optional[Dict[str, object]]:
+    """Warm starts from fn_args.base_model (the serving model, when the pipeline asks) and records the outcome."""
+    if not fn_args.base_model:
+        return None
+    loaded, reason = warm_start(model, fn_args.base_model, schema, tf_transform_output, features)
+    logging.info("Warm start from %s: %s (%s)", fn_args.base_model, "loaded" if loaded else "skipped", reason)
+    record = {"base_model": fn_args.base_model, "loaded": loaded, "reason": reason}
+    if fn_args.model_run_dir:
+        tf.io.gfile.makedirs(fn_args.model_run_dir)
+        with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, WARM_START_FILE), "w") as f:
+            f.write(json.dumps(record))
+    return record
+
+
 def run_fn(fn_args) -> None:
     """Trainer entry point (TFX passes FnArgs)."""
     custom_config = fn_args.custom_config or {}
-    features = features_lib.from_custom_config(features_lib.load_schema(fn_args.schema_path), custom_config)
+    schema = features_lib.load_schema(fn_args.schema_path)
+    features = features_lib.from_custom_config(schema, custom_config)
     ignored = list(custom_config.get("ignore_columns", ()))
     regression = custom_config.get("task") == features_lib.REGRESSION
     classes = list(custom_config.get("classes", ()))
@@ -203,6 +271,7 @@ def run_fn(fn_args) -> None:
 
     keras.utils.set_random_seed(SEED)
     model = build_keras_model(features, vocab_sizes(features, tf_transform_output), 1 if regression else len(classes))
+    _warm_start_from(fn_args, model, schema, tf_transform_output, features)
     if regression:
         scale = label_scale(train_data)
         center, spread = scale

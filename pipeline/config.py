@@ -3,6 +3,9 @@
 A dataset is described once, by its folder (CSV files, `dataset.yaml`, the curated
 `schema.pbtxt`); everything else (pipeline name, model name, output layout, Beam
 arguments) is derived here, so runners and components never repeat it.
+
+A folder holds its CSV files directly (one span), or `span-<N>/` subfolders of CSV
+files with the same columns: data that arrives over time, one span per delivery.
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import dataclasses
 import glob
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple
 
@@ -25,6 +29,10 @@ DEFAULT_DATASET = os.path.join(REPO_ROOT, "data", "penguins")
 DATASET_FILE = "dataset.yaml"
 SCHEMA_FILE = "schema.pbtxt"
 CSV_PATTERN = "*.csv"
+SPAN_PREFIX = "span-"
+# ExampleGen's own span spec: TFX fills {SPAN} with the span number it ingests.
+SPAN_PATTERN = SPAN_PREFIX + "{SPAN}/" + CSV_PATTERN
+_SPAN_FOLDER = re.compile(r"span-([1-9][0-9]*)")
 
 SCHEMA_MODES = ("curated", "inferred")
 BEAM_MODES = ("auto", "in_memory", "multi_threading", "multi_processing", "portable")
@@ -32,7 +40,7 @@ BEAM_MODES = ("auto", "in_memory", "multi_threading", "multi_processing", "porta
 # job_server_timeout (60 s) is also the deadline of a job's state stream: a longer job would fail.
 PORTABLE_ARGS = ("--runner=PortableRunner", "--environment_type=EXTERNAL", "--job_server_timeout=86400")
 # DatasetConfig fields the pre-flight check learns from the data; not dataset.yaml keys.
-DERIVED_FIELDS = {"folder", "classes"}
+DERIVED_FIELDS = {"folder", "classes", "spanned"}
 # Below this much CSV the in-memory direct runner wins: worker start-up dominates.
 # Measured (benchmarks/pipeline_speed.py, 2 cores): 0.02 MB in_memory 39 s vs
 # multi_processing 108 s; 44 MB (1M rows) in_memory 390 s vs multi_processing
@@ -144,29 +152,55 @@ class DatasetConfig:
     evaluation: EvaluationConfig = EvaluationConfig()
     # Learned from the data by the pre-flight check, never written in dataset.yaml.
     classes: Tuple[str, ...] = ()
+    # Train and evaluate on the newest K spans (0: every span).
+    span_window: int = 0
+    # Start training from the blessed model's weights when the features are unchanged.
+    warm_start: bool = False
+    # Whether the folder holds span-<N>/ subfolders, as found when loaded (a cluster's copy moves).
+    spanned: bool = False
 
     @property
     def schema_path(self) -> str:
         return os.path.join(self.folder, SCHEMA_FILE)
 
     @property
+    def spans(self) -> Tuple[int, ...]:
+        """Span numbers of the `span-<N>/` subfolders that hold CSV files, oldest first (() if none)."""
+        found = []
+        for name in os.listdir(self.folder):
+            match = _SPAN_FOLDER.fullmatch(name)
+            if match and glob.glob(os.path.join(self.folder, name, CSV_PATTERN)):
+                found.append(int(match.group(1)))
+        return tuple(sorted(found))
+
+    def span_folder(self, span: int) -> str:
+        return os.path.join(self.folder, f"{SPAN_PREFIX}{span}")
+
+    @property
+    def input_pattern(self) -> str:
+        """What ExampleGen reads, relative to the folder: one span's CSV files, or the folder's own."""
+        return SPAN_PATTERN if self.spanned else CSV_PATTERN
+
+    def window(self, spans: Optional[Tuple[int, ...]] = None) -> Tuple[int, ...]:
+        """The newest `span_window` spans of `spans` (default: those on disk)."""
+        spans = tuple(sorted(self.spans if spans is None else spans))
+        return spans[-self.span_window:] if self.span_window else spans
+
+    @property
     def csv_files(self) -> Tuple[str, ...]:
-        return tuple(sorted(glob.glob(os.path.join(self.folder, CSV_PATTERN))))
+        """Every CSV file the dataset holds: the folder's own, or each span's, oldest span first."""
+        folders = [self.span_folder(s) for s in self.spans] or [self.folder]
+        return tuple(f for folder in folders for f in sorted(glob.glob(os.path.join(folder, CSV_PATTERN))))
 
     @property
     def data_bytes(self) -> int:
-        return sum(os.path.getsize(f) for f in self.csv_files)
+        """Bytes of CSV one run trains on: the folder, or the spans of the window."""
+        folders = [self.span_folder(s) for s in self.window()] or [self.folder]
+        return sum(os.path.getsize(f) for folder in folders for f in glob.glob(os.path.join(folder, CSV_PATTERN)))
 
     def columns(self) -> Tuple[str, ...]:
         """The header of the first CSV file (ExampleGen requires one header for all)."""
-        path = self.csv_files[0]
-        try:
-            with open(path, newline="", encoding="utf-8-sig") as f:
-                header = next(csv.reader(f), None)
-        except (OSError, UnicodeDecodeError, csv.Error) as e:
-            raise ConfigError(f"cannot read {path}: {e}") from e
-        _require(bool(header), f"{path} is empty: expected a header row with column names")
-        return tuple(h.strip() for h in header)
+        return _header(self.csv_files[0])
 
     def custom_config(self) -> Dict[str, Any]:
         """What the model code needs to know about the dataset (passed to Transform and Trainer)."""
@@ -211,9 +245,12 @@ class DatasetConfig:
                 positive_class=str(raw.pop("positive_class", "") or ""),
                 evaluation=evaluation,
                 **{key: tuple(str(v) for v in value) for key, value in lists.items()},
+                span_window=_coerce("span_window", raw.pop("span_window", 0), 0),
+                warm_start=_coerce("warm_start", raw.pop("warm_start", False), False),
             )
         except (TypeError, ValueError) as e:
             raise ConfigError(f"{path}: {e}") from e
+        config = dataclasses.replace(config, spanned=bool(config.spans))
         config.validate()
         return config
 
@@ -222,8 +259,14 @@ class DatasetConfig:
                  f"task '{self.task}' is not supported; use one of {tasks.TASKS}, or leave it out to infer it")
         if self.evaluation.metric:
             self.evaluation.validate(self.task)
-        _require(bool(self.csv_files), f"no CSV files ({CSV_PATTERN}) in {self.folder}")
+        _require(self.span_window >= 0, "span_window must be zero (every span) or a positive number of spans")
+        self._validate_layout()
         columns = self.columns()
+        for path in self.csv_files[1:]:
+            other = _header(path)
+            _require(other == columns, f"{path} has a different header (it has columns {', '.join(other)}, but "
+                                       f"{self.csv_files[0]} has {', '.join(columns)}): every CSV file of a "
+                                       "dataset needs the same header")
         _require(self.label in columns,
                  f"label column '{self.label}' is not in {self.csv_files[0]} (columns: {', '.join(columns)})")
         for kind, names in (("ignore_columns", self.ignore_columns), ("categorical", self.categorical),
@@ -232,6 +275,30 @@ class DatasetConfig:
             _require(not missing, f"{kind} names columns not in the CSV: {missing}")
         _require(self.label not in self.slice_by, "slice_by must not contain the label")
         _require(self.label not in self.categorical, "categorical lists feature columns; the label's kind is 'task'")
+
+    def _validate_layout(self) -> None:
+        """CSV files directly in the folder, or in span-<N>/ subfolders: not both, and no misnamed spans."""
+        misnamed = sorted(n for n in os.listdir(self.folder) if n.startswith(SPAN_PREFIX)
+                          and os.path.isdir(os.path.join(self.folder, n)) and not _SPAN_FOLDER.fullmatch(n))
+        _require(not misnamed, f"span folders must be named {SPAN_PREFIX}<N>, N a positive integer without "
+                               f"leading zeros; rename {', '.join(misnamed)} in {self.folder}")
+        own = glob.glob(os.path.join(self.folder, CSV_PATTERN))
+        if own and self.spans:
+            raise ConfigError(f"{self.folder} holds both CSV files and {SPAN_PREFIX}<N>/ folders: "
+                              f"move {os.path.basename(own[0])} into a span folder, or the spans out")
+        _require(bool(self.csv_files), f"no CSV files ({CSV_PATTERN}) in {self.folder} "
+                                       f"or in {SPAN_PREFIX}<N>/ folders under it")
+
+
+def _header(path: str) -> Tuple[str, ...]:
+    """A CSV file's column names (its first row)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # a byte-order mark is not part of a name
+            header = next(csv.reader(f), None)
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise ConfigError(f"cannot read {path}: {e}") from e
+    _require(bool(header), f"{path} is empty: expected a header row with column names")
+    return tuple(h.strip() for h in header)
 
 
 @dataclass(frozen=True)
@@ -248,6 +315,12 @@ class PipelineConfig:
     beam_workers: int = 0
     beam_args: Tuple[str, ...] = ()
     enable_cache: bool = True
+    # --warm-start (dataset.yaml's warm_start turns it on too).
+    warm_start: bool = False
+    # Transform's analyzer cache over a window of spans (false only to measure what it saves).
+    analyzer_cache: bool = True
+    # The span ExampleGen ingests in this run (0: the newest on disk); the run planner sets it.
+    ingest_span: int = 0
     metadata: MetadataConfig = field(default_factory=MetadataConfig)
     # Overrides for remote storage (gs://, s3://); default under output_dir.
     pipeline_root_uri: str = ""
@@ -278,6 +351,10 @@ class PipelineConfig:
     @property
     def model_name(self) -> str:
         return self.dataset.model_name
+
+    @property
+    def warm_starts(self) -> bool:
+        return self.warm_start or self.dataset.warm_start
 
     def resolved_beam_mode(self) -> str:
         if self.beam_mode != "auto":
@@ -310,6 +387,8 @@ class PipelineConfig:
         _require(not beam_arg(self.beam_args, "--job_endpoint") or self.resolved_beam_mode() == "portable",
                  f"--beam-arg=--job_endpoint submits to a job service: use it with --beam-mode portable "
                  f"(or auto), not {self.beam_mode}")
+        _require(not self.ingest_span or self.ingest_span in self.dataset.spans,
+                 f"span {self.ingest_span} is not in {self.dataset.folder} (spans: {list(self.dataset.spans)})")
         if self.schema_mode == "curated":
             _require(os.path.isfile(self.dataset.schema_path),
                      f"curated schema not found: {self.dataset.schema_path} "
@@ -388,9 +467,12 @@ def add_config_arguments(parser) -> None:
                         help="extra Beam pipeline argument, repeatable (e.g. --beam-arg=--runner=FlinkRunner)")
     parser.add_argument("--no-cache", dest="enable_cache", action="store_const", const=False,
                         help="re-run every component instead of reusing cached results")
+    parser.add_argument("--warm-start", action="store_const", const=True,
+                        help="start training from the blessed model's weights when the features are unchanged "
+                             "(as warm_start: true in dataset.yaml)")
 
 
 def config_from_args(args) -> PipelineConfig:
     keys = ("dataset", "output_dir", "train_steps", "eval_steps", "schema_mode", "beam_mode",
-            "beam_workers", "beam_args", "enable_cache")
+            "beam_workers", "beam_args", "enable_cache", "warm_start")
     return load_config(getattr(args, "config", None), {k: getattr(args, k, None) for k in keys})

@@ -90,6 +90,69 @@ def _cel_with_string_keys():
         compiler_utils.placeholder_to_cel = upstream
 
 
+# Without a window the resolver query takes this many spans: "every span", within reason.
+ALL_SPANS_LIMIT = 10000
+INPUT_CONFIG_PARAMETER = "input_config"
+RANGE_CONFIG_PARAMETER = "range_config"
+
+
+@contextlib.contextmanager
+def project_resolvers():
+    """The Kubeflow V2 compiler knows only TFX's latest-artifact and latest-blessed-model resolvers.
+
+    The project's strategies (pipeline/resolvers.py) compile to the same metadata queries:
+    the serving model to the latest blessed model (a cluster has no rollback command), the
+    analyzer cache to the latest cache, and the span window to the newest `num_spans`
+    Examples that carry a span (ExampleGen's; Transform's outputs have none).
+    """
+    from tfx.dsl.components.common import resolver
+    from tfx.orchestration.kubeflow.v2 import step_builder
+
+    from pipeline.resolvers import LatestCacheStrategy, ServingModelStrategy, SpanWindowStrategy
+
+    upstream = step_builder.StepBuilder._build_resolver_spec
+
+    def build(self):
+        strategy = self._exec_properties[resolver.RESOLVER_STRATEGY_CLASS]
+        if strategy is ServingModelStrategy:
+            return self._build_latest_blessed_model_resolver()
+        if strategy is LatestCacheStrategy:
+            return self._build_latest_artifact_resolver()
+        if strategy is SpanWindowStrategy:
+            tasks = self._build_latest_artifact_resolver()
+            executor = self._deployment_config.executors[step_builder._EXECUTOR_LABEL_PATTERN.format(self._name)]
+            for query in executor.resolver.output_artifact_queries.values():
+                query.filter += " AND metadata.span.number_value>=1"
+                query.limit = self._exec_properties[resolver.RESOLVER_CONFIG].get("num_spans") or ALL_SPANS_LIMIT
+            return tasks
+        return upstream(self)
+
+    step_builder.StepBuilder._build_resolver_spec = build
+    try:
+        yield
+    finally:
+        step_builder.StepBuilder._build_resolver_spec = upstream
+
+
+def example_gen_parameters(config: PipelineConfig) -> Optional[Dict]:
+    """For a dataset of spans: ExampleGen's span pattern and span as pipeline parameters.
+
+    `input_config` (JSON; its pattern holds `{SPAN}`) and `range_config` (JSON of a
+    RangeConfig; empty: the newest span), so a recurring run reads each new span as the
+    local loop does, and a run can re-read a given span.
+    """
+    if not config.dataset.spanned:
+        return None
+    from tfx.orchestration import data_types
+    from tfx.utils import proto_utils
+
+    from pipeline.pipeline import input_config
+
+    return {"input_config": data_types.RuntimeParameter(name=INPUT_CONFIG_PARAMETER, ptype=str,
+                                                        default=proto_utils.proto_to_json(input_config(config))),
+            "range_config": data_types.RuntimeParameter(name=RANGE_CONFIG_PARAMETER, ptype=str, default="")}
+
+
 def compile_job(run: ClusterRun) -> Dict:
     """The PipelineJob as a dict: `pipelineSpec` (with its default root) and `runtimeConfig`."""
     from tfx.orchestration.kubeflow.v2.kubeflow_v2_dag_runner import KubeflowV2DagRunner, KubeflowV2DagRunnerConfig
@@ -98,8 +161,15 @@ def compile_job(run: ClusterRun) -> Dict:
 
     runner = KubeflowV2DagRunner(KubeflowV2DagRunnerConfig(display_name=run.config.pipeline_name,
                                                            default_image=run.image))
-    with _cel_with_string_keys():
-        job = runner.run(create_pipeline(run.config, beam_pipeline_args=run.beam_args), write_out=False)
+    parameters = example_gen_parameters(run.config) or {}
+    pipeline = create_pipeline(run.config, beam_pipeline_args=run.beam_args, example_gen_inputs=parameters or None)
+    defaults = {p.name: p.default for p in parameters.values()}
+    with _cel_with_string_keys(), project_resolvers():
+        job = runner.run(pipeline, parameter_values=defaults, write_out=False)
+    # TFX writes the parameters' types only; KFP's UI and `kfp.Client` take defaults from the spec.
+    for name, default in defaults.items():
+        spec = job["pipelineSpec"]["root"]["inputDefinitions"]["parameters"][name]
+        spec.update({"parameterType": "STRING", "defaultValue": default, "isOptional": True})
     # A YAML file holds only the PipelineSpec; this keeps the pipeline root in it.
     job["pipelineSpec"]["defaultPipelineRoot"] = run.config.pipeline_root
     return job

@@ -8,10 +8,13 @@ from pipeline.config import PipelineConfig
 from pipeline.pipeline import PUSHER_ID
 from pipeline.preflight import DataCheck
 from pipeline.progress import RunProgress
-from runs import exit_codes, metadata, results
+from pipeline.span_plan import span_list
+from runs import exit_codes, metadata, results, spans
 
 EXAMPLE_VALIDATOR = "ExampleValidator"
 EVALUATOR = "Evaluator"
+TRAINER = "Trainer"
+
 
 
 @dataclass
@@ -25,12 +28,15 @@ class RunSummary:
     push: Optional[results.Push] = None
     run_id: Optional[str] = None
     data_check: Optional[DataCheck] = None
+    ingest_only: bool = False
+    trained_spans: Optional[List[int]] = None
+    warm_start: Optional[str] = None
 
     @property
     def exit_code(self) -> int:
         if self.gated:
             return exit_codes.ANOMALIES
-        if self.push and self.push.pushed:
+        if self.ingest_only or (self.push and self.push.pushed):
             return exit_codes.OK
         return exit_codes.NOT_BLESSED
 
@@ -47,6 +53,17 @@ class RunSummary:
             out.append("Data: no anomalies against the schema")
         if self.data_check is not None and self.data_check.unlabelled:
             out.append(f"  {self.data_check.dropped_text(self.config.dataset.label)}")
+        span = self.config.ingest_span
+        if self.ingest_only:
+            out.append(f"Span {span}: " + ("ingested, but left out of training (anomalies)" if self.gated else
+                                           "ingested; it joins the window of the next training run"))
+            return out + [f"Metadata: {self.config.metadata.describe()}"]
+        if self.trained_spans:
+            window = self.config.dataset.span_window
+            out.append(f"Spans: trained on {span_list(self.trained_spans)} "
+                       f"({f'window of {window}' if window else 'every span'})")
+        if self.warm_start:
+            out.append(f"Warm start: {self.warm_start}")
         if self.evaluation is not None:
             ev = self.evaluation
             overall = ev.metrics.get("Overall", {})
@@ -76,9 +93,10 @@ class RunSummary:
 
 
 def summarize(config: PipelineConfig, progress: RunProgress, seconds: float,
-              data_check: Optional[DataCheck] = None) -> RunSummary:
+              data_check: Optional[DataCheck] = None, ingest_only: bool = False) -> RunSummary:
     store = progress.store
-    summary = RunSummary(config=config, seconds=seconds, counts=progress.counts(), data_check=data_check)
+    summary = RunSummary(config=config, seconds=seconds, counts=progress.counts(), data_check=data_check,
+                         ingest_only=ingest_only)
 
     validator_id = progress.execution_id(EXAMPLE_VALIDATOR)
     if validator_id is not None:
@@ -95,6 +113,12 @@ def summarize(config: PipelineConfig, progress: RunProgress, seconds: float,
         evaluation = outputs.get("evaluation", [])
         if evaluation:
             summary.evaluation = results.read_evaluation(evaluation[0].uri, blessed)
+
+    if summary.run_id is not None and config.dataset.spans:
+        summary.trained_spans = spans.trained_spans(store, summary.run_id)
+    trainer_id = progress.execution_id(TRAINER)
+    if trainer_id is not None:
+        summary.warm_start = results.read_warm_start(metadata.output_artifacts(store, trainer_id))
 
     pusher_id = progress.execution_id(PUSHER_ID)
     if pusher_id is not None:

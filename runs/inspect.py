@@ -5,6 +5,8 @@
              not finish: interrupted, failed or still running)
   artifacts  artifacts by type: id, URI, producing component, run, key properties
   lineage    from a pushed model (latest, --version N or --artifact ID) back to the input files
+  history    one row per run, newest first: trigger, spans, outcome, metric and change, pushed version
+             (--html writes the history page of the report)
   report     write the static HTML report of a run (default the latest) and print its path
 
 The store is <output-dir>/metadata.sqlite unless --sqlite or --mysql-host names another
@@ -49,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m runs.inspect", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     common = _connection_arguments()
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{runs,artifacts,lineage,report}",
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{runs,artifacts,lineage,history,report}",
                                 parser_class=_Parser)
     runs = sub.add_parser("runs", parents=[common], help="pipeline runs, newest first")
     runs.add_argument("--limit", type=int, default=10, metavar="N", help="show the N newest runs (default 10)")
@@ -60,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     which = lineage.add_mutually_exclusive_group()
     which.add_argument("--version", metavar="N", help="the push of this serving version")
     which.add_argument("--artifact", type=int, metavar="ID", help="any artifact id (see `artifacts`)")
+    history = sub.add_parser("history", parents=[common], help="one row per run: trigger, spans, outcome, metric")
+    history.add_argument("--limit", type=int, default=None, metavar="N", help="only the N newest runs")
+    history.add_argument("--html", action="store_true",
+                         help="write the history page (<output-dir>/reports/history.html) and print its path")
     report = sub.add_parser("report", parents=[common], help="write the static HTML report of a run")
     report.add_argument("--run", metavar="RUN_ID", help="the run (default the latest)")
     report.add_argument("--out", metavar="FILE", help="where to write it (default <output-dir>/reports/<run>.html)")
@@ -134,6 +140,13 @@ def lineage_data(store, version: Optional[str], artifact_id: Optional[int]) -> D
     return {"start_artifact_id": start.id, "steps": [s.to_dict() for s in lineage.trace(store, start)]}
 
 
+def history_data(store, where: str, limit: Optional[int]) -> List[Dict[str, Any]]:
+    from runs import history
+
+    _runs(store, where)
+    return [row.to_dict() for row in history.history(store, limit=limit)]
+
+
 # ---- text output ----
 
 def _table(rows: Sequence[Sequence[Any]], indent: str = "  ") -> List[str]:
@@ -201,6 +214,21 @@ def format_lineage(data: Dict[str, Any]) -> List[str]:
     return out
 
 
+def format_history(rows: List[Dict[str, Any]]) -> List[str]:
+    from runs.history import HistoryRow
+
+    metric = next((r["metric"] for r in rows if r["metric"]), "metric")
+    table = [("run", "started", "trigger", "spans", "outcome", metric, "change", "version")]
+    for data in rows:
+        row = HistoryRow(**data)
+        outcome = row.outcome + (f" ({row.anomalies})" if row.outcome == "anomalies" else "")
+        version = (row.pushed_version or "-") + (f" (restores {row.restored_version})" if row.restored_version else "")
+        table.append((row.run_id, row.started, row.trigger, row.spans_text(), outcome,
+                      "-" if row.value is None else f"{row.value:.4f}",
+                      "-" if row.change is None else f"{row.change:+.4f}", version))
+    return _table(table, indent="")
+
+
 def _quiet() -> None:
     """TensorFlow, TFMA and Beam log deprecations at import and read time; a CLI shows only its answer."""
     import logging
@@ -221,6 +249,14 @@ def run_command(args) -> Any:
         return artifacts_data(mlmd, where, args.type, args.run), format_artifacts
     if args.command == "lineage":
         return lineage_data(mlmd, args.version, args.artifact), format_lineage
+    if args.command == "history" and not args.html:
+        return history_data(mlmd, where, args.limit), format_history
+    if args.command == "history":
+        from runs.report_history import write_history_report
+
+        _runs(mlmd, where)
+        path = write_history_report(mlmd, OutputLayout(output_dir_from_args(args)))
+        return {"path": path}, lambda data: [data["path"]]
     from runs import report_html
 
     run_id = resolve_run(mlmd, args.run, where)

@@ -7,6 +7,7 @@
   <output>/request_log/<model>/requests.jsonl  the server's request log
   <output>/monitoring/<model>/                 drift monitor results
   <output>/kubeflow/<pipeline>.yaml            compiled Kubeflow / Vertex specs
+  <output>/run.lock                            held by the run (or loop) using the folder
 
 Every module, the Makefile (`python -m runs.layout`) and the notebook ask this module;
 nobody else spells these names.
@@ -27,6 +28,8 @@ LATEST_REPORT = "latest.html"
 REQUEST_LOG = "request_log"
 MONITORING = "monitoring"
 KUBEFLOW = "kubeflow"
+RUN_LOCK = "run.lock"
+HISTORY_REPORT = "history.html"
 # Where runs go when no --output-dir is given: outputs/ in the project (ignored by git).
 DEFAULT_OUTPUT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "outputs")
 
@@ -74,6 +77,14 @@ class OutputLayout:
     @property
     def latest_report(self) -> str:
         return self._path(REPORTS, LATEST_REPORT)
+
+    @property
+    def history_report(self) -> str:
+        return self._path(REPORTS, HISTORY_REPORT)
+
+    @property
+    def run_lock(self) -> str:
+        return self._path(RUN_LOCK)
 
     def request_log_dir(self, model_name: str) -> str:
         return self._path(REQUEST_LOG, model_name)

@@ -251,6 +251,30 @@ def push_of_version_dir(store: metadata_store.MetadataStore, version_dir: str) -
                        f"(known destinations: {sorted(set(destination.values())) or 'none'})")
 
 
+def push_inputs(store: metadata_store.MetadataStore, pushed: metadata_store_pb2.Artifact
+                ) -> Dict[str, metadata_store_pb2.Artifact]:
+    """The model and blessing a push (by the Pusher or a rollback) was made from, by input key."""
+    producer = metadata.producer_execution(store, pushed.id)
+    if producer is None:
+        return {}
+    return {key: artifacts[0] for key, artifacts in metadata.input_artifacts(store, producer.id).items() if artifacts}
+
+
+def is_blessed_push(store: metadata_store.MetadataStore, pushed: metadata_store_pb2.Artifact) -> bool:
+    blessing = push_inputs(store, pushed).get("model_blessing")
+    return bool(metadata.custom_property(pushed, "pushed")) and blessing is not None \
+        and bool(metadata.custom_property(blessing, "blessed"))
+
+
+def evaluation_of_push(store: metadata_store.MetadataStore, pushed: metadata_store_pb2.Artifact
+                       ) -> Optional[metadata_store_pb2.Artifact]:
+    """The ModelEvaluation that blessed a pushed model: push <- blessing <- the Evaluator's evaluation output."""
+    blessing = push_inputs(store, pushed).get("model_blessing")
+    evaluator = metadata.producer_execution(store, blessing.id) if blessing is not None else None
+    evaluations = metadata.output_artifacts(store, evaluator.id).get("evaluation", []) if evaluator else []
+    return evaluations[0] if evaluations else None
+
+
 @dataclass(frozen=True)
 class TrainingStatistics:
     path: str  # <uri>/Split-train/FeatureStats.pb

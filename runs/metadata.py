@@ -93,6 +93,12 @@ def max_execution_id(store: metadata_store.MetadataStore) -> int:
     return executions[0].id if executions else 0
 
 
+def newest_run_after(store: metadata_store.MetadataStore, after_id: int) -> Optional[str]:
+    """The run of the newest execution with id > after_id (a run that failed before any summary), or None."""
+    newest = max_execution_id(store)
+    return run_id_of(store, newest) if newest > after_id else None
+
+
 def latest_node_execution(store: metadata_store.MetadataStore, pipeline_name: str, node_id: str,
                           after_id: int = 0) -> Optional[NodeExecution]:
     """The newest execution of a component with id > after_id, or None (e.g. it was skipped)."""

@@ -6,6 +6,7 @@ parse files by hand.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
@@ -13,6 +14,8 @@ from typing import Dict, List, Optional
 from runs import metadata
 
 SPLIT_PREFIX = "Split-"
+# What the Trainer's warm start did, in its model_run output (models/model.py writes it).
+WARM_START_FILE = "warm_start.json"
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,22 @@ def read_push(pushed_model_artifact) -> Push:
     )
 
 
+def read_warm_start(trainer_outputs) -> Optional[str]:
+    """'from <base model> (features unchanged)' or 'skipped: <why>'; None when the run did not warm start."""
+    import json
+
+    import tensorflow as tf
+
+    model_run = trainer_outputs.get("model_run")
+    path = os.path.join(model_run[0].uri, WARM_START_FILE) if model_run else None
+    if path is None or not tf.io.gfile.exists(path):
+        return None
+    record = json.loads(tf.io.gfile.GFile(path).read())
+    if record.get("loaded"):
+        return f"from the serving model {record.get('base_model')} ({record.get('reason')})"
+    return f"skipped, trained from scratch: {record.get('reason')}"
+
+
 @dataclass(frozen=True)
 class ThresholdCheck:
     """One threshold of the EvalConfig in force, the value it was checked against, and the verdict."""
@@ -195,6 +214,42 @@ def read_thresholds(evaluation_uri: str, evaluation: Evaluation) -> List[Thresho
             checks.append(ThresholdCheck(metric, slice_name, _bound_text(threshold),
                                          values.get(slice_name, {}).get(key.name), not failed))
     return checks
+
+
+@dataclass(frozen=True)
+class BlessingBar:
+    """What the overall slice had to reach for a metric: a value and a largest drop against the baseline."""
+
+    metric: str
+    min_value: Optional[float]
+    max_drop: Optional[float]
+    higher_is_better: bool = True
+
+
+def blessing_bars(evaluation_uri: str) -> List[BlessingBar]:
+    """The overall-slice thresholds of the evaluation's own EvalConfig, per thresholded metric."""
+    from tensorflow_model_analysis.metrics import metric_specs
+    from tensorflow_model_analysis.proto import config_pb2
+    from tensorflow_model_analysis.writers import eval_config_writer
+
+    eval_config = eval_config_writer.load_eval_run(evaluation_uri)[0]
+    thresholds = metric_specs.metric_thresholds_from_metrics_specs(eval_config.metrics_specs, eval_config)
+    baselines = {spec.name for spec in eval_config.model_specs if spec.is_baseline}
+    bars: Dict[str, BlessingBar] = {}
+    for key, entries in thresholds.items():
+        if key.model_name in baselines:
+            continue
+        for slice_spec, threshold in entries:
+            if slice_spec:
+                continue
+            bar = bars.get(key.name, BlessingBar(key.name, None, None))
+            if threshold.DESCRIPTOR.name == "GenericValueThreshold" and threshold.HasField("lower_bound"):
+                bar = dataclasses.replace(bar, min_value=threshold.lower_bound.value)
+            elif threshold.DESCRIPTOR.name == "GenericChangeThreshold" and threshold.HasField("absolute"):
+                higher = threshold.direction == config_pb2.MetricDirection.HIGHER_IS_BETTER
+                bar = dataclasses.replace(bar, max_drop=abs(threshold.absolute.value), higher_is_better=higher)
+            bars[key.name] = bar
+    return sorted(bars.values(), key=lambda b: b.metric)
 
 
 def _applies(slice_spec, slice_name: str) -> bool:

@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from serving import traffic
-from serving.contract import EXAMPLES_INPUT
+from serving.contract import EXAMPLES_INPUT, REQUEST_ID_HEADER
 from serving.raw_features import RawFeatures
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -68,6 +68,7 @@ class RestClient:
                 dropped = isinstance(error, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError))
                 if attempt == 2 or not dropped:
                     raise
+        self._local.request_id = response.getheader(REQUEST_ID_HEADER)
         if response.getheader("Connection", "").lower() == "close":
             conn.close()
             self._local.conn = None
@@ -75,6 +76,11 @@ class RestClient:
         if response.status != 200:
             raise RequestFailed(response.status, doc.get("error", payload.decode("utf-8", "replace")))
         return doc
+
+    @property
+    def last_request_id(self) -> Optional[str]:
+        """The x-request-id of this thread's last answer: what delayed labels refer to (serving.feedback)."""
+        return getattr(self._local, "request_id", None)
 
     def _model_path(self, version: Optional[int]) -> str:
         return f"/v1/models/{self.model_name}" + (f"/versions/{version}" if version else "")

@@ -23,6 +23,9 @@ EXAMPLES_INPUT = "examples"
 EXTRA_ASSETS_DIR = "assets.extra"
 SCHEMA_FILE = "schema.pbtxt"
 SERVE_TAG = "serve"
+# This project's server answers every prediction with its request id under this header (REST)
+# or metadata key (gRPC); the request log records it. TF Serving itself has no such header.
+REQUEST_ID_HEADER = "x-request-id"
 
 REQUIRED_FILES = (SAVED_MODEL_FILE, f"{VARIABLES_DIR}/{VARIABLES_INDEX}", f"{EXTRA_ASSETS_DIR}/{SCHEMA_FILE}")
 _DATA_SHARD = re.compile(r"variables\.data-(\d+)-of-(\d+)")

@@ -50,6 +50,9 @@ class FakeTfxStore:
     def artifact(self, type_name: str, uri: str, **custom) -> pb.Artifact:
         artifact = pb.Artifact(type_id=self.store.put_artifact_type(pb.ArtifactType(name=type_name)), uri=uri)
         for name, value in custom.items():
+            if isinstance(value, dict):  # e.g. ExampleAnomalies' blessed: {split: 0 or 1}
+                artifact.custom_properties[name].struct_value.update(value)
+                continue
             field = {int: "int_value", float: "double_value"}.get(type(value), "string_value")
             setattr(artifact.custom_properties[name], field, value)
         return artifact
@@ -69,7 +72,7 @@ class FakeTfxStore:
                 event.path.steps.add().index = 0
                 pairs.append((artifact, event))
                 keys.append((event_type, key))
-        contexts = [self.node(node_id)] + ([run] if run is not None else [])
+        contexts = [self._pipeline, self.node(node_id)] + ([run] if run is not None else [])
         _, artifact_ids, _ = self.store.put_execution(execution, pairs, contexts)
         by_id = {a.id: a for a in self.store.get_artifacts_by_id(artifact_ids)}
         stored = {key: by_id[artifact_id] for key, artifact_id in zip(keys, artifact_ids)}

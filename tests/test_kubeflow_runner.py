@@ -171,8 +171,12 @@ def test_tfx_alone_would_compile_a_condition_that_cannot_hold(local_pipeline):
     from tfx.orchestration.kubeflow.v2 import compiler_utils
     from tfx.orchestration.kubeflow.v2.kubeflow_v2_dag_runner import KubeflowV2DagRunner, KubeflowV2DagRunnerConfig
 
+    from pipeline.kubeflow import project_resolvers
+
     assert compiler_utils.placeholder_to_cel.__module__ == compiler_utils.__name__, "the patch must not leak"
-    job = KubeflowV2DagRunner(KubeflowV2DagRunnerConfig(default_image=IMAGE)).run(local_pipeline, write_out=False)
+    with project_resolvers():  # the project's resolvers compile; the condition is TFX's alone
+        job = KubeflowV2DagRunner(KubeflowV2DagRunnerConfig(default_image=IMAGE)).run(local_pipeline,
+                                                                                      write_out=False)
     condition = job["pipelineSpec"]["root"]["dag"]["tasks"]["Trainer"]["triggerPolicy"]["condition"]
     assert "['train']" not in condition
     with pytest.raises(KeyError):
@@ -422,3 +426,62 @@ def test_vertex_submit_builds_the_pipeline_job_from_the_compiled_spec(tmp_path, 
     assert job.location == "europe-west4" and job.project == "acme"
     assert type(resource).to_dict(resource)["pipeline_spec"]["root"] == spec["root"]
     assert "submitted projects/acme/pipelineJobs/1" in capsys.readouterr().out
+
+
+# ---- a dataset of spans ----
+
+@pytest.fixture(scope="module")
+def spans_dataset(tmp_path_factory):
+    """Two spans of the bundled penguins, a window of 2 (the local copy the runner reads)."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("spans")
+    for name in ("dataset.yaml", "schema.pbtxt"):
+        shutil.copy(f"{PENGUINS}/{name}", folder)
+    (folder / "dataset.yaml").write_text((folder / "dataset.yaml").read_text() + "span_window: 2\n")
+    lines = open(f"{PENGUINS}/penguins.csv").read().splitlines()
+    for span in (1, 2):
+        (folder / f"span-{span}").mkdir()
+        (folder / f"span-{span}" / "data.csv").write_text("\n".join([lines[0]] + lines[span::2]) + "\n")
+    return folder
+
+
+SPAN_RESOLVERS = ("span_window_resolver", "transform_cache_resolver")
+
+
+def test_spans_compile_with_the_span_pattern_as_a_parameter_and_the_window_as_a_query(tmp_path, spans_dataset):
+    spec, job = compile_spec(tmp_path, [*CONFIGURED, "--dataset", str(spans_dataset), "--warm-start"], "p.json")
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    assert json.loads(parameters["input_config"]["defaultValue"])["splits"][0]["pattern"] == "span-{SPAN}/*.csv"
+    assert parameters["range_config"]["defaultValue"] == ""  # empty: ExampleGen reads the newest span
+    assert job["runtimeConfig"]["parameters"]["range_config"] == {"stringValue": ""}
+    example_gen = tasks(spec)["CsvExampleGen"]["inputs"]["parameters"]
+    assert example_gen["input_config"] == {"componentInputParameter": "input_config"}
+    assert example_gen["range_config"] == {"componentInputParameter": "range_config"}
+    [query] = executor(spec, "span_window_resolver")["resolver"]["outputArtifactQueries"].values()
+    assert query["limit"] == 2 and "metadata.span.number_value>=1" in query["filter"]
+    cache = executor(spec, "transform_cache_resolver")["resolver"]["outputArtifactQueries"]["cache"]
+    assert cache["filter"].startswith('schema_title="tfx.TransformCache"')
+    for consumer in ("Transform", "Evaluator"):
+        examples = tasks(spec)[consumer]["inputs"]["artifacts"]["examples"]["taskOutputArtifact"]
+        assert examples["producerTask"] == "span_window_resolver"
+    base_model = tasks(spec)["Trainer"]["inputs"]["artifacts"]["base_model"]["taskOutputArtifact"]
+    assert base_model["producerTask"] == f"{RESOLVER}-model-resolver"
+    json_format.ParseDict(job, pipeline_spec_pb2.PipelineJob())  # KFP's own types accept it
+
+
+def test_spans_local_and_kubeflow_pipelines_have_the_same_wiring(tmp_path, spans_dataset):
+    from pipeline.pipeline import create_pipeline
+
+    local = create_pipeline(preflight.check(load_config(None, {"dataset": str(spans_dataset)}))[0])
+    spec, _ = compile_spec(tmp_path, [*CONFIGURED, "--dataset", str(spans_dataset)])
+    local_edges, local_upstream, local_conditional = local_graph(local)
+    kfp_edges, kfp_upstream, kfp_conditional = kubeflow_graph(spec)
+    # As for the model resolver: on Kubeflow a resolver is a metadata query, neither gated nor waiting.
+    for resolver in (RESOLVER, *SPAN_RESOLVERS):
+        local_edges = {e for e in local_edges if e[2] != resolver}
+        local_upstream[resolver] = set()
+        local_conditional.discard(resolver)
+    assert kfp_edges == local_edges
+    assert kfp_upstream == local_upstream
+    assert kfp_conditional == local_conditional

@@ -2,12 +2,17 @@
 
 Both front ends translate their wire format into numpy inputs, call `predict`, and
 translate back; status, latency and the request log are recorded here once, so the
-two APIs cannot drift apart.
+two APIs cannot drift apart. Every prediction gets a request id (the client's own
+`x-request-id` when it sends a sane one): REST returns it as a response header, gRPC
+as response metadata, and the request log records it, so labels that arrive later can
+be joined with what was predicted (serving/feedback.py).
 """
 from __future__ import annotations
 
 import functools
+import re
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, Mapping, Optional, Sequence
@@ -22,6 +27,13 @@ from serving.server.request_log import LoggedRequest, RequestLog
 from serving.server.servable import Servable
 from serving.server.versions import ModelVersions
 
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def request_id(supplied: Optional[str] = None) -> str:
+    """The client's request id when it is a short token, else a new random one."""
+    return supplied if supplied and _SANE_REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
+
 
 @dataclass
 class RequestScope:
@@ -33,6 +45,7 @@ class RequestScope:
     version: str = ""
     signature: str = ""
     status: str = "OK"
+    request_id: str = ""
 
 
 class ServingCore:
@@ -44,9 +57,9 @@ class ServingCore:
         self.batcher = batcher
 
     @contextmanager
-    def track(self, *, model: str, api: str, entrypoint: str) -> Iterator[RequestScope]:
+    def track(self, *, model: str, api: str, entrypoint: str, request_id: str = "") -> Iterator[RequestScope]:
         """Times the block and counts it under the status it ended with."""
-        scope = RequestScope(model=model, api=api, entrypoint=entrypoint)
+        scope = RequestScope(model=model, api=api, entrypoint=entrypoint, request_id=request_id)
         start = time.perf_counter()
         try:
             yield scope
@@ -99,7 +112,7 @@ class ServingCore:
                 serialized = list(next(iter(inputs.values())).reshape(-1))
             latency_ms = (time.perf_counter() - started) * 1000 if started is not None else 0.0
             log.submit(LoggedRequest(
-                model=servable.name, version=servable.version, signature=scope.signature,
+                request_id=scope.request_id, model=servable.name, version=servable.version, signature=scope.signature,
                 entrypoint=scope.entrypoint, latency_ms=latency_ms, outputs=outputs,
                 rows=rows, serialized_examples=serialized))
         return outputs

@@ -4,6 +4,7 @@ PredictionService.Predict and GetModelMetadata, ModelService.GetModelStatus: the
 official Python client (`prediction_service_pb2_grpc.PredictionServiceStub`) works
 against this server unchanged. Classify, Regress, MultiInference and
 HandleReloadConfigRequest answer UNIMPLEMENTED (the generated base class does).
+Predict sends the request's id as `x-request-id` in the response's initial metadata.
 """
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from serving.contract import REQUEST_ID_HEADER
 from serving.server import api_protos
-from serving.server.core import ServingCore
+from serving.server.core import ServingCore, request_id
 from serving.server.errors import ServingError, invalid_argument
 
 log = logging.getLogger(__name__)
@@ -59,8 +61,11 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def Predict(self, request, context):  # noqa: N802 - generated API name
         started = time.perf_counter()
+        rid = request_id(dict(context.invocation_metadata()).get(REQUEST_ID_HEADER))
+        context.send_initial_metadata(((REQUEST_ID_HEADER, rid),))
         try:
-            with self.core.track(model=request.model_spec.name, api="predict", entrypoint="grpc") as scope:
+            with self.core.track(model=request.model_spec.name, api="predict", entrypoint="grpc",
+                                 request_id=rid) as scope:
                 servable = self.core.resolve(scope, _version_of(request.model_spec),
                                              request.model_spec.signature_name)
                 inputs = {key: _to_array(key, proto, self.max_elements) for key, proto in request.inputs.items()}

@@ -41,12 +41,14 @@ class LoggedRequest:
     rows: Optional[Sequence[Mapping[str, Any]]] = None  # raw features, when the client sent them
     serialized_examples: Optional[Sequence[bytes]] = None  # parsed into rows by the writer
     timestamp: float = field(default_factory=time.time)
+    request_id: str = ""
 
     def to_json(self) -> Dict[str, Any]:
         rows = list(self.rows) if self.rows is not None else (
             parse_examples(self.serialized_examples) if self.serialized_examples is not None else None)
         return {
             "timestamp": datetime.fromtimestamp(self.timestamp, timezone.utc).isoformat(timespec="milliseconds"),
+            "request_id": self.request_id,
             "model": self.model,
             "version": self.version,
             "signature": self.signature,

@@ -7,7 +7,8 @@ Routes, as in TF Serving (http_rest_api_handler.cc):
   GET  /monitoring/prometheus/metrics               Prometheus metrics
 Any other /v1/ path is "Malformed request" (400); errors are `{"error": "..."}`.
 Connections are kept alive (HTTP/1.1) and each response leaves in one write with
-TCP_NODELAY, so small requests do not wait on Nagle's algorithm.
+TCP_NODELAY, so small requests do not wait on Nagle's algorithm. Predict responses,
+errors included, carry the request's id in an `x-request-id` header.
 
 A connection idle for `--rest_api_timeout_in_ms`, or a request whose next bytes take longer
 than that to arrive, is closed: a stalled client holds only its own thread, never another's.
@@ -29,8 +30,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict, Optional, Tuple
 
+from serving.contract import REQUEST_ID_HEADER
 from serving.server import api_protos, rest_json
-from serving.server.core import ServingCore
+from serving.server.core import ServingCore, request_id
 from serving.server.errors import ServingError, invalid_argument
 from serving.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from serving.server.metrics import METRICS_PATH
@@ -107,28 +109,31 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _api(self, method: str, path: str, body: bytes) -> None:
+        rid = request_id(self.headers.get(REQUEST_ID_HEADER)) if _PREDICT.fullmatch(path) else None
         try:
             if not path.lower().startswith("/v1/"):
                 raise ServingError("NOT_FOUND", f"Unknown path: {path}. The API lives under /v1/models/")
-            status, payload = self.server.api.handle(method, path, body)
+            status, payload = self.server.api.handle(method, path, body, request_id=rid)
         except ServingError as e:
-            self._reply_error(e)
+            self._reply_error(e, rid)
             return
         except Exception as e:  # noqa: BLE001 - a bug must answer 500, not kill the connection
             log.exception("REST request %s %s failed", method, path)
-            self._reply_error(ServingError("INTERNAL", f"{type(e).__name__}: {e}"))
+            self._reply_error(ServingError("INTERNAL", f"{type(e).__name__}: {e}"), rid)
             return
-        self._reply(status, payload, _JSON)
+        self._reply(status, payload, _JSON, rid)
 
-    def _reply_error(self, error: ServingError) -> None:
-        self._reply(error.http_status, json.dumps({"error": error.message}).encode(), _JSON)
+    def _reply_error(self, error: ServingError, rid: Optional[str] = None) -> None:
+        self._reply(error.http_status, json.dumps({"error": error.message}).encode(), _JSON, rid)
 
-    def _reply(self, status: int, payload: bytes, content_type: str) -> None:
+    def _reply(self, status: int, payload: bytes, content_type: str, rid: Optional[str] = None) -> None:
         reason = self.responses.get(status, ("",))[0]
         head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
                 f"Content-Length: {len(payload)}\r\n")
         if self.server.connections.draining:
             self.close_connection = True
+        if rid:
+            head += f"{REQUEST_ID_HEADER}: {rid}\r\n"
         if self.close_connection:
             head += "Connection: close\r\n"
         self.wfile.write(head.encode("latin-1") + b"\r\n" + payload)
@@ -141,14 +146,14 @@ class RestApi:
     def __init__(self, core: ServingCore):
         self.core = core
 
-    def handle(self, method: str, path: str, body: bytes) -> Tuple[int, bytes]:
+    def handle(self, method: str, path: str, body: bytes, request_id: Optional[str] = None) -> Tuple[int, bytes]:
         if method == "POST":
             match = _PREDICT.fullmatch(path)
             if match:
                 name, version, verb = match.groups()
                 if verb.lower() != "predict":
                     raise ServingError("UNIMPLEMENTED", f"':{verb}' is not supported by this server; use ':predict'")
-                return 200, self._predict(name, _version(version), body)
+                return 200, self._predict(name, _version(version), body, request_id or "")
         elif method == "GET":
             match = _METADATA.fullmatch(path)
             if match:
@@ -158,9 +163,9 @@ class RestApi:
                 return 200, self._status(match.group(1), _version(match.group(2)))
         raise invalid_argument(f"Malformed request: {method} {path}")
 
-    def _predict(self, name: str, version: Optional[int], body: bytes) -> bytes:
+    def _predict(self, name: str, version: Optional[int], body: bytes, request_id: str) -> bytes:
         started = time.perf_counter()
-        with self.core.track(model=name, api="predict", entrypoint="rest") as scope:
+        with self.core.track(model=name, api="predict", entrypoint="rest", request_id=request_id) as scope:
             doc = rest_json.parse_body(body)
             signature_name = rest_json.signature_name_of(doc)
             servable = self.core.resolve(scope, version, signature_name)

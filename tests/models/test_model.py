@@ -1,27 +1,42 @@
 """The Keras model and the exported signatures a server and the Evaluator rely on."""
+import os
+import shutil
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from models import features as features_lib
 from models import model as model_lib
+from tests.conftest import PENGUINS
 from tests.models.model_fixtures import CLASSES, CUSTOM_CONFIG, RAW_ROWS, schema, to_example
 
 
+def _fresh_model(output):
+    features = features_lib.from_custom_config(schema(), CUSTOM_CONFIG)
+    return model_lib.build_keras_model(features, model_lib.vocab_sizes(features, output), len(CLASSES))
+
+
 @pytest.fixture(scope="session")
-def exported(tmp_path_factory, tiny_transform):
-    """A model trained briefly on the tiny dataset and saved with its signatures."""
+def exported_dir(tmp_path_factory, tiny_transform):
+    """A model trained briefly on the tiny dataset, saved with its signatures and raw schema as run_fn does."""
     rows, output = tiny_transform
     features = features_lib.from_custom_config(schema(), CUSTOM_CONFIG)
-    classes = CLASSES
-    model = model_lib.build_keras_model(features, model_lib.vocab_sizes(features, output), len(classes))
+    model = _fresh_model(output)
     batch = {k: np.array([r[k] for r in rows]) for k in rows[0] if k != "species"}
     dataset = tf.data.Dataset.from_tensors((batch, np.array([r["species"] for r in rows]))).repeat()
     model_lib.train(model, dataset, steps=60, loss_fn=model_lib.keras.losses.SparseCategoricalCrossentropy())
     assert model_lib.accuracy(model, dataset, steps=1) == 1.0  # memorised its 5 rows
-    path = str(tmp_path_factory.mktemp("model"))
-    model_lib.export(model, path, model_lib.signatures(model, output, features, ["year"], classes, None))
-    return tf.saved_model.load(path), classes
+    path = tmp_path_factory.mktemp("model")
+    model_lib.export(model, str(path), model_lib.signatures(model, output, features, ["year"], CLASSES, None))
+    (path / "assets.extra").mkdir()
+    (path / "assets.extra" / "schema.pbtxt").write_text(open(os.path.join(PENGUINS, "schema.pbtxt")).read())
+    return path, [w.numpy() for w in model.weights]
+
+
+@pytest.fixture(scope="session")
+def exported(exported_dir):
+    return tf.saved_model.load(str(exported_dir[0])), CLASSES
 
 
 def test_model_shape_follows_features_and_vocabularies(tiny_transform):
@@ -109,3 +124,41 @@ def test_a_value_never_seen_in_training_is_served(exported):
     row = {**RAW_ROWS[0], "island": "Atlantis"}
     out = loaded.signatures["serving_default"](examples=tf.constant([to_example(row, include_label=False)]))
     assert np.isfinite(out["probabilities"].numpy()).all() and out["classes"].numpy()[0].decode() in classes
+
+
+def test_warm_start_loads_the_base_weights_when_features_and_vocabularies_are_unchanged(exported_dir,
+                                                                                       tiny_transform):
+    path, base_weights = exported_dir
+    _, output = tiny_transform
+    features = features_lib.from_custom_config(schema(), CUSTOM_CONFIG)
+    model = _fresh_model(output)
+    assert model_lib.warm_start(model, str(path), schema(), output, features) == (True, "features unchanged")
+    assert all(np.array_equal(w.numpy(), b) for w, b in zip(model.weights, base_weights))
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda p: (p / "assets.extra" / "schema.pbtxt").write_text(
+        open(os.path.join(PENGUINS, "schema.pbtxt")).read().replace('name: "sex"', 'name: "gender"')),
+     "the features changed (gender, sex)"),
+    (lambda p: (p / "assets" / "island_vocab").write_text("Torgersen\nAtlantis\n"),
+     "vocabularies changed (island_vocab)"),
+    (lambda p: shutil.rmtree(p / "assets.extra"), "ships no assets.extra/schema.pbtxt"),
+])
+def test_warm_start_is_skipped_when_a_weight_would_mean_something_else(exported_dir, tiny_transform, tmp_path,
+                                                                       change, reason):
+    base = tmp_path / "base"
+    shutil.copytree(exported_dir[0], base)
+    change(base)
+    _, output = tiny_transform
+    model = _fresh_model(output)
+    fresh = [w.numpy() for w in model.weights]
+    loaded, why = model_lib.warm_start(model, str(base), schema(), output,
+                                       features_lib.from_custom_config(schema(), CUSTOM_CONFIG))
+    assert not loaded and reason in why
+    assert all(np.array_equal(w.numpy(), f) for w, f in zip(model.weights, fresh))
+
+
+def test_the_warm_start_file_name_is_the_one_runs_reads():
+    from runs.results import WARM_START_FILE
+
+    assert model_lib.WARM_START_FILE == WARM_START_FILE

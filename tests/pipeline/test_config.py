@@ -196,3 +196,46 @@ def test_evaluation_is_described_in_the_users_words(dataset):
     (dataset / "dataset.yaml").write_text("label: species\nevaluation: {metric: auc}\n")
     assert DatasetConfig.load(str(dataset)).evaluation.describe() == (
         "auc (no absolute bound), at most 0.02 worse than the blessed model (higher is better)")
+
+
+def test_span_folders_make_a_dataset_of_spans(spanned):
+    (spanned / "span-4").mkdir()  # a span still arriving (no CSV yet) is not a span yet
+    (spanned / "dataset.yaml").write_text(open(spanned / "dataset.yaml").read() + "span_window: 2\n")
+    ds = DatasetConfig.load(str(spanned))
+    assert ds.spans == (1, 2, 3) and ds.spanned
+    assert ds.input_pattern == "span-{SPAN}/*.csv"
+    assert ds.window() == (2, 3) and ds.window((1, 2, 5, 9)) == (5, 9)
+    assert ds.csv_files[0] == str(spanned / "span-1" / "part.csv") and len(ds.csv_files) == 3
+    assert ds.data_bytes == sum(os.path.getsize(spanned / f"span-{s}" / "part.csv") for s in (2, 3))
+    flat = DatasetConfig.load(PENGUINS)
+    assert (flat.spans, flat.spanned, flat.input_pattern, flat.span_window) == ((), False, "*.csv", 0)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda f: (f / "span-01").mkdir(), "rename span-01"),
+    (lambda f: (f / "span-x").mkdir(), "rename span-x"),
+    (lambda f: shutil.copy(os.path.join(PENGUINS, "penguins.csv"), f), "holds both CSV files and span-<N>/ folders"),
+    (lambda f: (f / "span-2" / "part.csv").write_text("species,island\nAdelie,Dream\n"),
+     "has columns species, island, but"),
+    (lambda f: (f / "dataset.yaml").write_text("label: species\nspan_window: -1\n"), "span_window must be zero"),
+    (lambda f: (f / "dataset.yaml").write_text("label: species\nspan_window: two\n"), "span_window: expected an"),
+    (lambda f: (f / "dataset.yaml").write_text("label: species\nwarm_start: maybe\n"), "warm_start: expected true"),
+])
+def test_span_layout_mistakes_are_named(spanned, change, message):
+    change(spanned)
+    with pytest.raises(ConfigError) as error:
+        DatasetConfig.load(str(spanned))
+    assert message in str(error.value)
+
+
+def test_warm_start_from_the_dataset_or_the_flag(spanned, tmp_path):
+    assert not load_config(None, {"dataset": str(spanned), "output_dir": str(tmp_path)}).warm_starts
+    assert load_config(None, {"dataset": str(spanned), "output_dir": str(tmp_path), "warm_start": True}).warm_starts
+    (spanned / "dataset.yaml").write_text(open(spanned / "dataset.yaml").read() + "warm_start: true\n")
+    assert load_config(None, {"dataset": str(spanned), "output_dir": str(tmp_path)}).warm_starts
+
+
+def test_the_span_to_ingest_must_exist(spanned, tmp_path):
+    assert load_config(None, {"dataset": str(spanned), "ingest_span": 2}).ingest_span == 2
+    with pytest.raises(ConfigError, match=r"span 7 is not in .* \(spans: \[1, 2, 3\]\)"):
+        load_config(None, {"dataset": str(spanned), "ingest_span": 7})

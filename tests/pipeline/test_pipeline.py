@@ -4,6 +4,7 @@ import json
 import pytest
 import tensorflow_model_analysis as tfma
 from tfx.dsl.compiler.compiler import Compiler
+from tfx.dsl.components.common import resolver
 
 from pipeline import preflight
 from pipeline.config import load_config
@@ -117,3 +118,43 @@ def test_error_metric_without_bounds_has_no_threshold(tmp_path):
     config = _checked(dataset=folder, output_dir=str(tmp_path / "out"), schema_mode="inferred")
     assert config.dataset.evaluation.metric == "mean_absolute_error"  # the regression default
     assert not _metric(config).HasField("threshold")
+
+
+def test_a_dataset_of_spans_reads_one_span_and_trains_on_the_window(spanned, tmp_path):
+    (spanned / "dataset.yaml").write_text(open(spanned / "dataset.yaml").read() + "span_window: 2\n")
+    config = preflight.check(load_config(None, {"dataset": str(spanned), "output_dir": str(tmp_path), "ingest_span": 3}))[0]
+    p = create_pipeline(config)
+    nodes = _nodes(p)
+    example_gen = nodes["CsvExampleGen"].exec_properties
+    assert json.loads(example_gen["input_config"])["splits"][0]["pattern"] == "span-{SPAN}/*.csv"
+    assert json.loads(example_gen["range_config"]) == {"static_range": {"start_span_number": 3,
+                                                                        "end_span_number": 3}}
+    window = nodes["span_window_resolver"]
+    assert window.exec_properties[resolver.RESOLVER_CONFIG] == {"num_spans": 2, "validated_only": True}
+    assert nodes["Transform"].inputs["examples"] is window.outputs["examples"]
+    assert nodes["Evaluator"].inputs["examples"] is window.outputs["examples"]
+    assert nodes["StatisticsGen"].inputs["examples"] is nodes["CsvExampleGen"].outputs["examples"]
+    transform = nodes["Transform"]
+    assert "updated_analyzer_cache" in transform.outputs
+    assert transform.inputs["analyzer_cache"] is nodes["transform_cache_resolver"].outputs["cache"]
+    assert _gated(p) >= {"span_window_resolver", "transform_cache_resolver", "Transform"}
+
+
+def test_a_folder_without_spans_is_unchanged(curated):
+    nodes = _nodes(create_pipeline(curated))
+    assert json.loads(nodes["CsvExampleGen"].exec_properties["input_config"])["splits"][0]["pattern"] == "*.csv"
+    assert nodes["CsvExampleGen"].exec_properties["range_config"] is None
+    assert "updated_analyzer_cache" not in nodes["Transform"].outputs and "analyzer_cache" not in nodes["Transform"].inputs
+    assert "base_model" not in nodes["Trainer"].inputs
+
+
+def test_ingest_only_stops_after_validation(spanned, tmp_path):
+    config = preflight.check(load_config(None, {"dataset": str(spanned), "output_dir": str(tmp_path), "ingest_span": 1}))[0]
+    assert set(_nodes(create_pipeline(config, ingest_only=True))) == {
+        "CsvExampleGen", "ImportSchemaGen", "StatisticsGen", "ExampleValidator"}
+
+
+def test_warm_start_trains_from_the_serving_model(tmp_path):
+    config = preflight.check(load_config(None, {"output_dir": str(tmp_path), "warm_start": True}))[0]
+    nodes = _nodes(create_pipeline(config))
+    assert nodes["Trainer"].inputs["base_model"] is nodes["latest_blessed_model_resolver"].outputs["model"]

@@ -306,3 +306,32 @@ def test_stalled_and_trickling_clients_are_timed_out_without_starving_others(bas
             sock.settimeout(10)
             assert sock.recv(1024) == b""  # closed by the server after the timeout
             sock.close()
+
+
+def test_every_prediction_has_a_request_id_returned_and_logged(base, tmp_path):
+    log_dir = tmp_path / "logs"
+    with ModelServer(MODEL, str(base), grpc_port=0, rest_port=0, request_log_dir=str(log_dir)) as server:
+        features = server.models.current.raw_features
+        rows = features.read_csv(CSV)[:1]
+        url = f"{server.rest_url}/v1/models/{MODEL}:predict"
+        generated = requests.post(url, json={"instances": rows}, timeout=30).headers["x-request-id"]
+        assert re.fullmatch(r"[0-9a-f]{32}", generated)
+        own = requests.post(url, json={"instances": rows}, headers={"X-Request-Id": "order-42"}, timeout=30)
+        assert own.headers["x-request-id"] == "order-42"  # the client's own id, when it is a sane token
+        odd = requests.post(url, json={"instances": rows}, headers={"X-Request-Id": "no spaces!"}, timeout=30)
+        assert re.fullmatch(r"[0-9a-f]{32}", odd.headers["x-request-id"])
+        failed = requests.post(url, data=b"{not json", timeout=30)
+        assert failed.status_code == 400 and "x-request-id" in failed.headers
+        assert "x-request-id" not in requests.get(f"{server.rest_url}/v1/models/{MODEL}", timeout=30).headers
+        channel = grpc.insecure_channel(server.grpc_target)
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = MODEL
+        request.inputs["examples"].CopyFrom(tf.make_tensor_proto(features.serialize(rows), dtype=tf.string))
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        _, call = stub.Predict.with_call(request, timeout=30)
+        from_grpc = dict(call.initial_metadata())["x-request-id"]
+        _, call = stub.Predict.with_call(request, metadata=(("x-request-id", "grpc-7"),), timeout=30)
+        assert dict(call.initial_metadata())["x-request-id"] == "grpc-7"
+        channel.close()
+    logged = [json.loads(line)["request_id"] for line in open(log_dir / "requests.jsonl")]
+    assert logged == [generated, "order-42", odd.headers["x-request-id"], from_grpc, "grpc-7"]

@@ -1,0 +1,74 @@
+"""The pipeline's resolvers for continuous training, as TFX ResolverStrategy classes.
+
+- `SpanWindowStrategy`: the window of spans Transform, the Trainer and the Evaluator
+  read. TFX's SpanRangeStrategy takes every artifact in the range, so a span
+  ingested twice (its files were corrected) would be read twice, and a span whose
+  data failed validation would be trained on; this keeps the newest ingestion of
+  each span and, with a curated schema, only spans that passed ExampleValidator.
+- `ServingModelStrategy`: the model now being served, as the Evaluator's baseline and
+  the warm start's base. That is TFX's latest blessed model, unless a rollback
+  (serving/rollback.py) made an older one serve again; comparing candidates with the
+  model that was rolled back would bless its equals.
+
+Both run in the local orchestrator with the store at hand. The Kubeflow V2 compiler
+knows only TFX's own strategies; pipeline/kubeflow.py compiles these to its metadata
+queries.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+import ml_metadata as mlmd
+from tfx import types
+from tfx.dsl.components.common import resolver
+from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
+
+from runs import lineage, spans
+
+EXAMPLES_KEY = "examples"
+MODEL_KEY = "model"
+BLESSING_KEY = "model_blessing"
+
+
+class SpanWindowStrategy(resolver.ResolverStrategy):
+    """The newest `num_spans` usable spans (0: all), oldest first, one Examples artifact each."""
+
+    def __init__(self, num_spans: int = 0, validated_only: bool = True):
+        self._num_spans = num_spans
+        self._validated_only = validated_only
+
+    def resolve_artifacts(self, store: mlmd.MetadataStore, input_dict: Dict[str, List[types.Artifact]]
+                          ) -> Optional[Dict[str, List[types.Artifact]]]:
+        newest: Dict[int, types.Artifact] = {}
+        for artifact in input_dict[EXAMPLES_KEY]:
+            span = spans.span_of(artifact.mlmd_artifact)
+            if span is not None and (span not in newest or artifact.id > newest[span].id):
+                newest[span] = artifact
+        usable = [s for s in sorted(newest)
+                  if not self._validated_only or spans.validation(store, newest[s].id)]
+        window = usable[-self._num_spans:] if self._num_spans else usable
+        return {EXAMPLES_KEY: [newest[s] for s in window]} if window else None
+
+
+class ServingModelStrategy(resolver.ResolverStrategy):
+    """The model of the newest push (a rollback counts), else TFX's latest blessed model."""
+
+    def resolve_artifacts(self, store: mlmd.MetadataStore, input_dict: Dict[str, List[types.Artifact]]
+                          ) -> Optional[Dict[str, List[types.Artifact]]]:
+        pushed = lineage.pushed_models(store)
+        serving = lineage.push_inputs(store, pushed[0]) if pushed else {}
+        models = {a.id: a for a in input_dict[MODEL_KEY]}
+        blessings = {a.id: a for a in input_dict[BLESSING_KEY]}
+        model, blessing = serving.get(MODEL_KEY), serving.get(BLESSING_KEY)
+        if model is not None and blessing is not None and model.id in models and blessing.id in blessings:
+            return {MODEL_KEY: [models[model.id]], BLESSING_KEY: [blessings[blessing.id]]}
+        return LatestBlessedModelStrategy().resolve_artifacts(store, input_dict)
+
+
+class LatestCacheStrategy(LatestArtifactStrategy):
+    """The newest artifact of each input, or none yet."""
+
+    def resolve_artifacts(self, store: mlmd.MetadataStore, input_dict: Dict[str, List[types.Artifact]]
+                          ) -> Optional[Dict[str, List[types.Artifact]]]:
+        return self._resolve(input_dict)

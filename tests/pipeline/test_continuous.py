@@ -1,0 +1,137 @@
+"""The loop's decisions, its monitors and its command line, without running the pipeline.
+
+The loop running real pipelines is tested end to end in tests/e2e/test_continuous.py.
+"""
+import argparse
+import io
+import json
+import os
+import subprocess
+
+import pytest
+
+from pipeline import continuous
+from pipeline.config import load_config
+from runs import records
+from tests.mlmd_fake import FakeTfxStore
+
+
+def _loop(tmp_path, *argv, dataset=None):
+    args = continuous.build_parser().parse_args(list(argv))
+    config = load_config(None, {"output_dir": str(tmp_path / "out"), **({"dataset": str(dataset)} if dataset else {})})
+    fake = FakeTfxStore(str(tmp_path / "m.sqlite"), config.pipeline_name)
+    return continuous.Loop(config, fake.store, args, out=io.StringIO())
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--labels", "labels.csv"], "error: --labels needs --monitor-every"),
+    (["--max-runs", "0"], "error: --max-runs must be at least 1"),
+    (["--dataset", "/no/such/folder"], "error: dataset folder not found: /no/such/folder"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
+    assert continuous.main(argv + ["--output-dir", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip().startswith(message)
+    assert not (tmp_path / "out").exists()
+
+
+def test_durations_are_checked_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        continuous.build_parser().parse_args(["--every", "6 hours"])
+    assert exit_info.value.code == 2
+    assert "'6 hours' is not a duration" in capsys.readouterr().err
+
+
+def test_new_data_comes_first_then_the_schedule_then_an_alert(tmp_path, monkeypatch):
+    loop = _loop(tmp_path, "--every", "6h", "--retrain-on-drift")
+    monkeypatch.setattr(loop, "new_data", lambda: None)
+    assert loop.decide(now=0.0).trigger == "schedule"  # never ran: due
+    loop.last_run = 0.0
+    assert loop.decide(now=3600.0) is None
+    loop.alert = continuous.Decision("drift", "drift found at 12:00: drift in island")
+    decision = loop.decide(now=3600.0)
+    assert (decision.trigger, decision.detail) == ("drift", "drift found at 12:00: drift in island")
+    monkeypatch.setattr(loop, "new_data", lambda: continuous.Decision("new span", "span 4 ready", [4]))
+    decision = loop.decide(now=3600.0)
+    assert (decision.trigger, decision.spans) == ("drift", [4])  # the alert names the run; the span rides along
+    assert decision.detail == "drift found at 12:00: drift in island; then new span: span 4 ready"
+
+
+def test_an_alert_alone_does_not_retrain_unless_asked(tmp_path, monkeypatch):
+    loop = _loop(tmp_path)
+    monkeypatch.setattr(loop, "new_data", lambda: None)
+    loop.alert = continuous.Decision("drift", "drift found")
+    assert loop.decide(now=0.0) is None
+
+
+def test_a_span_that_made_a_run_fail_waits_for_its_files_to_change(tmp_path, spanned):
+    from pipeline import span_plan
+
+    loop = _loop(tmp_path, "--settle", "0", dataset=spanned)
+    assert loop.new_data().spans == [1, 2, 3]
+    loop._failed[2] = span_plan.fingerprint(loop.config, 2)
+    assert loop.new_data().spans == [1]  # spans are read in order: 3 waits behind 2
+    assert "span 2: its files made the last run fail" in loop.out.getvalue()
+
+
+def _monitor_answers(monkeypatch, returncode, report, stdout_extra=""):
+    calls = []
+
+    def run(command, **kwargs):
+        calls.append(command)
+        if kwargs.get("shell"):
+            return subprocess.CompletedProcess(command, 0)
+        return subprocess.CompletedProcess(command, returncode, f"{stdout_extra}Written: {report}.json, {report}.md\n",
+                                           "error: only 3 logged rows\n" if returncode == 2 else "")
+
+    monkeypatch.setattr(continuous.subprocess, "run", run)
+    return calls
+
+
+def _served(loop):
+    os.makedirs(os.path.join(loop.config.serving_dir, "1"))
+    return loop
+
+
+def test_nothing_is_checked_before_a_model_is_served(tmp_path, monkeypatch):
+    loop = _loop(tmp_path, "--monitor-every", "10m")
+    calls = _monitor_answers(monkeypatch, 1, str(tmp_path / "r"))
+    loop.monitor()
+    assert calls == [] and records.checks(loop.store) == []
+
+
+def test_drift_is_recorded_runs_the_hook_and_becomes_the_next_trigger(tmp_path, monkeypatch):
+    loop = _served(_loop(tmp_path, "--monitor-every", "10m", "--on-alert", "notify --team ml"))
+    report = str(tmp_path / "monitor_1")
+    with open(report + ".json", "w") as f:
+        json.dump({"drifted_features": ["bill_length_mm"], "ok": False}, f)
+    calls = _monitor_answers(monkeypatch, 1, report)
+    loop.monitor()
+    assert calls[0][1:3] == ["-m", "serving.monitor"] and "--since" in calls[0]
+    assert calls[1] == f"notify --team ml {report}.md"
+    [check] = records.checks(loop.store)
+    assert (check.check, check.verdict, check.detail, check.report) == (
+        "drift", "alert", "drifted in bill_length_mm", report + ".md")
+    assert loop.alert.trigger == "drift"
+    assert "next run's trigger: drift" in loop.out.getvalue()
+
+
+def test_a_check_that_could_not_run_is_recorded_and_changes_nothing(tmp_path, monkeypatch):
+    loop = _served(_loop(tmp_path, "--monitor-every", "10m", "--labels", "labels.csv"))
+    calls = _monitor_answers(monkeypatch, 2, str(tmp_path / "r"))
+    loop.monitor()
+    assert [c[2] for c in calls] == ["serving.monitor", "serving.feedback"]
+    assert [(c.check, c.verdict, c.detail) for c in records.checks(loop.store)] == [
+        ("drift", "not checked", "error: only 3 logged rows"), ("live quality", "not checked", "error: only 3 logged rows")]
+    assert loop.alert is None
+
+
+def test_the_monitors_get_the_store_the_loop_uses(tmp_path):
+    loop = _loop(tmp_path)
+    command = loop.command("serving.monitor")
+    assert command[command.index("--output-dir") + 1] == str(tmp_path / "out")
+    assert "--sqlite" not in command and "--mysql-host" not in command
+    (tmp_path / "b").mkdir()
+    elsewhere = _loop(tmp_path / "b")
+    object.__setattr__(elsewhere.config, "metadata", argparse.Namespace(
+        sqlite_path="/shared/m.sqlite", mysql_host=None))
+    assert elsewhere.command("serving.smoke")[-2:] == ["--sqlite", "/shared/m.sqlite"]
