@@ -91,13 +91,14 @@ def run(config: PipelineConfig, *, store, verbose: bool = False, out: TextIO = s
     if dataset.spans:
         window = f"newest {dataset.span_window}" if dataset.span_window else "every span"
         span_text = f" (spans {span_plan.span_list(dataset.spans)}; window {window})"
+    imports = f" (imports took {time.monotonic() - started:.1f} s)" if started is not None else ""
     print(f"Pipeline {config.pipeline_name}: dataset {dataset.folder}{span_text}, "
           f"schema {config.schema_mode}, Beam {' '.join(config.beam_pipeline_args())}, "
-          f"cache {'on' if config.enable_cache else 'off'}{', warm start' if config.warm_starts else ''}"
-          + (f" (imports took {time.monotonic() - started:.1f} s)" if started is not None else ""), file=out, flush=True)
+          f"cache {'on' if config.enable_cache else 'off'}{', warm start' if config.warm_starts else ''}{imports}",
+          file=out, flush=True)
     result = RunResult(exit_codes.OK)
-    steps = [(s, i < len(plan) - 1) for i, s in enumerate(plan)] or [(dataset.spans[-1] if dataset.spans else 0,
-                                                                       False)]
+    # Every pending span but the last is only ingested; with nothing pending, the newest span's run again.
+    steps = [(s, i < len(plan) - 1) for i, s in enumerate(plan)] or [((dataset.spans or (0,))[-1], False)]
     for span, ingest_only in steps:
         if dataset.spans:
             doing = "ingest and validate" if ingest_only else "ingest, validate and train on the window"
