@@ -47,8 +47,17 @@ def _run(report: RunReport) -> str:
     run = report.run
     rows = [(e.node_id, e.state, f"{e.seconds:.1f} s") for e in run.executions]
     rows += [(node, "skipped", "") for node in run.skipped]
+    trigger = report.trigger.get("trigger", "manual")
+    detail = report.trigger.get("trigger_detail")
+    why = f"<p>Trigger: <b>{_e(trigger)}</b>{f' ({_e(detail)})' if detail else ''}.</p>"
+    spans = ""
+    if report.trained_spans or report.ingested_spans:
+        trained = ", ".join(map(str, report.trained_spans or [])) or "none (no training in this run)"
+        read = ", ".join(map(str, report.ingested_spans)) or "none (every span was read by earlier runs)"
+        spans = f"<p>Spans trained on: <b>{_e(trained)}</b>; read by ExampleGen in this run: {_e(read)}.</p>"
     return (f"<p>Pipeline <b>{_e(run.pipeline_name)}</b>, run <code>{_e(run.run_id)}</code>, started "
-            f"{_e(run.started.isoformat(sep=' ', timespec='seconds'))}, took {run.seconds:.1f} s.</p>"
+            f"{_e(run.started.isoformat(sep=' ', timespec='seconds'))}, took {run.seconds:.1f} s "
+            "(every run: history.html beside this file).</p>" + why + spans
             + _table(("component", "state", "duration"), rows))
 
 
