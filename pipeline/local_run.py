@@ -95,15 +95,16 @@ def run(config: PipelineConfig, *, store, verbose: bool = False, out: TextIO = s
     if dataset.spans:
         window = f"newest {dataset.span_window}" if dataset.span_window else "every span"
         span_text = f" (spans {span_plan.span_list(dataset.spans)}; window {window})"
+    imports = f" (imports took {time.monotonic() - started:.1f} s)" if started is not None else ""
     print(f"Pipeline {config.pipeline_name}: dataset {dataset.folder}{span_text}, "
           f"schema {config.schema_mode}, Beam {' '.join(config.beam_pipeline_args())}, "
-          f"cache {'on' if config.enable_cache else 'off'}{', warm start' if config.warm_starts else ''}"
-          + (f" (imports took {time.monotonic() - started:.1f} s)" if started is not None else ""), file=out, flush=True)
+          f"cache {'on' if config.enable_cache else 'off'}{', warm start' if config.warm_starts else ''}{imports}",
+          file=out, flush=True)
     if data_check is not None:
         print("\n".join(data_check.lines(config)), file=out, flush=True)
     result = RunResult(exit_codes.OK)
-    steps = [(s, i < len(plan) - 1) for i, s in enumerate(plan)] or [(dataset.spans[-1] if dataset.spans else 0,
-                                                                       False)]
+    # Every pending span but the last is only ingested; with nothing pending, the newest span's run again.
+    steps = [(s, i < len(plan) - 1) for i, s in enumerate(plan)] or [((dataset.spans or (0,))[-1], False)]
     try:
         with beam_services(config.beam_pipeline_args(), verbose, out) as beam_args:
             _run_steps(config, store, absl_logger, verbose, out, steps, plan, beam_args, data_check,

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from runs import lineage, metadata, results
+from runs import lineage, metadata, records, results, spans
 
 TOP_VALUES = 10
 
@@ -54,6 +54,9 @@ class RunReport:
     push: Optional[results.Push] = None
     lineage: List[lineage.LineageStep] = field(default_factory=list)
     uris: Dict[str, str] = field(default_factory=dict)
+    trigger: Dict[str, str] = field(default_factory=dict)  # trigger, trigger_detail, stage
+    trained_spans: Optional[List[int]] = None
+    ingested_spans: List[int] = field(default_factory=list)
 
 
 def run_outputs(store, run: metadata.RunOverview) -> Dict[str, object]:
@@ -132,7 +135,10 @@ def read_schema(schema_uri: str, component: str) -> SchemaView:
 
 def collect(store, run_id: str) -> RunReport:
     run = metadata.run_overview(store, run_id)
-    report = RunReport(run=run)
+    report = RunReport(run=run, trigger=records.run_annotations(store, run_id))
+    trained = spans.trained_spans(store, run_id)
+    report.trained_spans = trained if trained and trained != [0] else None
+    report.ingested_spans = [s for s in spans.ingested_in_run(store, run_id) if s]
     outputs = run_outputs(store, run)
     report.uris = {key: artifact.uri for key, artifact in outputs.items()}
     if "statistics" in outputs:

@@ -49,8 +49,17 @@ def _run(report: RunReport) -> str:
     status = (f" The run did not finish: <b>{_e(run.status)}</b>." if run.status not in (None, metadata.FINISHED)
               else "")
     beam = f" Beam: <code>{_e(' '.join(run.beam_args))}</code>." if run.beam_args else ""
+    trigger = report.trigger.get("trigger", "manual")
+    detail = report.trigger.get("trigger_detail")
+    why = f"<p>Trigger: <b>{_e(trigger)}</b>{f' ({_e(detail)})' if detail else ''}.</p>"
+    spans = ""
+    if report.trained_spans or report.ingested_spans:
+        trained = ", ".join(map(str, report.trained_spans or [])) or "none (no training in this run)"
+        read = ", ".join(map(str, report.ingested_spans)) or "none (every span was read by earlier runs)"
+        spans = f"<p>Spans trained on: <b>{_e(trained)}</b>; read by ExampleGen in this run: {_e(read)}.</p>"
     return (f"<p>Pipeline <b>{_e(run.pipeline_name)}</b>, run <code>{_e(run.run_id)}</code>, started "
-            f"{_e(run.started.isoformat(sep=' ', timespec='seconds'))}, took {run.seconds:.1f} s.{status}{beam}</p>"
+            f"{_e(run.started.isoformat(sep=' ', timespec='seconds'))}, took {run.seconds:.1f} s "
+            f"(every run: history.html beside this file).{status}{beam}</p>" + why + spans
             + _table(("component", "state", "duration"), rows))
 
 

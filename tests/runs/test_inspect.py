@@ -195,3 +195,21 @@ def test_real_run(pipeline_run, capsys):
     version = os.listdir(pipeline_run.serving_dir)[0]
     assert f"pushed_version: {version}" in out
     assert os.path.join(pipeline_run.dataset.folder, "*.csv") in out
+
+
+def test_history_is_one_row_per_run_as_a_table_or_json(two_runs, capsys):
+    code, out, _ = _main(capsys, "history", "--output-dir", str(two_runs))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:5] == ["run", "started", "trigger", "spans", "outcome"]
+    assert lines[1].split()[0] == "run-2" and " failed " in lines[1]
+    assert lines[2].split()[0] == "run-1" and lines[2].split()[-1] == "17" and " manual " in lines[2]
+    code, out, _ = _main(capsys, "history", "--output-dir", str(two_runs), "--json", "--limit", "1")
+    [row] = json.loads(out)
+    assert (row["run_id"], row["outcome"], row["trigger"]) == ("run-2", "failed", "manual")
+
+
+def test_history_page_on_demand(two_runs, capsys):
+    code, out, _ = _main(capsys, "history", "--html", "--output-dir", str(two_runs))
+    assert code == 0 and out.strip() == str(two_runs / "reports" / "history.html")
+    assert "run-1" in (two_runs / "reports" / "history.html").read_text()

@@ -83,7 +83,17 @@ def _fake_report() -> report.RunReport:
                     results.ThresholdCheck("accuracy (change vs baseline)", "Overall",
                                            "absolute change vs baseline >= -0.02", -0.1, False)],
         lineage=[LineageStep("model", "Model", 4, "/root/model", "Trainer", "run-<1>", "2026-01-01 00:00:00",
-                             {"run_fn": "models.model.run_fn"})])
+                             {"run_fn": "models.model.run_fn"})],
+        trigger={"trigger": "manual"})
+
+
+def test_the_run_says_why_it_ran_and_which_spans_it_trained_on():
+    fake = _fake_report()
+    fake.trigger = {"trigger": "new span", "trigger_detail": "span 3 ready"}
+    fake.trained_spans, fake.ingested_spans = [1, 2, 3], [3]
+    html = report_html.render(fake)
+    assert "Trigger: <b>new span</b> (span 3 ready)" in html
+    assert "Spans trained on: <b>1, 2, 3</b>; read by ExampleGen in this run: 3." in html
 
 
 def test_render_escapes_and_shows_a_failed_evaluation():
@@ -98,6 +108,7 @@ def test_render_escapes_and_shows_a_failed_evaluation():
     assert re.search(r"<td class=\"num\">0\.8000</td><td class=\"num\">0\.9000</td>"
                      r"<td class=\"num\">-0\.1000</td>", html)  # value, baseline, change
     assert "Not pushed in this run" in html and "models.model.run_fn" in html
+    assert "Trigger: <b>manual</b>" in html and "Spans trained on" not in html  # no spans: nothing to say
 
 
 @pytest.fixture(scope="module")
