@@ -6,7 +6,8 @@ features:
   `probabilities` [batch, classes] and `classes` [batch] (the predicted label);
 - `transform_features`: serialized raw tf.Examples -> transformed features, which
   the Evaluator (TFMA) uses to get the transformed label;
-and `assets.extra/schema.pbtxt`, the raw data schema the model was trained with.
+and `assets.extra/schema.pbtxt`, the raw data schema the model was trained with, beside
+`assets.extra/tf_serving_warmup_requests` (models/warmup.py).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from tfx_bsl.public import tfxio
 
 from models import features as features_lib
 from models.preprocessing import LABEL_VOCABULARY, vocabulary_name
+from models.warmup import write_warmup_requests
 
 BATCH_SIZE = 64
 # tfxio defaults to 10,000 records, which costs seconds to fill before the first step.
@@ -164,3 +166,4 @@ def run_fn(fn_args) -> None:
     extra = os.path.join(fn_args.serving_model_dir, EXTRA_ASSETS_DIR)
     tf.io.gfile.makedirs(extra)
     tf.io.gfile.copy(fn_args.schema_path, os.path.join(extra, SCHEMA_ASSET), overwrite=True)
+    write_warmup_requests(extra, fn_args.eval_files, tf_transform_output, features, SERVING_SIGNATURE, EXAMPLES_INPUT)
