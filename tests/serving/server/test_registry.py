@@ -1,5 +1,6 @@
 """Several models, version policies and labels over REST and gRPC, and config reloads under load."""
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -37,8 +38,15 @@ def write_config(path, root, policy, labels=(), other=True):
             f'    model_platform: "tensorflow"\n    model_version_policy {{ {policy} }}\n{label_text}  }}\n')
     if other:
         text += f'  config {{\n    name: "other"\n    base_path: "{root / "other"}"\n  }}\n'
-    path.write_text(text + "}\n")
+    replace_atomically(path, text + "}\n")
     return path
+
+
+def replace_atomically(path, text):
+    """As a config should be updated: a reload never reads a half-written file."""
+    staging = path.with_suffix(".tmp")
+    staging.write_text(text)
+    os.replace(staging, path)
 
 
 @pytest.mark.parametrize("kind, num_versions, serving", [
@@ -152,7 +160,7 @@ def test_reload_under_load_moves_labels_and_refuses_a_bad_file(bases, tmp_path, 
             wait_for(lambda: version + 2 in load.versions.get("canary", ()), timeout=120)
             wait_for(lambda: server.registry.names == [MODEL, "other"])
             assert server.models.serving_versions == [version + 2, version + 1]
-            path.write_text(path.read_text().replace("version_labels", "version_label", 1))
+            replace_atomically(path, path.read_text().replace("version_labels", "version_label", 1))
             wait_for(lambda: "Model config not reloaded" in caplog.text)
             after = load.done
             wait_for(lambda: load.done >= after + 40)

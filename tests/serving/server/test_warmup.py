@@ -30,6 +30,7 @@ def predict_log(examples, input_name="examples"):
 
 
 def test_other_record_types_are_skipped_with_a_warning(tmp_path, caplog):
+    caplog.set_level(logging.WARNING)  # a pipeline run earlier in the session quietens the root logger
     classify = prediction_log_pb2.PredictionLog(classify_log=prediction_log_pb2.ClassifyLog())
     write_records(tmp_path, [classify, predict_log([b"x"]), classify])
     [request] = warmup.read_requests(str(tmp_path))
