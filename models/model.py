@@ -8,7 +8,8 @@ features:
 - `transform_features`: serialized raw tf.Examples -> transformed features, which
   the Evaluator (TFMA) uses to get the transformed label;
 and `assets.extra/schema.pbtxt`, the raw data schema the model was trained with, its
-label and ignored columns marked as not sent to a served model (not in SERVING).
+label and ignored columns marked as not sent to a served model (not in SERVING), beside
+`assets.extra/tf_serving_warmup_requests` (models/warmup.py).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from google.protobuf import text_format
 
 from models import features as features_lib
 from models.preprocessing import vocabulary_name
+from models.warmup import write_warmup_requests
 
 BATCH_SIZE = 64
 # tfxio defaults to 10,000 records, which costs seconds to fill before the first step.
@@ -291,3 +293,4 @@ def run_fn(fn_args) -> None:
     tf.io.gfile.makedirs(extra)
     with tf.io.gfile.GFile(os.path.join(extra, SCHEMA_ASSET), "w") as f:
         f.write(text_format.MessageToString(serving_schema(fn_args.schema_path, [features.label] + ignored)))
+    write_warmup_requests(extra, fn_args.eval_files, tf_transform_output, features, SERVING_SIGNATURE, EXAMPLES_INPUT)

@@ -9,7 +9,9 @@ same in models/model.py; tests/serving/test_contract.py checks that the two agre
 A version is complete when it holds everything a server needs to answer correctly:
 `saved_model.pb`, the variables (the index and every data shard it was written with)
 and the raw schema. A push interrupted half-way can leave any of them out; a server
-must not serve such a folder, whatever the pusher guarantees.
+must not serve such a folder, whatever the pusher guarantees. The warm-up records
+(`assets.extra/tf_serving_warmup_requests`) are replayed when present and, as in TF
+Serving, not required: versions exported before the model wrote them still serve.
 """
 import os
 import re
@@ -22,6 +24,7 @@ SERVING_SIGNATURE = "serving_default"
 EXAMPLES_INPUT = "examples"
 EXTRA_ASSETS_DIR = "assets.extra"
 SCHEMA_FILE = "schema.pbtxt"
+WARMUP_FILE = "tf_serving_warmup_requests"  # TF Serving's name; optional, as in TF Serving
 SERVE_TAG = "serve"
 # This project's server answers every prediction with its request id under this header (REST)
 # or metadata key (gRPC); the request log records it. TF Serving itself has no such header.
@@ -34,6 +37,11 @@ _DATA_SHARD = re.compile(r"variables\.data-(\d+)-of-(\d+)")
 def schema_path(version_dir: str) -> str:
     """The raw schema a version ships: <version>/assets.extra/schema.pbtxt."""
     return os.path.join(version_dir, EXTRA_ASSETS_DIR, SCHEMA_FILE)
+
+
+def warmup_path(version_dir: str) -> str:
+    """The warm-up records a version may ship: <version>/assets.extra/tf_serving_warmup_requests."""
+    return os.path.join(version_dir, EXTRA_ASSETS_DIR, WARMUP_FILE)
 
 
 def missing_files(version_dir: str) -> List[str]:

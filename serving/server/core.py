@@ -25,7 +25,7 @@ from serving.server.errors import ServingError
 from serving.server.metrics import ServingMetrics
 from serving.server.request_log import LoggedRequest, RequestLog
 from serving.server.servable import Servable
-from serving.server.versions import ModelVersions
+from serving.server.registry import ModelRegistry
 
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -49,7 +49,7 @@ class RequestScope:
 
 
 class ServingCore:
-    def __init__(self, models: ModelVersions, metrics: ServingMetrics, request_log: Optional[RequestLog] = None,
+    def __init__(self, models: ModelRegistry, metrics: ServingMetrics, request_log: Optional[RequestLog] = None,
                  batcher: Optional[Batcher] = None):
         self.models = models
         self.metrics = metrics
@@ -72,11 +72,13 @@ class ServingCore:
         finally:
             # Unknown model names share one label value: clients cannot grow the metric set.
             self.metrics.observe_request(
-                model=scope.model if scope.model == self.models.name else "_unknown", version=scope.version, signature=scope.signature, api=scope.api,
+                model=scope.model if self.models.knows(scope.model) else "_unknown", version=scope.version,
+                signature=scope.signature, api=scope.api,
                 entrypoint=scope.entrypoint, status=scope.status, seconds=time.perf_counter() - start)
 
-    def resolve(self, scope: RequestScope, version: Optional[int], signature_name: str = "") -> Servable:
-        servable = self.models.get(scope.model, version)
+    def resolve(self, scope: RequestScope, version: Optional[int], signature_name: str = "",
+                label: str = "") -> Servable:
+        servable = self.models.get(scope.model, version, label)
         scope.version = str(servable.version)
         name = signature_name or SERVING_SIGNATURE
         scope.signature = name if name in servable.signature_defs else "_unknown"  # bounded label set

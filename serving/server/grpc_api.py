@@ -1,7 +1,7 @@
 """TF Serving's gRPC API, implemented on the generated `tensorflow_serving.apis` stubs.
 
-PredictionService.Predict and GetModelMetadata, ModelService.GetModelStatus: the
-official Python client (`prediction_service_pb2_grpc.PredictionServiceStub`) works
+PredictionService.Predict and GetModelMetadata, ModelService.GetModelStatus (a ModelSpec
+may name a version or a `version_label` of the model config file): the official Python client (`prediction_service_pb2_grpc.PredictionServiceStub`) works
 against this server unchanged. Classify, Regress, MultiInference and
 HandleReloadConfigRequest answer UNIMPLEMENTED (the generated base class does).
 Predict sends the request's id as `x-request-id` in the response's initial metadata.
@@ -32,11 +32,7 @@ log = logging.getLogger(__name__)
 
 
 def _version_of(model_spec) -> Optional[int]:
-    if model_spec.HasField("version"):
-        return model_spec.version.value
-    if model_spec.version_label:
-        raise ServingError("UNIMPLEMENTED", "Version labels are not supported by this server; use a version number")
-    return None
+    return model_spec.version.value if model_spec.HasField("version") else None
 
 
 def _to_array(key: str, proto, max_elements: int) -> np.ndarray:
@@ -67,7 +63,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             with self.core.track(model=request.model_spec.name, api="predict", entrypoint="grpc",
                                  request_id=rid) as scope:
                 servable = self.core.resolve(scope, _version_of(request.model_spec),
-                                             request.model_spec.signature_name)
+                                             request.model_spec.signature_name, request.model_spec.version_label)
                 inputs = {key: _to_array(key, proto, self.max_elements) for key, proto in request.inputs.items()}
                 outputs = self.core.predict(scope, servable, inputs, output_filter=list(request.output_filter),
                                             started=started)
@@ -84,7 +80,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def GetModelMetadata(self, request, context):  # noqa: N802 - generated API name
         try:
             with self.core.track(model=request.model_spec.name, api="metadata", entrypoint="grpc") as scope:
-                servable = self.core.resolve(scope, _version_of(request.model_spec))
+                servable = self.core.resolve(scope, _version_of(request.model_spec),
+                                             label=request.model_spec.version_label)
                 return api_protos.metadata_response(servable, list(request.metadata_field))
         except ServingError as e:
             context.abort(e.grpc_code, e.message)
@@ -97,7 +94,8 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     def GetModelStatus(self, request, context):  # noqa: N802 - generated API name
         try:
             with self.core.track(model=request.model_spec.name, api="status", entrypoint="grpc"):
-                states = self.core.models.states(request.model_spec.name, _version_of(request.model_spec))
+                spec = request.model_spec
+                states = self.core.models.states(spec.name, _version_of(spec), spec.version_label)
                 return api_protos.status_response(states)
         except ServingError as e:
             context.abort(e.grpc_code, e.message)

@@ -1,6 +1,7 @@
 """A local, TF Serving compatible model server: `python -m serving.server`.
 
-Takes TF Serving's own flags (`--model_name`, `--model_base_path`, `--port` for
+Takes TF Serving's own flags (`--model_name` and `--model_base_path`, or
+`--model_config_file` for several models, version policies and labels; `--port` for
 gRPC, `--rest_api_port`, `--file_system_poll_wait_seconds`) plus this project's
 flags for the request log and limits, so a command line moves between this server
 and `tensorflow_model_server` unchanged. Differences: it binds 127.0.0.1 unless told
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import threading
@@ -23,6 +23,9 @@ from serving.server.batching import Batcher, BatchingParameters
 from serving.server.core import ServingCore
 from serving.server.grpc_api import GrpcServer
 from serving.server.metrics import ServingMetrics
+from serving.server.model_config import ConfigError, ModelServerConfig, single_model
+from serving.server.model_config import read as read_model_config
+from serving.server.registry import ModelRegistry
 from serving.server.request_log import RequestLog
 from serving.server.rest import RestServer
 from serving.server.versions import ModelVersions
@@ -34,33 +37,42 @@ DEFAULT_GRACE_SECONDS = 10.0
 
 
 class ModelServer:
-    """REST + gRPC over one watched model base path; a context manager that always stops."""
+    """REST + gRPC over watched model base paths; a context manager that always stops.
 
-    def __init__(self, model_name: str, model_base_path: str, *, host: str = "127.0.0.1",
+    Serves one model (`model_name`, `model_base_path`) or the models of a config
+    (`model_config`), whose file is re-read every `config_poll_seconds` when given."""
+
+    def __init__(self, model_name: Optional[str] = None, model_base_path: Optional[str] = None, *,
+                 model_config: Optional[ModelServerConfig] = None, model_config_file: Optional[str] = None,
+                 config_poll_seconds: float = 0.0, host: str = "127.0.0.1",
                  grpc_port: int = 8500, rest_port: int = 8501, poll_seconds: float = 1.0,
                  request_log_dir: Optional[str] = None, request_log_sample_rate: float = 1.0,
                  request_log_max_bytes: int = 64 * 1024 * 1024, request_log_backups: int = 5,
                  max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
                  batching: Optional[BatchingParameters] = None, rest_timeout_seconds: float = 30.0):
-        if not os.path.isdir(model_base_path):
-            raise FileNotFoundError(
-                f"--model_base_path {model_base_path} is not a directory; it must hold "
-                f"<version>/saved_model.pb (run the pipeline first, e.g. `make run`)")
+        if model_config is None:
+            model_config = (read_model_config(model_config_file) if model_config_file
+                            else single_model(model_name, model_base_path))
         self.metrics = ServingMetrics()
-        self.models = ModelVersions(model_name, model_base_path, poll_seconds,
-                                    on_load=lambda v, outcome: self.metrics.observe_load(model_name, v, outcome))
+        self.registry = ModelRegistry(model_config, poll_seconds, on_load=self.metrics.observe_load)
+        self._model_config_file, self._config_poll_seconds = model_config_file, config_poll_seconds
         self.request_log = RequestLog(
             request_log_dir, sample_rate=request_log_sample_rate, max_bytes=request_log_max_bytes,
             backups=request_log_backups,
-            on_drop=self.metrics.log_dropped.labels(model_name).inc) if request_log_dir else None
+            on_drop=self.metrics.log_dropped.labels(model_config.models[0].name).inc) if request_log_dir else None
         self.batcher = Batcher(batching, on_batch=self.metrics.observe_queuing) if batching else None
-        self.core = ServingCore(self.models, self.metrics, self.request_log, self.batcher)
+        self.core = ServingCore(self.registry, self.metrics, self.request_log, self.batcher)
         self.host = host
         self._grpc_port, self._rest_port = grpc_port, rest_port
         self._max_request_bytes = max_request_bytes
         self._rest_timeout_seconds = rest_timeout_seconds
         self.grpc: Optional[GrpcServer] = None
         self.rest: Optional[RestServer] = None
+
+    @property
+    def models(self) -> ModelVersions:
+        """The versions of the first configured model (the only one with --model_name)."""
+        return self.registry[self.registry.config.models[0].name]
 
     @property
     def rest_port(self) -> int:
@@ -81,11 +93,9 @@ class ModelServer:
     def start(self, wait_for_model_seconds: Optional[float] = 60.0) -> "ModelServer":
         """Loads the model, then opens both ports; raises if nothing loads in time."""
         try:
-            self.models.start()
-            if wait_for_model_seconds is not None and not self.models.available.wait(wait_for_model_seconds):
-                raise RuntimeError(
-                    f"no loadable version of {self.models.name} under {self.models.base_path} after "
-                    f"{wait_for_model_seconds:.0f}s; see the log for why versions were skipped")
+            self.registry.start(wait_for_model_seconds)
+            if self._model_config_file and self._config_poll_seconds > 0:
+                self.registry.watch_config(self._model_config_file, self._config_poll_seconds)
             self.grpc = GrpcServer(self.core, self.host, self._grpc_port, self._max_request_bytes)
             self.rest = RestServer(self.core, self.host, self._rest_port, self._max_request_bytes,
                                    self._rest_timeout_seconds)
@@ -109,7 +119,7 @@ class ModelServer:
             grpc_done.wait(max(0.0, deadline - time.monotonic()) + 1.0)
         if self.batcher is not None:
             self.batcher.stop()
-        self.models.stop()
+        self.registry.stop()
         if self.request_log is not None:
             self.request_log.flush()
             self.request_log.close()
@@ -125,8 +135,13 @@ class ModelServer:
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m serving.server", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model_name", required=True, help="name clients use in /v1/models/<name> and ModelSpec")
-    p.add_argument("--model_base_path", required=True, help="directory holding <integer version>/saved_model.pb")
+    p.add_argument("--model_name", help="name clients use in /v1/models/<name> and ModelSpec")
+    p.add_argument("--model_base_path", help="directory holding <integer version>/saved_model.pb")
+    p.add_argument("--model_config_file", default=None,
+                   help="TF Serving's text ModelServerConfig: several models, model_version_policy, "
+                        "version_labels (instead of --model_name/--model_base_path)")
+    p.add_argument("--model_config_file_poll_wait_seconds", type=float, default=0.0,
+                   help="re-read --model_config_file this often and apply it when it changed (0: never)")
     p.add_argument("--port", type=int, default=8500, help="gRPC port (0 = any free port)")
     p.add_argument("--rest_api_port", type=int, default=8501, help="REST port (0 = any free port)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
@@ -158,10 +173,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
+    try:
+        model_config = _model_config(args)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
+    first = model_config.models[0]
     log_dir = args.request_log_dir
     if log_dir is None:
-        layout = OutputLayout.of_model_base_path(args.model_base_path)
-        log_dir = layout.request_log_dir(args.model_name) if layout else None
+        layout = OutputLayout.of_model_base_path(first.base_path)
+        log_dir = layout.request_log_dir(first.name) if layout else None
     elif log_dir.lower() == "none":
         log_dir = None
     if args.rest_api_timeout_in_ms <= 0:
@@ -178,7 +199,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         elif args.batching_parameters_file:
             raise ValueError("--batching_parameters_file needs --enable_batching (as in TF Serving)")
         server = ModelServer(
-            args.model_name, args.model_base_path, host=args.host, grpc_port=args.port,
+            model_config=model_config, model_config_file=args.model_config_file,
+            config_poll_seconds=args.model_config_file_poll_wait_seconds, host=args.host, grpc_port=args.port,
             rest_port=args.rest_api_port, poll_seconds=args.file_system_poll_wait_seconds,
             request_log_dir=log_dir, request_log_sample_rate=args.request_log_sample_rate,
             request_log_max_bytes=args.request_log_max_bytes, request_log_backups=args.request_log_backups,
@@ -197,7 +219,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
-    print(f"Serving model '{args.model_name}' version {server.models.current.version}: "
+    served = ", ".join(f"'{name}' version {'/'.join(map(str, server.registry[name].serving_versions))}"
+                       for name in server.registry.names)
+    print(f"Serving model {served}: "
           f"REST {server.rest_url}, gRPC {server.grpc_target}; "
           f"request log: {log_dir or 'off'}; batching: {_describe(batching)}", flush=True)
     stopping.wait()
@@ -209,6 +233,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     else:
         log.info("Stopped: every request in flight was answered; request log written")
     return exit_codes.OK
+
+
+def _model_config(args: argparse.Namespace) -> ModelServerConfig:
+    """The models to serve, from --model_config_file or --model_name/--model_base_path."""
+    if args.model_config_file:
+        if args.model_name or args.model_base_path:
+            raise ConfigError("give either --model_config_file or --model_name/--model_base_path, not both")
+        return read_model_config(args.model_config_file)
+    if not (args.model_name and args.model_base_path):
+        raise ConfigError("give --model_name and --model_base_path, or --model_config_file")
+    if args.model_config_file_poll_wait_seconds:
+        raise ConfigError("--model_config_file_poll_wait_seconds needs --model_config_file")
+    return single_model(args.model_name, args.model_base_path)
 
 
 def _describe(batching: Optional[BatchingParameters]) -> str:

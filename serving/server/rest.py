@@ -1,6 +1,7 @@
 """TF Serving's REST API over the standard library's threading HTTP server.
 
-Routes, as in TF Serving (http_rest_api_handler.cc):
+Routes, as in TF Serving (http_rest_api_handler.cc); `/labels/{label}` may stand
+wherever `/versions/{v}` does (version labels of the model config file):
   GET  /v1/models/{name}[/versions/{v}]             model version status
   GET  /v1/models/{name}[/versions/{v}]/metadata    signature defs
   POST /v1/models/{name}[/versions/{v}]:predict     row or columnar predict
@@ -39,9 +40,10 @@ from serving.server.metrics import METRICS_PATH
 
 log = logging.getLogger(__name__)
 
-_PREDICT = re.compile(r"(?i)/v1/models/([^/:]+)(?:/versions/(\d+))?:(classify|regress|predict)")
-_METADATA = re.compile(r"(?i)/v1/models/([^/:]+)(?:/versions/(\d+))?/metadata")
-_STATUS = re.compile(r"(?i)/v1/models(?:/([^/:]+))?(?:/versions/(\d+))?")
+_VERSION = r"(?:/versions/(\d+)|/labels/([^/:]+))?"
+_PREDICT = re.compile(r"(?i)/v1/models/([^/:]+)" + _VERSION + ":(classify|regress|predict)")
+_METADATA = re.compile(r"(?i)/v1/models/([^/:]+)" + _VERSION + "/metadata")
+_STATUS = re.compile(r"(?i)/v1/models(?:/([^/:]+))?" + _VERSION)
 _JSON = "application/json"
 
 
@@ -150,40 +152,40 @@ class RestApi:
         if method == "POST":
             match = _PREDICT.fullmatch(path)
             if match:
-                name, version, verb = match.groups()
+                name, version, label, verb = match.groups()
                 if verb.lower() != "predict":
                     raise ServingError("UNIMPLEMENTED", f"':{verb}' is not supported by this server; use ':predict'")
-                return 200, self._predict(name, _version(version), body, request_id or "")
+                return 200, self._predict(name, _version(version), label or "", body, request_id or "")
         elif method == "GET":
             match = _METADATA.fullmatch(path)
             if match:
-                return 200, self._metadata(match.group(1), _version(match.group(2)))
+                return 200, self._metadata(match.group(1), _version(match.group(2)), match.group(3) or "")
             match = _STATUS.fullmatch(path)
             if match:
-                return 200, self._status(match.group(1), _version(match.group(2)))
+                return 200, self._status(match.group(1), _version(match.group(2)), match.group(3) or "")
         raise invalid_argument(f"Malformed request: {method} {path}")
 
-    def _predict(self, name: str, version: Optional[int], body: bytes, request_id: str) -> bytes:
+    def _predict(self, name: str, version: Optional[int], label: str, body: bytes, request_id: str) -> bytes:
         started = time.perf_counter()
         with self.core.track(model=name, api="predict", entrypoint="rest", request_id=request_id) as scope:
             doc = rest_json.parse_body(body)
             signature_name = rest_json.signature_name_of(doc)
-            servable = self.core.resolve(scope, version, signature_name)
+            servable = self.core.resolve(scope, version, signature_name, label)
             request = rest_json.parse_predict(doc, servable, signature_name)
             outputs = self.core.predict(scope, servable, request.inputs, rows=request.rows, started=started)
             return json.dumps(rest_json.predict_response(outputs, request.row_format),
                               separators=(",", ":")).encode()
 
-    def _metadata(self, name: str, version: Optional[int]) -> bytes:
+    def _metadata(self, name: str, version: Optional[int], label: str) -> bytes:
         with self.core.track(model=name, api="metadata", entrypoint="rest") as scope:
-            servable = self.core.resolve(scope, version)
+            servable = self.core.resolve(scope, version, label=label)
             return _pretty(api_protos.to_json_dict(api_protos.metadata_response(servable)))
 
-    def _status(self, name: Optional[str], version: Optional[int]) -> bytes:
+    def _status(self, name: Optional[str], version: Optional[int], label: str) -> bytes:
         if not name:
             raise invalid_argument("Missing model name in request.")
         with self.core.track(model=name, api="status", entrypoint="rest"):
-            states = self.core.models.states(name, version)
+            states = self.core.models.states(name, version, label)
             return _pretty(api_protos.to_json_dict(api_protos.status_response(states)))
 
 

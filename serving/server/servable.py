@@ -16,7 +16,7 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from serving import contract
 from serving.contract import SAVED_MODEL_FILE, SERVING_SIGNATURE
 from serving.raw_features import RawFeatures
-from serving.server import validation
+from serving.server import validation, warmup
 from serving.server.errors import ServingError, invalid_argument
 
 
@@ -105,12 +105,19 @@ class Servable:
         return self.finish(self.call(name, tensors), wanted)
 
     def warm_up(self) -> None:
-        """Runs the default signature once on a schema-made example.
+        """Replays the version's warm-up records, then runs the default signature once on a
+        schema-made example and checks it answers one row per example.
 
-        The first call pays the tracing and table-initialisation cost, so it is paid
+        The first calls pay the tracing and table-initialisation cost, so they are paid
         here rather than by a client; and a version that cannot predict fails here,
         before the server switches to it.
         """
+        for number, request in enumerate(warmup.read_requests(self.path), start=1):
+            inputs = {key: tf.make_ndarray(proto) for key, proto in request.inputs.items()}
+            try:
+                self.run(request.model_spec.signature_name, inputs, request.output_filter)
+            except ServingError as e:
+                raise ValueError(f"warm-up record {number} failed: {e.message}") from None
         signature = self.signature_def(SERVING_SIGNATURE)
         if not self.takes_examples(SERVING_SIGNATURE):
             return

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from models import model
+from models import model, warmup
 from serving import contract
 
 
@@ -12,6 +12,8 @@ def test_both_sides_name_the_same_signature_input_and_schema_asset():
     assert model.EXAMPLES_INPUT == contract.EXAMPLES_INPUT
     assert os.path.join(model.EXTRA_ASSETS_DIR, model.SCHEMA_ASSET) == \
         os.path.join(contract.EXTRA_ASSETS_DIR, contract.SCHEMA_FILE)
+    assert os.path.join(model.EXTRA_ASSETS_DIR, warmup.WARMUP_FILE) == \
+        os.path.relpath(contract.warmup_path("/m/7"), "/m/7")
 
 
 def test_schema_path_of_a_version():

@@ -165,7 +165,8 @@ BAD = [
      "examples: instance 1: feature 'bill_depth_mm' is nan; non-finite numbers are refused"),
     ("a huge declared shape", _huge_shape, grpc.StatusCode.INVALID_ARGUMENT, "more than 65536 elements"),
     ("a negative dimension", _negative_shape, grpc.StatusCode.INVALID_ARGUMENT, "negative dimension"),
-    ("version label", _label, grpc.StatusCode.UNIMPLEMENTED, "Version labels"),
+    ("unknown version label", _label, grpc.StatusCode.INVALID_ARGUMENT,
+     "Unrecognized servable version label: stable"),
     ("oversized", lambda e: predict_request(e * 5000), grpc.StatusCode.RESOURCE_EXHAUSTED, ""),
 ]
 

@@ -11,15 +11,6 @@ from serving.server.versions import ModelVersions, fingerprint, list_versions
 MODEL = "penguins"
 
 
-@pytest.fixture
-def base(pipeline_run, tmp_path):
-    """A private copy of the pushed model (one version) and that version's number."""
-    path = tmp_path / MODEL
-    shutil.copytree(pipeline_run.serving_dir, path)
-    [version] = list_versions(str(path))
-    return path, version
-
-
 def copy_version(base_path, source, target):
     shutil.copytree(base_path / str(source), base_path / str(target))
 
@@ -33,8 +24,8 @@ def test_lists_only_integer_directories(tmp_path):
     assert fingerprint(str(tmp_path / "3")) == ()
 
 
-def test_serves_the_highest_loadable_version_and_skips_broken(base):
-    path, version = base
+def test_serves_the_highest_loadable_version_and_skips_broken(pushed_version):
+    path, version = pushed_version
     copy_version(path, version, version + 1)
     (path / str(version + 1) / "saved_model.pb").write_bytes(b"not a SavedModel")  # broken
     (path / str(version + 2) / "variables").mkdir(parents=True)  # half-written: no saved_model.pb yet
@@ -55,8 +46,8 @@ def test_serves_the_highest_loadable_version_and_skips_broken(base):
 @pytest.mark.parametrize("removed", ["saved_model.pb", "variables", "variables/variables.index",
                                      "variables/variables.data-00000-of-00001", "assets.extra",
                                      "assets.extra/schema.pbtxt"])
-def test_an_incomplete_version_is_skipped_with_the_reason(base, removed, caplog):
-    path, version = base
+def test_an_incomplete_version_is_skipped_with_the_reason(pushed_version, removed, caplog):
+    path, version = pushed_version
     copy_version(path, version, version + 1)
     target = path / str(version + 1) / removed
     shutil.rmtree(target) if target.is_dir() else target.unlink()
@@ -71,8 +62,8 @@ def test_an_incomplete_version_is_skipped_with_the_reason(base, removed, caplog)
     assert f"Skipping version {version + 1} of {MODEL}: incomplete version" in caplog.text
 
 
-def test_switches_only_after_the_new_version_settles(base):
-    path, version = base
+def test_switches_only_after_the_new_version_settles(pushed_version):
+    path, version = pushed_version
     models = ModelVersions(MODEL, str(path))
     models.poll()
     old = models.get(MODEL)
@@ -87,8 +78,8 @@ def test_switches_only_after_the_new_version_settles(base):
         models.get(MODEL, version)
 
 
-def test_a_failed_version_is_retried_when_its_files_change(base):
-    path, version = base
+def test_a_failed_version_is_retried_when_its_files_change(pushed_version):
+    path, version = pushed_version
     new = path / str(version + 1)
     new.mkdir()
     shutil.copy(path / str(version) / "saved_model.pb", new / "saved_model.pb")  # variables not there yet
@@ -105,8 +96,8 @@ def test_a_failed_version_is_retried_when_its_files_change(base):
     assert models.current.version == version + 1
 
 
-def test_errors_for_unknown_models_and_versions(base):
-    path, version = base
+def test_errors_for_unknown_models_and_versions(pushed_version):
+    path, version = pushed_version
     models = ModelVersions(MODEL, str(path))
     with pytest.raises(ServingError, match=r"Latest\(penguins\)") as error:
         models.get(MODEL)  # nothing loaded yet

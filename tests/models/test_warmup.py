@@ -1,0 +1,52 @@
+"""Warm-up requests: real rows read back from transformed examples, in TF Serving's PredictionLog format."""
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import prediction_log_pb2
+
+from models import features
+from models.warmup import WARMUP_FILE, write_warmup_requests
+from tests.models.model_fixtures import CUSTOM_CONFIG, RAW_ROWS, schema
+
+
+def _transformed_file(rows, path):
+    """The transformed rows as the Trainer gets them: GZIP TFRecords of tf.Examples."""
+    with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
+        for row in rows:
+            feature = {}
+            for name, value in row.items():
+                if np.issubdtype(np.asarray(value).dtype, np.integer):
+                    feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+                else:
+                    feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
+            writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    return str(path)
+
+
+def test_warmup_file_holds_the_real_rows_as_predict_requests(tiny_transform, tmp_path):
+    rows, output = tiny_transform
+    feats = features.from_custom_config(schema(), CUSTOM_CONFIG)
+    path = write_warmup_requests(str(tmp_path), [_transformed_file(rows, tmp_path / "t.gz")], output, feats,
+                                 "serving_default", "examples", rows=3)
+    assert path == str(tmp_path / WARMUP_FILE)
+    logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in tf.data.TFRecordDataset(path)]
+    batches = [tf.make_ndarray(log.predict_log.request.inputs["examples"]) for log in logs]
+    assert [len(b) for b in batches] == [1, 1, 1, 3]
+    assert all(log.predict_log.request.model_spec.signature_name == "serving_default" for log in logs)
+    mean_bill = np.mean([r["bill_length_mm"] for r in RAW_ROWS if r["bill_length_mm"] is not None])
+    for serialized, raw in zip(batches[-1], RAW_ROWS):
+        got = tf.train.Example.FromString(serialized).features.feature
+        assert "species" not in got and "year" not in got  # no label, no ignored column
+        assert got["island"].bytes_list.value == [raw["island"].encode()]
+        assert list(got["sex"].bytes_list.value) == ([raw["sex"].encode()] if raw["sex"] else [])
+        assert got["flipper_length_mm"].int64_list.value == [raw["flipper_length_mm"]]
+        expected_bill = raw["bill_length_mm"] if raw["bill_length_mm"] is not None else mean_bill
+        assert got["bill_length_mm"].float_list.value[0] == pytest.approx(expected_bill, rel=1e-4)
+
+
+def test_no_rows_means_no_warmup_file(tiny_transform, tmp_path):
+    _, output = tiny_transform
+    feats = features.from_custom_config(schema(), CUSTOM_CONFIG)
+    empty = _transformed_file([], tmp_path / "empty.gz")
+    assert write_warmup_requests(str(tmp_path), [empty], output, feats, "serving_default", "examples") is None
+    assert not (tmp_path / WARMUP_FILE).exists()
