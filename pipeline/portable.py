@@ -159,8 +159,6 @@ def beam_services(beam_args: List[str], verbose: bool = False, out=sys.stdout) -
     if not needs_local_services(beam_args):
         yield beam_args
         return
-    from tfx.dsl.placeholder.runtime_placeholders import environment_variable
-
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="beam-portable-") as workdir:
         env = worker_environment()
@@ -173,11 +171,19 @@ def beam_services(beam_args: List[str], verbose: bool = False, out=sys.stdout) -
             print(f"Beam job service on localhost:{job_port}, SDK worker pool on localhost:{pool_port} "
                   f"(started in {time.monotonic() - started:.1f} s)", file=out, flush=True)
             with _endpoints_in_environment(f"localhost:{job_port}", f"localhost:{pool_port}"):
-                yield ["--job_endpoint=" + environment_variable(JOB_ENDPOINT_VARIABLE),
-                       "--environment_config=" + environment_variable(WORKER_POOL_VARIABLE), *beam_args]
+                yield with_endpoint_placeholders(beam_args)
         finally:
             for service in services:
                 _stop(service)
+
+
+def with_endpoint_placeholders(beam_args: List[str]) -> list:
+    """The endpoints first, as placeholders TFX resolves when a component executes (the user's own
+    arguments, after them, still win)."""
+    from tfx.dsl.placeholder.runtime_placeholders import environment_variable
+
+    return ["--job_endpoint=" + environment_variable(JOB_ENDPOINT_VARIABLE),
+            "--environment_config=" + environment_variable(WORKER_POOL_VARIABLE), *beam_args]
 
 
 @contextlib.contextmanager
