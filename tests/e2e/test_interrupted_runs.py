@@ -23,7 +23,7 @@ from serving.contract import SAVED_MODEL_FILE, schema_path
 from serving.server.versions import list_versions
 from tests.conftest import PENGUINS, REPO_ROOT
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]  # one fixture runs several pipelines
 
 RUN_TIMEOUT_S = 900
 FLAGS = ["--train-steps", "50", "--eval-steps", "5"]
