@@ -6,12 +6,11 @@ was cached, how long, what did it produce") without writing MLMD queries.
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import json
 import os
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Tuple
 
 from ml_metadata import metadata_store
@@ -315,7 +314,7 @@ def run_overview(store: metadata_store.MetadataStore, run_id: str) -> RunOvervie
     status = run_status(context)
     executions = run_executions(store, run_id, pipeline_name or "")
     if status not in (None, RUNNING, UNFINISHED):
-        executions = [dataclasses.replace(e, state=INTERRUPTED) if e.state in ("running", "new") else e
+        executions = [replace(e, state=INTERRUPTED) if e.state in ("running", "new") else e
                       for e in executions]
     ran = {e.node_id for e in executions}
     missing = [n for n in pipeline_nodes(store, pipeline_name) if n not in ran] if pipeline_name else []

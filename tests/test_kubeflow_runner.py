@@ -260,6 +260,15 @@ def test_distributed_beam_runner_reaches_the_beam_components(tmp_path, local_pip
     assert driver[-len(beam_args):] == beam_args
 
 
+def test_portable_mode_needs_the_cluster_s_job_service(tmp_path, capsys):
+    assert kubeflow_runner.main([*CONFIGURED, "--beam-mode", "portable", "--output", str(tmp_path / "p.yaml")]) == 2
+    assert "pass the cluster's with --beam-arg=--job_endpoint=HOST:PORT" in capsys.readouterr().err
+    spec, _ = compile_spec(tmp_path, [*CONFIGURED, "--beam-mode", "portable",
+                                      "--beam-arg=--job_endpoint=beam-job-server:8099"])
+    args = executor(spec, "Transform")["container"]["args"]
+    assert "--runner=PortableRunner" in args and args[-1] == "--job_endpoint=beam-job-server:8099"
+
+
 def test_dataflow_without_a_worker_image_is_pointed_at_the_pipeline_image(tmp_path, capsys):
     compile_spec(tmp_path, [*CONFIGURED, *beam_flags(DATAFLOW[:-1])])
     assert f"add --beam-arg=--sdk_container_image={IMAGE}" in capsys.readouterr().out

@@ -6,7 +6,6 @@ execution), a run stopped by SIGTERM inside the Evaluator, a run SIGKILLed insid
 (tests/e2e/killed_push.py), and a run that completes. A watcher lists the serving folder every
 few milliseconds throughout and records any version folder it ever saw incomplete.
 """
-import json
 import os
 import signal
 import subprocess
@@ -18,13 +17,13 @@ import pytest
 
 from pipeline import push
 from pipeline.config import load_config
-from runs import metadata
+from runs import inspect, metadata
 from runs.store import StoreError, open_store
 from serving.contract import SAVED_MODEL_FILE, schema_path
 from serving.server.versions import list_versions
 from tests.conftest import PENGUINS, REPO_ROOT
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]  # one fixture runs several pipelines
 
 RUN_TIMEOUT_S = 900
 FLAGS = ["--train-steps", "50", "--eval-steps", "5"]
@@ -90,11 +89,9 @@ def _stop_inside(config, node_id, sig):
     return process.returncode, err
 
 
-def _inspect_latest_run(output_dir):
-    done = subprocess.run([sys.executable, "-m", "runs.inspect", "runs", "--output-dir", output_dir,
-                           "--json", "--limit", "1"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    [run] = json.loads(done.stdout)
+def _inspect_latest_run(config):
+    """What `python -m runs.inspect runs --json --limit 1` prints, read in this process."""
+    [run] = inspect.runs_data(open_store(config.metadata, readonly=True), config.output_dir, limit=1)
     return run
 
 
@@ -109,15 +106,15 @@ def history(tmp_path_factory):
     try:
         for node_id, sig in STAGES:
             code, err = _stop_inside(config, node_id, sig)
-            result["stopped"][node_id] = (code, err, _inspect_latest_run(config.output_dir),
+            result["stopped"][node_id] = (code, err, _inspect_latest_run(config),
                                           list_versions(config.serving_dir))
         process = _start(["-m", "tests.e2e.killed_push", "--no-smoke-test"], config.output_dir)
         _, err = process.communicate(timeout=RUN_TIMEOUT_S)
-        result["push_killed"] = (process.returncode, _inspect_latest_run(config.output_dir),
+        result["push_killed"] = (process.returncode, _inspect_latest_run(config),
                                  sorted(os.listdir(config.serving_dir)))
         process = _start(["local_runner.py"], config.output_dir)
         out, err = process.communicate(timeout=RUN_TIMEOUT_S)
-        result["completed"] = (process.returncode, out + err, _inspect_latest_run(config.output_dir),
+        result["completed"] = (process.returncode, out + err, _inspect_latest_run(config),
                                sorted(os.listdir(config.serving_dir)))
     finally:
         watcher.stop.set()

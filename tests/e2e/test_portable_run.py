@@ -10,7 +10,7 @@ from runs import metadata
 from runs.store import open_store
 from tests.conftest import PENGUINS, REPO_ROOT
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]  # the fixture runs the pipeline (slow when loaded)
 
 BEAM_COMPONENTS = ("CsvExampleGen", "StatisticsGen", "Transform", "Evaluator")
 

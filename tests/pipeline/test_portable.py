@@ -40,6 +40,36 @@ def _python_without_site(tmp_path):
     return {**os.environ, "PATH": str(bin_dir)}
 
 
+def _beam_args_as_executed(config, monkeypatch, job, pool):
+    """(Transform's executor spec as compiled, its Beam arguments as TFX resolves them at execution)."""
+    from tfx.dsl.compiler import compiler, placeholder_utils
+    from tfx.orchestration.local import runner_utils
+    from tfx.orchestration.portable import data_types
+
+    from pipeline.pipeline import create_pipeline
+
+    monkeypatch.setenv(portable.JOB_ENDPOINT_VARIABLE, job)
+    monkeypatch.setenv(portable.WORKER_POOL_VARIABLE, pool)
+    ir = compiler.Compiler().compile(create_pipeline(
+        config, beam_pipeline_args=portable.with_endpoint_placeholders(config.beam_pipeline_args())))
+    spec = runner_utils.extract_executor_spec(runner_utils.extract_local_deployment_config(ir), "Transform")
+    context = placeholder_utils.ResolutionContext(exec_info=data_types.ExecutionInfo())
+    return spec.SerializeToString(deterministic=True), [
+        placeholder_utils.resolve_placeholder_expression(arg, context) for arg in spec.beam_pipeline_args_placeholders]
+
+
+def test_endpoints_reach_the_beam_jobs_but_not_the_cache_key(tmp_path, monkeypatch):
+    from pipeline.config import load_config
+
+    config = load_config(None, {"output_dir": str(tmp_path), "beam_mode": "portable"})
+    spec_1, args_1 = _beam_args_as_executed(config, monkeypatch, "localhost:1111", "localhost:2222")
+    spec_2, args_2 = _beam_args_as_executed(config, monkeypatch, "localhost:3333", "localhost:4444")
+    assert spec_1 == spec_2  # TFX hashes the executor spec into the cache key
+    assert args_1[:2] == ["--job_endpoint=localhost:1111", "--environment_config=localhost:2222"]
+    assert args_2[:2] == ["--job_endpoint=localhost:3333", "--environment_config=localhost:4444"]
+    assert args_1[2:] == config.beam_pipeline_args()
+
+
 def test_a_worker_python_without_beam_fails_in_seconds_in_one_line(tmp_path):
     started = time.monotonic()
     with pytest.raises(ConfigError) as error:

@@ -111,6 +111,21 @@ def test_render_escapes_and_shows_a_failed_evaluation():
     assert "Trigger: <b>manual</b>" in html and "Spans trained on" not in html  # no spans: nothing to say
 
 
+def test_an_interrupted_run_says_so_and_calls_nothing_skipped():
+    fake = _fake_report()
+    fake.run = metadata.RunOverview(
+        "run-2", "fake-pipeline", 0, 5000,
+        [metadata.NodeExecution("Transform", 3, metadata.INTERRUPTED, 0, 5000, "run-2")], skipped=[],
+        status=metadata.INTERRUPTED, not_run=["Trainer", "Pusher"],
+        beam_args=["--runner=PortableRunner", "--environment_type=EXTERNAL"])
+    fake.evaluation, fake.thresholds = None, []
+    html = report_html.render(fake)
+    assert "The run did not finish: <b>interrupted</b>." in html
+    assert "Beam: <code>--runner=PortableRunner --environment_type=EXTERNAL</code>" in html
+    assert "<td>not run</td>" in html and "skipped" not in html
+    assert "No evaluation in this run: the run did not finish (interrupted)." in html
+
+
 @pytest.fixture(scope="module")
 def real_report(pipeline_run, tmp_path_factory):
     config = _copy_store(pipeline_run, tmp_path_factory.mktemp("report"))
