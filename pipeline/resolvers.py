@@ -52,17 +52,17 @@ class SpanWindowStrategy(resolver.ResolverStrategy):
 
 
 class ServingModelStrategy(resolver.ResolverStrategy):
-    """The model of the newest push (a rollback counts), else TFX's latest blessed model."""
+    """The model of this pipeline's newest push (a rollback counts), else TFX's latest blessed model."""
 
     def resolve_artifacts(self, store: mlmd.MetadataStore, input_dict: Dict[str, List[types.Artifact]]
                           ) -> Optional[Dict[str, List[types.Artifact]]]:
-        pushed = lineage.pushed_models(store)
-        serving = lineage.push_inputs(store, pushed[0]) if pushed else {}
-        models = {a.id: a for a in input_dict[MODEL_KEY]}
+        models = {a.id: a for a in input_dict[MODEL_KEY]}  # this pipeline's: a shared store holds others'
         blessings = {a.id: a for a in input_dict[BLESSING_KEY]}
-        model, blessing = serving.get(MODEL_KEY), serving.get(BLESSING_KEY)
-        if model is not None and blessing is not None and model.id in models and blessing.id in blessings:
-            return {MODEL_KEY: [models[model.id]], BLESSING_KEY: [blessings[blessing.id]]}
+        for pushed in lineage.pushed_models(store):
+            made_from = lineage.push_inputs(store, pushed)
+            model, blessing = made_from.get(MODEL_KEY), made_from.get(BLESSING_KEY)
+            if model is not None and model.id in models and blessing is not None and blessing.id in blessings:
+                return {MODEL_KEY: [models[model.id]], BLESSING_KEY: [blessings[blessing.id]]}
         return LatestBlessedModelStrategy().resolve_artifacts(store, input_dict)
 
 

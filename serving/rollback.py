@@ -43,9 +43,13 @@ class Rollback:
     run_id: str
 
 
-def _pushes(store) -> List:
-    """Blessed pushes, newest first."""
-    return [p for p in lineage.pushed_models(store) if lineage.is_blessed_push(store, p)]
+def _pushes(store, model_name: str) -> List:
+    """Blessed pushes of this model (a shared store holds others'), newest first."""
+    def of_model(push) -> bool:
+        destination = str(metadata.custom_property(push, "pushed_destination") or "")
+        return os.path.basename(os.path.dirname(os.path.normpath(destination))) == model_name
+
+    return [p for p in lineage.pushed_models(store) if of_model(p) and lineage.is_blessed_push(store, p)]
 
 
 def _version(push) -> str:
@@ -57,13 +61,13 @@ def _model_id(store, push) -> Optional[int]:
     return model.id if model is not None else None
 
 
-def choose(store, base_path: str, to: Optional[str]) -> tuple:
+def choose(store, base_path: str, model_name: str, to: Optional[str]) -> tuple:
     """(push to restore, the version serving now); refuses what cannot be restored."""
     from serving.server.versions import list_versions
 
     on_disk = list_versions(base_path)
     current = on_disk[0] if on_disk else None
-    pushes = _pushes(store)
+    pushes = _pushes(store, model_name)
     known = ", ".join(_version(p) for p in pushes if int(_version(p)) in on_disk) or "none"
     if to is not None:
         chosen = next((p for p in pushes if _version(p) == str(to)), None)
@@ -87,7 +91,7 @@ def choose(store, base_path: str, to: Optional[str]) -> tuple:
 
 
 def rollback(store, base_path: str, model_name: str, to: Optional[str] = None) -> Rollback:
-    chosen, current = choose(store, base_path, to)
+    chosen, current = choose(store, base_path, model_name, to)
     new_version = max(int(time.time()), (current or 0) + 1)
     source = os.path.join(base_path, _version(chosen))
     staging = os.path.join(base_path, f"{STAGING_PREFIX}{new_version}")

@@ -45,6 +45,10 @@ def test_the_baseline_is_the_model_serving_a_rolled_back_one_included(tmp_path):
     resolved = ServingModelStrategy().resolve_artifacts(fake.store, inputs)
     assert [a.id for a in resolved["model"]] == [first["model"].id]
     assert [a.id for a in resolved["model_blessing"]] == [first["blessing"].id]
+    other = FakeTfxStore(str(tmp_path / "m.sqlite"), "another-pipeline")  # a team store: another pipeline pushes
+    train(other, other.run("o1"), [], pushed_version=400)
+    resolved = ServingModelStrategy().resolve_artifacts(fake.store, inputs)
+    assert [a.id for a in resolved["model"]] == [first["model"].id]
 
 
 def test_no_cache_yet_is_an_empty_input_not_a_failure(tmp_path):

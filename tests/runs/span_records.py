@@ -43,7 +43,7 @@ def train(fake: FakeTfxStore, run, window, state=COMPLETE, blessed=True, pushed_
         "blessing": fake.artifact("ModelBlessing", "/p/blessing", blessed=int(blessed))})["blessing"]
     push = {"pushed": int(pushed_version is not None)}
     if pushed_version is not None:
-        push.update(pushed_version=str(pushed_version), pushed_destination=f"/serving/{pushed_version}")
+        push.update(pushed_version=str(pushed_version), pushed_destination=f"/serving/penguins/{pushed_version}")
     outputs["pushed_model"] = fake.execute(
         run, "Pusher", inputs={"model": outputs["model"], "model_blessing": outputs["blessing"]},
         outputs={"pushed_model": fake.artifact("PushedModel", f"/p/pushed/{pushed_version}", **push)})["pushed_model"]

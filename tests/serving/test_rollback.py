@@ -130,3 +130,18 @@ def test_rollback_under_load_from_16_clients_fails_no_request(ct_run, tmp_path):
     assert metadata.custom_property(push, "restored_version") == done.restored
     steps = {s.role: s for s in lineage.trace(store, push)}
     assert {"model", "blessing", "examples"} <= set(steps)  # its lineage leads to the data, as any push's
+
+
+def test_another_models_pushes_in_a_shared_store_are_not_candidates(tmp_path):
+    fake = FakeTfxStore(str(tmp_path / "m.sqlite"))
+    base = _serving(tmp_path, fake, [(100, True, False), (200, True, False)])
+    other = FakeTfxStore(str(tmp_path / "m.sqlite"), "another-pipeline")
+    run = other.run("o1")
+    model = other.execute(run, "Trainer", outputs={"model": other.artifact("Model", "/m")})["model"]
+    blessing = other.execute(run, "Evaluator", outputs={"blessing": other.artifact(
+        "ModelBlessing", "/b", blessed=1)})["blessing"]
+    other.execute(run, "Pusher", inputs={"model": model, "model_blessing": blessing}, outputs={
+        "pushed_model": other.artifact("PushedModel", "/p", pushed=1, pushed_version="150",
+                                       pushed_destination="/elsewhere/serving_model/cormorants/150")})
+    with pytest.raises(rollback.RollbackError, match="versions you can restore: 200, 100"):
+        rollback.rollback(fake.store, base, "penguins", "150")
