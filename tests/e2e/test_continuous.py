@@ -64,8 +64,9 @@ def _copy(ct_run, tmp_path):
     return dataset, output
 
 
-def _drifted_traffic(output, rows: int = 60):
-    """Logged requests whose bills and flippers are far longer than any penguin trained on."""
+def _drifted_traffic(output, rows: int = 200):
+    """Logged requests whose bills and flippers are far longer than any penguin trained on (more rows than
+    the drift tests need to judge a one-sd shift on the bundled model, 86)."""
     from serving.contract import schema_path
     from serving.raw_features import RawFeatures
     from serving.server.request_log import LoggedRequest, RequestLog
