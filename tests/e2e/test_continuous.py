@@ -64,7 +64,7 @@ def _copy(ct_run, tmp_path):
     return dataset, output
 
 
-def _drifted_traffic(output, rows: int = 200):
+def _drifted_traffic(output, rows: int = 600):
     """Logged requests whose bills and flippers are far longer than any penguin trained on (more rows than
     the drift tests need to judge a one-sd shift on the bundled model, 86)."""
     from serving.contract import schema_path
