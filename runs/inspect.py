@@ -92,9 +92,9 @@ def runs_data(store, where: str, limit: int) -> List[Dict[str, Any]]:
     rows = []
     for run_id in _runs(store, where)[:max(limit, 1)]:
         run = metadata.run_overview(store, run_id)
-        components = [{"component": node, "state": state,
-                       "seconds": round(e.seconds, 1) if e else None, "execution_id": e.execution_id if e else None}
-                      for node, state, e in run.component_states()]
+        components = [{"component": c.node_id, "state": c.state,
+                       "seconds": None if c.seconds is None else round(c.seconds, 1), "execution_id": c.execution_id}
+                      for c in run.component_states()]
         rows.append({"run_id": run.run_id, "pipeline": run.pipeline_name, "status": run.status,
                      "beam_args": run.beam_args,
                      "started": run.started.isoformat(sep=" ", timespec="seconds"),

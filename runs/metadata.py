@@ -297,12 +297,21 @@ class RunOverview(_TimeSpan):
     not_run: List[str] = field(default_factory=list)
     beam_args: Optional[List[str]] = None
 
-    def component_states(self) -> List[Tuple[str, str, Optional[NodeExecution]]]:
-        """(component, state, execution or None) for every component, in execution order."""
-        rows = [(e.node_id, e.state, e) for e in self.executions]
-        rows += [(node, "skipped", None) for node in self.skipped]
-        rows += [(node, "pending" if self.status == RUNNING else NOT_RUN, None) for node in self.not_run]
+    def component_states(self) -> List["ComponentState"]:
+        """Every component's state and duration, in execution order."""
+        rows = [ComponentState(e.node_id, e.state, None if e.state == INTERRUPTED else e.seconds, e.execution_id)
+                for e in self.executions]  # an interrupted execution never recorded its end
+        rows += [ComponentState(node, "skipped") for node in self.skipped]
+        rows += [ComponentState(node, "pending" if self.status == RUNNING else NOT_RUN) for node in self.not_run]
         return rows
+
+
+@dataclass(frozen=True)
+class ComponentState:
+    node_id: str
+    state: str
+    seconds: Optional[float] = None  # None: it did not run, or its end is unknown
+    execution_id: Optional[int] = None
 
 
 def run_overview(store: metadata_store.MetadataStore, run_id: str) -> RunOverview:

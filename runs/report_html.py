@@ -45,7 +45,7 @@ def _section(anchor: str, title: str, body: str) -> str:
 
 def _run(report: RunReport) -> str:
     run = report.run
-    rows = [(node, state, f"{e.seconds:.1f} s" if e else "") for node, state, e in run.component_states()]
+    rows = [(c.node_id, c.state, "" if c.seconds is None else f"{c.seconds:.1f} s") for c in run.component_states()]
     status = (f" The run did not finish: <b>{_e(run.status)}</b>." if run.status not in (None, metadata.FINISHED)
               else "")
     beam = f" Beam: <code>{_e(' '.join(run.beam_args))}</code>." if run.beam_args else ""

@@ -33,7 +33,7 @@ def _stopped_in_transform(fake, run_id="run-2", **marks):
 
 
 def _states(overview):
-    return {node: state for node, state, _ in overview.component_states()}
+    return {c.node_id: c.state for c in overview.component_states()}
 
 
 def test_gated_run_that_finished_shows_skipped(fake):
@@ -53,6 +53,7 @@ def test_run_whose_process_died_is_interrupted(fake):
     assert _states(overview) == {"CsvExampleGen": "complete", "ExampleValidator": "complete",
                                  "Transform": "interrupted", "Trainer": "not run", "Pusher": "not run"}
     assert overview.skipped == []
+    assert [c.seconds for c in overview.component_states() if c.state != "complete"] == [None] * 3
 
 
 def test_run_stopped_by_a_signal_is_interrupted(fake):
