@@ -32,6 +32,7 @@ from typing import Dict, List, Optional
 from benchmarks.pipeline_report import RunResult, fmt_bytes, fmt_seconds
 from benchmarks.pipeline_speed import measure
 from runs import metadata
+from runs.layout import OutputLayout
 from runs.store import MetadataConfig, open_store
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -84,7 +85,7 @@ def components(output: str, runs_before: int) -> Dict[str, float]:
 
 def run_step(name: str, folder: str, output: str, work: str, train_steps: int, extra: List[str], log) -> RunResult:
     before = 0
-    if os.path.exists(os.path.join(output, "metadata.sqlite")):
+    if os.path.exists(OutputLayout(output).metadata_sqlite):
         before = len(metadata.pipeline_runs(open_store(MetadataConfig.for_output(output), readonly=True)))
     command = [sys.executable, os.path.join(REPO_ROOT, "local_runner.py"), "--dataset", folder, "--output-dir",
                output, "--train-steps", str(train_steps), "--no-smoke-test", *extra]
@@ -178,7 +179,7 @@ def main(argv=None) -> int:
     results = [run_step(STEPS[0], history_data, on, work, args.train_steps, [], log)]
     shutil.copytree(on, off)
     shutil.copytree(history_data, os.path.join(work, "dataset-off"))
-    base_model = max(os.scandir(os.path.join(on, "serving_model", "penguins")), key=lambda e: int(e.name)).path
+    base_model = max(os.scandir(OutputLayout(on).model_base_path("penguins")), key=lambda e: int(e.name)).path
     add_span(history_data, k + 1, files[k + 1])
     add_span(os.path.join(work, "dataset-off"), k + 1, files[k + 1])
     results.append(run_step(STEPS[1], history_data, on, work, args.train_steps, [], log))

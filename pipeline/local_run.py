@@ -83,8 +83,8 @@ def run(config: PipelineConfig, *, store, verbose: bool = False, out: TextIO = s
     """
     from pipeline import span_plan
 
-    _import_tfx()
     absl_logger = quiet_logs(verbose)
+    _import_tfx()
     dataset = config.dataset
     plan = span_plan.pending_spans(config, store) if spans is None else list(spans)
     span_text = ""
