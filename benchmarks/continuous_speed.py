@@ -27,7 +27,7 @@ import shutil
 import sys
 import tempfile
 from dataclasses import asdict
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 from benchmarks.pipeline_report import RunResult, fmt_bytes, fmt_seconds
 from benchmarks.pipeline_speed import measure

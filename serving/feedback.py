@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import sys
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Dict, List, Optional, Tuple

@@ -18,7 +18,7 @@ from typing import Any, Dict, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
-from serving.contract import REQUEST_ID_HEADER, SERVING_SIGNATURE
+from serving.contract import SERVING_SIGNATURE
 from serving.server.errors import ServingError
 from serving.server.metrics import ServingMetrics
 from serving.server.request_log import LoggedRequest, RequestLog
