@@ -244,6 +244,8 @@ def run_overview(store: metadata_store.MetadataStore, run_id: str) -> RunOvervie
     pipeline_name = pipeline_of_run(store, run_id)
     executions = run_executions(store, run_id, pipeline_name or "")
     ran = {e.node_id for e in executions}
-    skipped = [n for n in pipeline_nodes(store, pipeline_name) if n not in ran] if pipeline_name else []
+    nodes = pipeline_nodes(store, pipeline_name) if pipeline_name else []
+    # A run of none of the pipeline's components (a rollback) skipped nothing.
+    skipped = [n for n in nodes if n not in ran] if ran & set(nodes) else []
     end_ms = max([e.end_ms for e in executions] + [context.create_time_since_epoch])
     return RunOverview(run_id, pipeline_name, context.create_time_since_epoch, end_ms, executions, skipped)
