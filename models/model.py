@@ -135,6 +135,11 @@ def vocab_sizes(features: features_lib.Features, tf_transform_output: tft.TFTran
             for name in features.categorical}
 
 
+def vocabulary_values(tf_transform_output: tft.TFTransformOutput, name: str) -> List[str]:
+    """A vocabulary tf.Transform computed, as strings, most frequent first."""
+    return [v.decode() if isinstance(v, bytes) else v for v in tf_transform_output.vocabulary_by_name(name)]
+
+
 def _input_fn(file_pattern, data_accessor, tf_transform_output, label: str) -> tf.data.Dataset:
     return data_accessor.tf_dataset_factory(
         file_pattern,
@@ -202,25 +207,36 @@ def _feature_types(schema) -> Dict[str, int]:
     return {f.name: f.type for f in schema.feature}
 
 
-def _changed_vocabularies(base_model_dir: str, tf_transform_output: tft.TFTransformOutput,
-                          names: List[str]) -> List[str]:
-    """Vocabularies whose values or order differ from the ones the base model exported in its assets/."""
-    changed = []
-    for name in names:
-        path = os.path.join(base_model_dir, "assets", name)
-        now = [v.decode() if isinstance(v, bytes) else v for v in tf_transform_output.vocabulary_by_name(name)]
-        if not tf.io.gfile.exists(path) or tf.io.gfile.GFile(path).read().splitlines() != now:
-            changed.append(name)
-    return changed
+def _base_vocabulary(base_model_dir: str, name: str) -> Optional[List[str]]:
+    """A vocabulary as the base model exported it in its assets/ (None when it has none)."""
+    path = os.path.join(base_model_dir, "assets", name)
+    return tf.io.gfile.GFile(path).read().splitlines() if tf.io.gfile.exists(path) else None
+
+
+def _positions(old: List[str], new: List[str]) -> List[Optional[int]]:
+    """For each value of `new`, its index in `old` (None: a value the base model never saw)."""
+    index = {value: i for i, value in enumerate(old)}
+    return [index.get(value) for value in new]
+
+
+def _vocabulary_note(name: str, old: List[str], new: List[str]) -> Optional[str]:
+    if old == new:
+        return None
+    added, gone = len(set(new) - set(old)), len(set(old) - set(new))
+    return f"{name}: " + ", ".join(p for p in ((f"+{added} new" if added else ""), (f"-{gone} gone" if gone else ""),
+                                                ("reordered" if not added and not gone else "")) if p)
 
 
 def warm_start(model: keras.Model, base_model_dir: str, schema, tf_transform_output: tft.TFTransformOutput,
                features: features_lib.Features) -> Tuple[bool, str]:
     """Loads the base model's weights into `model` when it was trained on the same features.
 
-    Same raw features (names and types, from the schema each model ships) and the same
-    vocabularies in the same order (a one-hot column or an output unit must mean the same
-    value); otherwise the model keeps its fresh weights.
+    Same raw features (names and types, from the schema each model ships), the same hidden
+    layers and the same outputs (classes come from the dataset's configuration, in a fixed
+    order). Vocabularies may differ: tf.Transform orders them by frequency, so a new window
+    of spans can swap two values or add one. Each one-hot input row therefore takes the base
+    model's weights of the same value; a value the base model never saw keeps its fresh
+    weights. Otherwise the model keeps all its fresh weights.
     """
     base_schema = os.path.join(base_model_dir, EXTRA_ASSETS_DIR, SCHEMA_ASSET)
     if not tf.io.gfile.exists(base_schema):
@@ -229,17 +245,39 @@ def warm_start(model: keras.Model, base_model_dir: str, schema, tf_transform_out
     if before != now:
         changed = sorted(set(before.items()) ^ set(now.items()))
         return False, f"the features changed ({', '.join(sorted({name for name, _ in changed}))})"
-    vocabularies = [vocabulary_name(f) for f in features.categorical]  # the classes are checked by shape
-    changed = _changed_vocabularies(base_model_dir, tf_transform_output, vocabularies)
-    if changed:
-        return False, f"vocabularies changed ({', '.join(changed)})"
-    initial = [w.numpy() for w in model.weights]
+    layers = [layer for layer in model.layers if layer.weights]
     try:
-        model.load_weights(os.path.join(base_model_dir, "variables", "variables")).expect_partial()
+        reader = tf.train.load_checkpoint(os.path.join(base_model_dir, "variables", "variables"))
+        old = [[reader.get_tensor(f"layer_with_weights-{i}/{kind}/.ATTRIBUTES/VARIABLE_VALUE")
+                for kind in ("kernel", "bias")] for i in range(len(layers))]
     except (ValueError, tf.errors.OpError) as e:
-        model.set_weights(initial)
-        return False, f"the layer shapes differ (a vocabulary grew or shrank): {str(e).splitlines()[0][:160]}"
-    return True, "features unchanged"
+        return False, f"the base model's weights do not fit this model: {str(e).splitlines()[0][:160]}"
+    new = [[w.numpy() for w in layer.weights] for layer in layers]
+    rows: List[Optional[int]] = list(range(len(features.numeric)))  # numeric inputs come first, as built
+    notes, offset = [], len(features.numeric)
+    for name in features.categorical:
+        vocabulary = vocabulary_name(name)
+        base, current = _base_vocabulary(base_model_dir, vocabulary), vocabulary_values(tf_transform_output, vocabulary)
+        if base is None:
+            return False, f"the base model ships no {vocabulary} vocabulary"
+        notes.append(_vocabulary_note(vocabulary, base, current))
+        # The one-hot block: the vocabulary, then its out-of-vocabulary bucket.
+        rows += [offset + p if p is not None else None for p in _positions(base, current)] + [offset + len(base)]
+        offset += len(base) + 1
+    if offset != old[0][0].shape[0] or len(rows) != new[0][0].shape[0] or any(
+            o[0].shape != n[0].shape for o, n in zip(old[1:-1], new[1:-1])):
+        return False, "the base model's layers do not match this model's (the model code changed)"
+    if old[-1][0].shape != new[-1][0].shape:
+        return False, "the outputs changed (a different number of classes)"
+    for j, r in enumerate(rows):
+        if r is not None:
+            new[0][0][j] = old[0][0][r]
+    new[0][1] = old[0][1]
+    new[1:] = old[1:]
+    for layer, weights in zip(layers, new):
+        layer.set_weights(weights)
+    changed = [n for n in notes if n]
+    return True, "features unchanged" + (f"; weights matched by value ({'; '.join(changed)})" if changed else "")
 
 
 def _warm_start_from(fn_args, model: keras.Model, schema, tf_transform_output: tft.TFTransformOutput,

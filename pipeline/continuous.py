@@ -168,7 +168,7 @@ class Loop:
                                trigger=decision.trigger, trigger_detail=decision.detail, spans=decision.spans,
                                data_check=data_check)
         self.runs += 1
-        self.last_run = time.monotonic()
+        self.last_run = time.time()
         self.alert = None
         for span in decision.spans or []:
             if result.exit_code == exit_codes.FAILED and span not in result.ingested:
@@ -248,12 +248,13 @@ class Loop:
     def loop(self) -> int:
         code = exit_codes.OK
         last_check = None
+        self.last_run = self.last_run or _newest_run_start(self.store, self.config.pipeline_name)
         while not self.stop.is_set():
             every = self.args.monitor_every
             if every and not self.args.once and (last_check is None or time.monotonic() - last_check >= every):
                 last_check = time.monotonic()
                 self.monitor()
-            decision = self.decide(time.monotonic())
+            decision = self.decide(time.time())
             if decision is not None:
                 code = self.run_pipeline(decision)
                 if self.args.once or (self.args.max_runs and self.runs >= self.args.max_runs):
@@ -266,6 +267,14 @@ class Loop:
             self.stop.wait(self.args.poll)
         self.say(f"stopped cleanly after {self.runs} runs")
         return exit_codes.OK
+
+
+def _newest_run_start(store, pipeline_name: str) -> Optional[float]:
+    """When this pipeline's newest run started (epoch seconds): a schedule counts from it across restarts."""
+    from runs import metadata
+
+    runs = metadata.pipeline_runs(store, pipeline_name)
+    return metadata.run_context(store, runs[0]).create_time_since_epoch / 1000 if runs else None
 
 
 def _report_path(stdout: str) -> Optional[str]:

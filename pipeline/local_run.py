@@ -87,8 +87,8 @@ def run(config: PipelineConfig, *, store, verbose: bool = False, out: TextIO = s
     from pipeline.config import ConfigError
     from pipeline.portable import BeamServiceError, beam_services
 
-    _import_tfx()
     absl_logger = quiet_logs(verbose)
+    _import_tfx()
     dataset = config.dataset
     plan = span_plan.pending_spans(config, store) if spans is None else list(spans)
     span_text = ""

@@ -326,8 +326,10 @@ def run_overview(store: metadata_store.MetadataStore, run_id: str) -> RunOvervie
         executions = [replace(e, state=INTERRUPTED) if e.state in ("running", "new") else e
                       for e in executions]
     ran = {e.node_id for e in executions}
-    missing = [n for n in pipeline_nodes(store, pipeline_name) if n not in ran] if pipeline_name else []
+    nodes = pipeline_nodes(store, pipeline_name) if pipeline_name else []
+    # A run of none of the pipeline's components (a rollback) skipped nothing.
     finished = status in (None, FINISHED)
+    missing = [n for n in nodes if n not in ran] if ran & set(nodes) or not finished else []
     end_ms = max([e.end_ms for e in executions] + [context.create_time_since_epoch])
     props = context.custom_properties
     return RunOverview(run_id, pipeline_name, context.create_time_since_epoch, end_ms, executions,

@@ -273,8 +273,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                 print("  " + error)
             return 1 if result.errors else 0
         for batch in batches:
-            for row, prediction in zip(batch, predict(batch)):
-                print(json.dumps({"features": row, "prediction": prediction}))
+            predictions = predict(batch)
+            request_id = client.last_request_id if args.protocol == "rest" else None
+            for index, (row, prediction) in enumerate(zip(batch, predictions)):
+                # With the request id and row, a label that arrives later can be joined (serving.feedback).
+                ids = {"request_id": request_id, "row": index} if request_id else {}
+                print(json.dumps({"features": row, "prediction": prediction, **ids}))
         return 0
     except (RequestFailed, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

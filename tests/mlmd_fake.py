@@ -34,6 +34,9 @@ class FakeTfxStore:
         self._nodes: Dict[str, pb.Context] = {}
 
     def _context(self, type_name: str, name: str) -> pb.Context:
+        existing = self.store.get_context_by_type_and_name(type_name, name)
+        if existing is not None:  # a second fake on the same store
+            return existing
         [context_id] = self.store.put_contexts([pb.Context(type_id=self._context_types[type_name], name=name)])
         return self.store.get_contexts_by_id([context_id])[0]
 

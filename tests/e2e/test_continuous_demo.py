@@ -27,6 +27,7 @@ def test_the_demo_runs_the_loop_through_three_spans_and_prints_the_history(tmp_p
     rows = list(reversed(history.history(store)))
     assert [r.trigger for r in rows] == ["new span", "new span", "drift"]
     assert [r.trained_spans for r in rows] == [[1], [1, 2], [2, 3]]  # the demo's window is 2 spans
+    assert rows[0].outcome == "pushed" and all(r.outcome in ("pushed", "not blessed") for r in rows)
     assert any(c.verdict == "alert" for c in records.checks(store))
     assert "history page:" in out and (workdir / "output" / "reports" / "history.html").exists()
     assert "drift" in out.split("demo | history:")[1]  # the history table names the drift-triggered run

@@ -135,3 +135,17 @@ def test_the_monitors_get_the_store_the_loop_uses(tmp_path):
     object.__setattr__(elsewhere.config, "metadata", argparse.Namespace(
         sqlite_path="/shared/m.sqlite", mysql_host=None))
     assert elsewhere.command("serving.smoke")[-2:] == ["--sqlite", "/shared/m.sqlite"]
+
+
+def test_a_schedule_counts_from_the_newest_recorded_run_across_restarts(tmp_path, monkeypatch):
+    import time
+
+    loop = _loop(tmp_path, "--every", "6h")
+    monkeypatch.setattr(loop, "new_data", lambda: None)
+    assert continuous._newest_run_start(loop.store, loop.config.pipeline_name) is None
+    FakeTfxStore(str(tmp_path / "m.sqlite"), loop.config.pipeline_name).run("2026-01-01T00:00:00")
+    started = continuous._newest_run_start(loop.store, loop.config.pipeline_name)
+    assert abs(started - time.time()) < 60
+    loop.last_run = started
+    assert loop.decide(now=started + 3600) is None
+    assert loop.decide(now=started + 6 * 3600).trigger == "schedule"

@@ -42,3 +42,13 @@ def test_monitoring_checks_are_read_back_in_order(tmp_path):
                                                                      ("drift", "alert", "b", "c")]
     assert mine[1].report == "/r.md" and mine[1].detail == "drift in bill_length_mm"
     assert len(records.checks(fake.store)) == 3
+
+
+def test_a_rollback_run_skipped_none_of_the_pipelines_components(tmp_path):
+    fake = FakeTfxStore(str(tmp_path / "m.sqlite"))
+    run = fake.run("r1")
+    outputs = train(fake, run, [ingest(fake, run, 1)], pushed_version=100)
+    run_id = records.record_rollback(fake.store, outputs["pushed_model"], 300, "/serving/300", 100)
+    overview = metadata.run_overview(fake.store, run_id)
+    assert [e.node_id for e in overview.executions] == ["Rollback"] and overview.skipped == []
+    assert metadata.run_overview(fake.store, "r1").skipped == []

@@ -28,6 +28,9 @@ def test_prints_one_prediction_per_row(server, capsys, extra):
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(lines) == 3 and lines[0]["features"]["island"] == "Torgersen"
     assert lines[0]["prediction"]["classes"] == "Adelie" and len(lines[0]["prediction"]["probabilities"]) == 3
+    if "rest" in extra:  # what a label arriving later refers to: two requests of 2 and 1 rows
+        assert [(line["row"]) for line in lines] == [0, 1, 0]
+        assert lines[0]["request_id"] == lines[1]["request_id"] != lines[2]["request_id"]
 
 
 def test_rest_and_grpc_agree(server):
