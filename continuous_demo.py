@@ -187,7 +187,8 @@ def run(workdir: str, rows: int, train_steps: int, monitor_every: int) -> int:
                            cwd=REPO_ROOT, capture_output=True, text=True)
     print(shown.stdout, end="", flush=True)
     say(f"history page: {OutputLayout(output).history_report}")
-    return code
+    # A later run that is not blessed is part of the story (wait_for_run stopped the demo on a failure).
+    return exit_codes.OK
 
 
 def main(argv: Optional[List[str]] = None) -> int:

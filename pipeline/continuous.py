@@ -212,8 +212,10 @@ class Loop:
         if not os.path.isdir(self.config.serving_dir) or not os.listdir(self.config.serving_dir):
             return
         now = datetime.now(timezone.utc)
-        since = (now - timedelta(seconds=self.args.monitor_every)).isoformat(timespec="seconds")
-        until = now.isoformat(timespec="seconds")
+        # Milliseconds, as the request log stamps: a window cut to the second would drop the
+        # requests of the second the check starts in.
+        since = (now - timedelta(seconds=self.args.monitor_every)).isoformat(timespec="milliseconds")
+        until = now.isoformat(timespec="milliseconds")
         checks = [(DRIFT, self.command("serving.monitor", "--since", since, "--until", until))]
         if self.args.labels:
             checks.append((LIVE_QUALITY, self.command("serving.feedback", "--labels", self.args.labels,

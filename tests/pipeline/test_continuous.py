@@ -7,6 +7,8 @@ import io
 import json
 import os
 import subprocess
+import time
+from datetime import datetime, timezone
 
 import pytest
 
@@ -113,6 +115,22 @@ def test_drift_is_recorded_runs_the_hook_and_becomes_the_next_trigger(tmp_path, 
         "drift", "alert", "drifted in bill_length_mm", report + ".md")
     assert loop.alert.trigger == "drift"
     assert "next run's trigger: drift" in loop.out.getvalue()
+
+
+def test_the_window_ends_at_the_millisecond_the_check_starts(tmp_path, monkeypatch):
+    """Requests logged in the same second as the check are in its window (the log stamps milliseconds)."""
+    from serving.logged_traffic import _timestamp
+    from serving.monitor import parse_time
+
+    loop = _served(_loop(tmp_path, "--monitor-every", "10m"))
+    calls = _monitor_answers(monkeypatch, 1, str(tmp_path / "r"))
+    before = datetime.now(timezone.utc)
+    time.sleep(0.002)
+    loop.monitor()
+    command = calls[0]
+    since, until = (parse_time(command[command.index(flag) + 1], None) for flag in ("--since", "--until"))
+    assert _timestamp({"timestamp": before.isoformat(timespec="milliseconds")}) < until
+    assert (until - since).total_seconds() == 600
 
 
 def test_a_check_that_could_not_run_is_recorded_and_changes_nothing(tmp_path, monkeypatch):
