@@ -111,13 +111,23 @@ def _transform_outputs(output: str):
     raise LookupError(f"no Transform output in {output}")
 
 
-def steps_to_threshold(output: str, base_model: str, threshold: float, max_steps: int, every: int
-                       ) -> Dict[str, object]:
+def dataset_classes(folder: str, output: str) -> List[str]:
+    """The classes the pipeline trained with: what its pre-flight check learns from the data."""
+    from pipeline import preflight
+    from pipeline.config import load_config
+
+    checked, _ = preflight.check(load_config(None, {"dataset": folder, "output_dir": output}))
+    return list(checked.dataset.classes)
+
+
+def steps_to_threshold(output: str, base_model: str, classes: List[str], threshold: float, max_steps: int,
+                       every: int) -> Dict[str, object]:
     """Steps for the newest window's model to reach `threshold` on its eval split, from scratch and warm."""
     import glob
 
     import tensorflow as tf
     import tensorflow_transform as tft
+    import tf_keras as keras
 
     from models import features as features_lib
     from models import model as model_lib
@@ -136,9 +146,9 @@ def steps_to_threshold(output: str, base_model: str, threshold: float, max_steps
 
     reached: Dict[str, object] = {}
     for start in ("from scratch", "warm start"):
-        tf.keras.utils.set_random_seed(model_lib.SEED)
+        keras.utils.set_random_seed(model_lib.SEED)
         model = model_lib.build_keras_model(features, model_lib.vocab_sizes(features, tf_transform_output),
-                                            len(model_lib.label_vocabulary(tf_transform_output)))
+                                            len(classes))
         if start == "warm start":
             loaded, reached["warm start from"] = model_lib.warm_start(model, base_model, schema,
                                                                       tf_transform_output, features)
@@ -155,7 +165,8 @@ def steps_to_threshold(output: str, base_model: str, threshold: float, max_steps
             return True
 
         if reached[start] is None:
-            model_lib.train(model, data("train"), max_steps, after_step=good_enough)
+            model_lib.train(model, data("train"), max_steps, keras.losses.SparseCategoricalCrossentropy(),
+                            after_step=good_enough)
     return reached
 
 
@@ -193,7 +204,8 @@ def main(argv=None) -> int:
     cold = dataset(os.path.join(work, "dataset-cold"), {s: files[s] for s in range(2, k + 2)}, k)
     results.append(run_step(STEPS[3], cold, os.path.join(work, "cold"), work, args.train_steps, [], log))
     log("warm start: steps to reach the threshold ...")
-    steps = steps_to_threshold(on, base_model, 0.85, args.train_steps, args.warm_start_every)
+    steps = steps_to_threshold(on, base_model, dataset_classes(history_data, on), 0.85, args.train_steps,
+                               args.warm_start_every)
     print_summary(results, steps, args, k)
     if args.json:
         with open(args.json, "w") as f:
