@@ -7,6 +7,9 @@ features:
   label); regression: `predictions` [batch];
 - `transform_features`: serialized raw tf.Examples -> transformed features, which
   the Evaluator (TFMA) uses to get the transformed label;
+- `classification` (or `regression`): the same model under TF Serving's Classify (Regress)
+  contract: input `inputs`, outputs `classes` [batch, classes] and `scores` (`outputs`),
+  with the method name those APIs look for;
 and `assets.extra/schema.pbtxt`, the raw data schema the model was trained with, its
 label and ignored columns marked as not sent to a served model (not in SERVING), beside
 `assets.extra/tf_serving_warmup_requests` (models/warmup.py).
@@ -43,6 +46,16 @@ PROBABILITIES = "probabilities"
 CLASSES = "classes"
 PREDICTIONS = "predictions"
 SERVING_ENVIRONMENT = "SERVING"
+# TF Serving's Classify and Regress APIs run only signatures with these method names, input
+# and output keys (tensorflow_serving/servables/tensorflow/classifier.cc, regressor.cc).
+CLASSIFY_SIGNATURE = "classification"
+REGRESS_SIGNATURE = "regression"
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+API_INPUT = "inputs"
+CLASSIFY_CLASSES = "classes"
+CLASSIFY_SCORES = "scores"
+REGRESS_OUTPUTS = "outputs"
 # Regression targets are standardized for training from this many training batches.
 LABEL_SCALE_BATCHES = 100
 # The contract with servers (serving/contract.py states the serving side; a test keeps them equal).
@@ -161,17 +174,32 @@ def signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutput, f
         def outputs(transformed):
             probabilities = model(transformed)
             return {PROBABILITIES: probabilities, CLASSES: tf.gather(class_table, tf.argmax(probabilities, axis=1))}
+
+        def api_outputs(transformed):
+            scores = model(transformed)
+            return {CLASSIFY_SCORES: scores,
+                    CLASSIFY_CLASSES: tf.tile(class_table[tf.newaxis, :], [tf.shape(scores)[0], 1])}
     else:
         center, spread = scale
 
         def outputs(transformed):
             return {PREDICTIONS: tf.reshape(model(transformed), [-1]) * spread + center}
 
-    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name=EXAMPLES_INPUT)], autograph=False)
-    def serve_examples(serialized):
+        def api_outputs(transformed):
+            return {REGRESS_OUTPUTS: outputs(transformed)[PREDICTIONS]}
+
+    def served(serialized):
         transformed = model.tft_layer(tf.io.parse_example(serialized, serving_spec))
         transformed.pop(features.label, None)
-        return outputs(transformed)
+        return transformed
+
+    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name=EXAMPLES_INPUT)], autograph=False)
+    def serve_examples(serialized):
+        return outputs(served(serialized))
+
+    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name=API_INPUT)], autograph=False)
+    def serve_api(serialized):
+        return api_outputs(served(serialized))
 
     @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name=EXAMPLES_INPUT)], autograph=False)
     def transform_features(serialized):
@@ -179,13 +207,32 @@ def signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutput, f
         return model.tft_layer(raw)
 
     return {SERVING_SIGNATURE: serve_examples.get_concrete_function(),
-            TRANSFORM_SIGNATURE: transform_features.get_concrete_function()}
+            TRANSFORM_SIGNATURE: transform_features.get_concrete_function(),
+            (CLASSIFY_SIGNATURE if scale is None else REGRESS_SIGNATURE): serve_api.get_concrete_function()}
 
 
 def export(model: keras.Model, path: str, signatures) -> None:
-    """SavedModel with both signatures. save_traces=False: servers and TFMA use the
+    """SavedModel with the signatures. save_traces=False: servers and TFMA use the
     signatures, and tracing every layer's call for Keras reloading cost ~6 s."""
     model.save(path, save_format="tf", save_traces=False, signatures=signatures)
+    _set_method_names(path, {CLASSIFY_SIGNATURE: CLASSIFY_METHOD, REGRESS_SIGNATURE: REGRESS_METHOD})
+
+
+def _set_method_names(path: str, methods: Dict[str, str]) -> None:
+    """Keras writes every signature as a predict signature; TF Serving's Classify and Regress
+    find theirs by method name, which only saved_model.pb records (loading ignores it)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    pb = os.path.join(path, "saved_model.pb")
+    saved_model = saved_model_pb2.SavedModel()
+    with tf.io.gfile.GFile(pb, "rb") as f:
+        saved_model.ParseFromString(f.read())
+    for meta_graph in saved_model.meta_graphs:
+        for name, method in methods.items():
+            if name in meta_graph.signature_def:
+                meta_graph.signature_def[name].method_name = method
+    with tf.io.gfile.GFile(pb, "wb") as f:
+        f.write(saved_model.SerializeToString())
 
 
 def serving_schema(schema_path: str, not_served: List[str]):

@@ -26,6 +26,10 @@ EXTRA_ASSETS_DIR = "assets.extra"
 SCHEMA_FILE = "schema.pbtxt"
 WARMUP_FILE = "tf_serving_warmup_requests"  # TF Serving's name; optional, as in TF Serving
 SERVE_TAG = "serve"
+# TF Serving's Classify and Regress run signatures of these method names, input `inputs`.
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+API_INPUT = "inputs"
 # This project's server answers every prediction with its request id under this header (REST)
 # or metadata key (gRPC); the request log records it. TF Serving itself has no such header.
 REQUEST_ID_HEADER = "x-request-id"

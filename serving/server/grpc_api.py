@@ -1,10 +1,11 @@
 """TF Serving's gRPC API, implemented on the generated `tensorflow_serving.apis` stubs.
 
-PredictionService.Predict and GetModelMetadata, ModelService.GetModelStatus (a ModelSpec
-may name a version or a `version_label` of the model config file): the official Python client (`prediction_service_pb2_grpc.PredictionServiceStub`) works
-against this server unchanged. Classify, Regress, MultiInference and
-HandleReloadConfigRequest answer UNIMPLEMENTED (the generated base class does).
-Predict sends the request's id as `x-request-id` in the response's initial metadata.
+PredictionService.Predict, Classify, Regress and GetModelMetadata, ModelService.GetModelStatus
+(a ModelSpec may name a version or a `version_label` of the model config file): the official
+Python client (`prediction_service_pb2_grpc.PredictionServiceStub`) works against this server
+unchanged. MultiInference and HandleReloadConfigRequest answer UNIMPLEMENTED (the generated
+base class does). Predict, Classify and Regress send the request's id as `x-request-id` in the
+response's initial metadata.
 """
 from __future__ import annotations
 
@@ -17,14 +18,17 @@ from typing import Optional
 import grpc
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.example import example_pb2
 from tensorflow_serving.apis import (
+    classification_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
+    regression_pb2,
 )
 
 from serving.contract import REQUEST_ID_HEADER
-from serving.server import api_protos
+from serving.server import api_protos, classify_regress
 from serving.server.core import ServingCore, request_id
 from serving.server.errors import ServingError, invalid_argument
 
@@ -50,6 +54,25 @@ def _to_array(key: str, proto, max_elements: int) -> np.ndarray:
         raise invalid_argument(f"Malformed input TensorProto '{key}': {e}") from None
 
 
+def _serialized_examples(inputs) -> list:
+    """An Input's examples, each merged over the context if there is one: a feature of the
+    example wins over the context's, as with TF Serving (which parses context + example bytes)."""
+    kind = inputs.WhichOneof("kind")
+    if kind == "example_list":
+        return [e.SerializeToString() for e in inputs.example_list.examples]
+    if kind == "example_list_with_context":
+        listed = inputs.example_list_with_context
+        merged = []
+        for example in listed.examples:
+            one = example_pb2.Example()
+            one.CopyFrom(listed.context)
+            for name, feature in example.features.feature.items():
+                one.features.feature[name].CopyFrom(feature)
+            merged.append(one.SerializeToString())
+        return merged
+    raise invalid_argument("Input is empty: set input.example_list or input.example_list_with_context")
+
+
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, core: ServingCore, max_elements: int):
         self.core = core
@@ -73,6 +96,44 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 response.model_spec.signature_name = scope.signature
                 for key, value in outputs.items():
                     response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
+                return response
+        except ServingError as e:
+            context.abort(e.grpc_code, e.message)
+
+    def Classify(self, request, context):  # noqa: N802 - generated API name
+        return self._classify_regress(classify_regress.CLASSIFY, request, context)
+
+    def Regress(self, request, context):  # noqa: N802 - generated API name
+        return self._classify_regress(classify_regress.REGRESS, request, context)
+
+    def _classify_regress(self, api: str, request, context):
+        started = time.perf_counter()
+        rid = request_id(dict(context.invocation_metadata()).get(REQUEST_ID_HEADER))
+        context.send_initial_metadata(((REQUEST_ID_HEADER, rid),))
+        try:
+            with self.core.track(model=request.model_spec.name, api=api, entrypoint="grpc", request_id=rid) as scope:
+                spec = request.model_spec
+                servable = self.core.resolve(scope, _version_of(spec), spec.signature_name, spec.version_label)
+                classify_regress.check_signature(servable, spec.signature_name, api)
+                outputs = classify_regress.run(self.core, scope, servable, _serialized_examples(request.input),
+                                               started=started)
+                if api == classify_regress.CLASSIFY:
+                    response = classification_pb2.ClassificationResponse()
+                    for classes in classify_regress.classifications(outputs):
+                        classification = response.result.classifications.add()
+                        for label, score in classes:
+                            entry = classification.classes.add()
+                            if label is not None:
+                                entry.label = label
+                            if score is not None:
+                                entry.score = score
+                else:
+                    response = regression_pb2.RegressionResponse()
+                    for value in classify_regress.regressions(outputs):
+                        response.result.regressions.add().value = value
+                response.model_spec.name = servable.name
+                response.model_spec.version.value = servable.version
+                response.model_spec.signature_name = scope.signature
                 return response
         except ServingError as e:
             context.abort(e.grpc_code, e.message)

@@ -5,6 +5,8 @@ wherever `/versions/{v}` does (version labels of the model config file):
   GET  /v1/models/{name}[/versions/{v}]             model version status
   GET  /v1/models/{name}[/versions/{v}]/metadata    signature defs
   POST /v1/models/{name}[/versions/{v}]:predict     row or columnar predict
+  POST /v1/models/{name}[/versions/{v}]:classify    tf.Examples as JSON objects -> [label, score] lists
+  POST /v1/models/{name}[/versions/{v}]:regress     tf.Examples as JSON objects -> one value each
   GET  /monitoring/prometheus/metrics               Prometheus metrics
 Any other /v1/ path is "Malformed request" (400); errors are `{"error": "..."}`.
 Connections are kept alive (HTTP/1.1) and each response leaves in one write with
@@ -32,7 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict, Optional, Tuple
 
 from serving.contract import REQUEST_ID_HEADER
-from serving.server import api_protos, rest_json
+from serving.server import api_protos, classify_regress, rest_json
 from serving.server.core import ServingCore, request_id
 from serving.server.errors import ServingError, invalid_argument
 from serving.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -154,7 +156,8 @@ class RestApi:
             if match:
                 name, version, label, verb = match.groups()
                 if verb.lower() != "predict":
-                    raise ServingError("UNIMPLEMENTED", f"':{verb}' is not supported by this server; use ':predict'")
+                    return 200, self._classify_regress(verb.lower(), name, _version(version), label or "", body,
+                                                       request_id or "")
                 return 200, self._predict(name, _version(version), label or "", body, request_id or "")
         elif method == "GET":
             match = _METADATA.fullmatch(path)
@@ -175,6 +178,24 @@ class RestApi:
             outputs = self.core.predict(scope, servable, request.inputs, rows=request.rows, started=started)
             return json.dumps(rest_json.predict_response(outputs, request.row_format),
                               separators=(",", ":")).encode()
+
+    def _classify_regress(self, api: str, name: str, version: Optional[int], label: str, body: bytes,
+                          request_id: str) -> bytes:
+        started = time.perf_counter()
+        with self.core.track(model=name, api=api, entrypoint="rest", request_id=request_id) as scope:
+            doc = rest_json.parse_body(body)
+            signature_name = rest_json.signature_name_of(doc)
+            servable = self.core.resolve(scope, version, signature_name, label)
+            classify_regress.check_signature(servable, signature_name, api)
+            rows = rest_json.parse_examples(doc)
+            serialized = rest_json.serialize_rows(rows, servable)
+            outputs = classify_regress.run(self.core, scope, servable, serialized, rows=rows, started=started)
+            if api == classify_regress.CLASSIFY:
+                result: list = [[[label_, score] for label_, score in classes]
+                                for classes in classify_regress.classifications(outputs)]
+            else:
+                result = classify_regress.regressions(outputs)
+            return json.dumps({"result": result}, separators=(",", ":")).encode()
 
     def _metadata(self, name: str, version: Optional[int], label: str) -> bytes:
         with self.core.track(model=name, api="metadata", entrypoint="rest") as scope:

@@ -140,11 +140,35 @@ def _columns_to_rows(columns: Mapping[str, Any]) -> List[Dict[str, Any]]:
     return [{name: values[i] for name, values in columns.items()} for i in range(n)]
 
 
-def _from_raw_rows(rows: List[Any], servable: Servable, signature_name: str, row_format: bool) -> PredictRequest:
+def parse_examples(doc: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    """A classify/regress body's `examples`, each merged over the optional `context` (TF Serving's
+    ExampleListWithContext: a feature of the example wins over the context's)."""
+    examples = doc.get("examples")
+    if examples is None:
+        raise invalid_argument("Missing 'examples' key: a classify or regress request is "
+                               "{\"examples\": [{\"feature\": value, ...}, ...]} (optionally with \"context\")")
+    if not isinstance(examples, list) or not all(isinstance(e, dict) for e in examples):
+        raise invalid_argument(f"JSON Value: {_abbrev(doc)} 'examples' must be an array of objects")
+    if not examples:
+        raise invalid_argument("Invalid argument: Input is empty.")
+    context = doc.get("context", {})
+    if not isinstance(context, dict):
+        raise invalid_argument(f"JSON Value: {_abbrev(doc)} 'context' must be an object")
+    return [{**context, **example} for example in examples]
+
+
+def serialize_rows(rows: List[Any], servable: Servable) -> List[bytes]:
+    """Raw-feature rows -> serialized tf.Examples typed by the version's schema."""
+    if servable.raw_features is None:
+        raise invalid_argument("this model ships no raw schema (assets.extra/schema.pbtxt) to build tf.Examples from")
     try:
-        serialized = servable.raw_features.serialize(rows)
+        return servable.raw_features.serialize(rows)
     except FeatureError as e:
         raise invalid_argument(f"Failed to process raw features: {e}") from None
+
+
+def _from_raw_rows(rows: List[Any], servable: Servable, signature_name: str, row_format: bool) -> PredictRequest:
+    serialized = serialize_rows(rows, servable)
     key = next(iter(servable.signature_def(signature_name).inputs))
     return PredictRequest(signature_name, {key: np.array(serialized, dtype=object)}, row_format, rows=rows)
 

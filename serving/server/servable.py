@@ -123,6 +123,11 @@ class Servable:
             return
         batch = [self.raw_features.to_example(self.raw_features.sample_row()).SerializeToString()]
         outputs = self.run(SERVING_SIGNATURE, {next(iter(signature.inputs)): np.array(batch, dtype=object)})
+        for name, signature in self.signature_defs.items():  # Classify/Regress: their first call here too
+            if signature.method_name in (contract.CLASSIFY_METHOD, contract.REGRESS_METHOD) and \
+                    set(signature.inputs) == {contract.API_INPUT} and name in self._functions:
+                outputs.update({f"{name}/{k}": v for k, v in self.run(
+                    name, {contract.API_INPUT: np.array(batch, dtype=object)}).items()})
         for key, value in outputs.items():
             if value.shape[:1] != (len(batch),):
                 raise ValueError(f"output '{key}' has shape {value.shape} for a batch of {len(batch)}")

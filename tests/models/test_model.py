@@ -78,6 +78,39 @@ def test_transform_signature_returns_transformed_label_for_the_evaluator(exporte
     assert "island_xf" in out and "year_xf" not in out
 
 
+def test_classification_signature_is_tf_servings_classify_contract(exported_dir, exported):
+    """TF Serving's Classify runs a signature with the classify method name, input `inputs`,
+    outputs `classes` and `scores` of shape [batch, classes]."""
+    from serving.server.servable import read_signature_defs
+
+    signature_def = read_signature_defs(str(exported_dir[0]))["classification"]
+    assert signature_def.method_name == "tensorflow/serving/classify"
+    assert set(signature_def.inputs) == {"inputs"} and set(signature_def.outputs) == {"classes", "scores"}
+    assert read_signature_defs(str(exported_dir[0]))["serving_default"].method_name == "tensorflow/serving/predict"
+    loaded, classes = exported
+    batch = tf.constant([to_example(r, include_label=False) for r in RAW_ROWS])
+    out = loaded.signatures["classification"](inputs=batch)
+    assert out["classes"].numpy().tolist() == [[c.encode() for c in classes]] * len(RAW_ROWS)
+    np.testing.assert_allclose(out["scores"].numpy(),
+                               loaded.signatures["serving_default"](examples=batch)["probabilities"].numpy())
+
+
+def test_a_regression_model_exports_tf_servings_regress_contract(tiny_transform, tmp_path):
+    rows, output = tiny_transform
+    features = features_lib.from_custom_config(schema(), CUSTOM_CONFIG)
+    model = model_lib.build_keras_model(features, model_lib.vocab_sizes(features, output), 1)
+    model_lib.export(model, str(tmp_path), model_lib.signatures(model, output, features, ["year"], [], (10.0, 2.0)))
+    from serving.server.servable import read_signature_defs
+
+    defs = read_signature_defs(str(tmp_path))
+    assert "classification" not in defs and defs["regression"].method_name == "tensorflow/serving/regress"
+    assert set(defs["regression"].inputs) == {"inputs"} and set(defs["regression"].outputs) == {"outputs"}
+    loaded = tf.saved_model.load(str(tmp_path))
+    batch = tf.constant([to_example(r, include_label=False) for r in RAW_ROWS])
+    np.testing.assert_allclose(loaded.signatures["regression"](inputs=batch)["outputs"].numpy(),
+                               loaded.signatures["serving_default"](examples=batch)["predictions"].numpy())
+
+
 def test_regression_model_has_one_linear_output(tiny_transform):
     _, output = tiny_transform
     features = features_lib.from_custom_config(schema(), CUSTOM_CONFIG)

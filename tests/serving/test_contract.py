@@ -10,6 +10,8 @@ from serving import contract
 def test_both_sides_name_the_same_signature_input_and_schema_asset():
     assert model.SERVING_SIGNATURE == contract.SERVING_SIGNATURE
     assert model.EXAMPLES_INPUT == contract.EXAMPLES_INPUT
+    assert (model.CLASSIFY_METHOD, model.REGRESS_METHOD, model.API_INPUT) == (
+        contract.CLASSIFY_METHOD, contract.REGRESS_METHOD, contract.API_INPUT)
     assert os.path.join(model.EXTRA_ASSETS_DIR, model.SCHEMA_ASSET) == \
         os.path.join(contract.EXTRA_ASSETS_DIR, contract.SCHEMA_FILE)
     assert os.path.join(model.EXTRA_ASSETS_DIR, warmup.WARMUP_FILE) == \

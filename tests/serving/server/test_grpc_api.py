@@ -11,9 +11,11 @@ from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
+    inference_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
+    regression_pb2,
 )
 
 from serving.server import ModelServer
@@ -189,5 +191,66 @@ def test_unsupported_metadata_field_and_unimplemented_methods(stub):
         stub.GetModelMetadata(request, timeout=30)
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     with pytest.raises(grpc.RpcError) as error:
-        stub.Classify(classification_pb2.ClassificationRequest(), timeout=30)
+        stub.MultiInference(inference_pb2.MultiInferenceRequest(), timeout=30)
     assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def classify_request(examples, context=None, signature_name="classification"):
+    request = classification_pb2.ClassificationRequest()
+    request.model_spec.name = MODEL
+    request.model_spec.signature_name = signature_name
+    target = request.input.example_list_with_context if context is not None else request.input.example_list
+    if context is not None:
+        target.context.CopyFrom(context)
+    for serialized in examples:
+        target.examples.add().ParseFromString(serialized)
+    return request
+
+
+def test_classify_answers_per_class_labels_and_scores_like_predict(stub, examples):
+    response, call = stub.Classify.with_call(classify_request(examples), timeout=30)
+    assert dict(call.initial_metadata())["x-request-id"]
+    predicted = stub.Predict(predict_request(examples), timeout=30)
+    probabilities = tf.make_ndarray(predicted.outputs["probabilities"])
+    assert response.model_spec.signature_name == "classification"
+    assert len(response.result.classifications) == len(ROWS)
+    for classification, row in zip(response.result.classifications, probabilities):
+        assert [c.label for c in classification.classes] == ["Adelie", "Chinstrap", "Gentoo"]
+        np.testing.assert_allclose([c.score for c in classification.classes], row, atol=1e-6)
+
+
+def test_classify_with_a_context_equals_the_merged_examples(stub, server):
+    features = server.models.current.raw_features
+    shared = {k: v for k, v in ROWS[0].items() if k != "sex"}
+    context = features.to_example(shared)
+    partial = [example_pb2.Example(), example_pb2.Example()]
+    partial[0].features.feature["sex"].bytes_list.value.append(b"female")
+    partial[1].features.feature["island"].bytes_list.value.append(b"Biscoe")
+    merged = features.serialize([{**shared, "sex": "female"}, {**shared, "island": "Biscoe"}])
+    with_context = stub.Classify(classify_request([e.SerializeToString() for e in partial], context), timeout=30)
+    alone = stub.Classify(classify_request(merged), timeout=30)
+    assert with_context.result == alone.result
+
+
+@pytest.mark.parametrize("request_of, fragment", [
+    (lambda examples: classify_request(examples, signature_name=""), "Was: tensorflow/serving/predict"),
+    (lambda examples: classification_pb2.ClassificationRequest(model_spec={"name": MODEL,
+                                                                           "signature_name": "classification"}),
+     "Input is empty"),
+])
+def test_classify_mistakes_are_invalid_argument(stub, examples, request_of, fragment):
+    with pytest.raises(grpc.RpcError) as error:
+        stub.Classify(request_of(examples), timeout=30)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT and fragment in error.value.details()
+
+
+def test_regress_on_a_classifier_names_what_is_missing(stub, examples):
+    request = regression_pb2.RegressionRequest()
+    request.model_spec.name = MODEL
+    request.model_spec.signature_name = "classification"
+    for serialized in examples:
+        request.input.example_list.examples.add().ParseFromString(serialized)
+    with pytest.raises(grpc.RpcError) as error:
+        stub.Regress(request, timeout=30)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "this model has no regression signature" in error.value.details()

@@ -51,6 +51,29 @@ def test_model_status(server):
     assert requests.get(f"{server.rest_url}/v1/models/{MODEL}/versions/{version}", timeout=30).status_code == 200
 
 
+def test_classify_answers_tf_servings_shape_and_agrees_with_predict(server):
+    """TF Serving's REST classify: {"result": [[[label, score], ...] per example]}."""
+    r = post(server, f"/v1/models/{MODEL}:classify", {"signature_name": "classification", "examples": ROWS})
+    assert r.status_code == 200, r.text
+    assert r.headers["x-request-id"]
+    result = r.json()["result"]
+    predictions = post(server, f"/v1/models/{MODEL}:predict", {"instances": ROWS}).json()["predictions"]
+    assert len(result) == len(ROWS)
+    for classes, prediction in zip(result, predictions):
+        assert [label for label, _ in classes] == ["Adelie", "Chinstrap", "Gentoo"]
+        assert [score for _, score in classes] == pytest.approx(prediction["probabilities"], abs=1e-6)
+        assert max(classes, key=lambda c: c[1])[0] == prediction["classes"]
+
+
+def test_classify_merges_the_context_into_each_example(server):
+    shared = {k: v for k, v in ROWS[0].items() if k != "sex"}
+    both = post(server, f"/v1/models/{MODEL}:classify", {"signature_name": "classification", "context": shared,
+                                                         "examples": [{"sex": "male"}, {**ROWS[1]}]}).json()
+    alone = post(server, f"/v1/models/{MODEL}:classify",
+                 {"signature_name": "classification", "examples": [{**shared, "sex": "male"}, ROWS[1]]}).json()
+    assert both == alone
+
+
 def test_metadata_has_signature_defs(server):
     version = server.models.current.version
     for path in (f"/v1/models/{MODEL}/metadata", f"/v1/models/{MODEL}/versions/{version}/metadata"):
@@ -148,7 +171,18 @@ BAD_REQUESTS = [
      400, "nested deeper than 64 levels"),
     ("2-D tensor of examples", f"/v1/models/{MODEL}:predict", "2D_EXAMPLES", 400,
      "examples must be a vector of serialized tf.Example strings, got shape [2, 1]"),
-    ("unknown verb", f"/v1/models/{MODEL}:classify", {"examples": ROWS}, 501, "not supported"),
+    ("classify on the predict signature", f"/v1/models/{MODEL}:classify", {"examples": ROWS}, 400,
+     "Was: tensorflow/serving/predict; this model's classification signature is 'classification'"),
+    ("regress on a classifier", f"/v1/models/{MODEL}:regress", {"signature_name": "classification",
+                                                               "examples": ROWS}, 400,
+     "this model has no regression signature"),
+    ("classify without examples", f"/v1/models/{MODEL}:classify", {"signature_name": "classification",
+                                                                  "instances": ROWS}, 400, "Missing 'examples' key"),
+    ("classify with an unknown feature", f"/v1/models/{MODEL}:classify",
+     {"signature_name": "classification", "examples": [{"wingspan": 3}]}, 400, "unknown feature(s) ['wingspan']"),
+    ("classify with NaN", f"/v1/models/{MODEL}:classify",
+     json.dumps({"signature_name": "classification", "examples": [{**ROWS[0], "bill_length_mm": float("nan")}]}
+                ).encode(), 400, "feature 'bill_length_mm' is nan"),
     ("malformed path", "/v1/nothing", {}, 400, "Malformed request: POST /v1/nothing"),
     ("oversized body", f"/v1/models/{MODEL}:predict", {"instances": ROWS * 400}, 413, "exceeds the limit"),
 ]
