@@ -59,11 +59,19 @@ def raw_examples(transformed_files: Sequence[str], tf_transform_output: tft.TFTr
         values = transformed[features_lib.transformed_name(name)].numpy() * std[name] + mean[name]
         columns[name] = [round(float(v)) if raw_spec[name].dtype.is_integer else float(v) for v in values]
     for name in features.categorical:
-        vocabulary = tf_transform_output.vocabulary_by_name(vocabulary_name(name))
+        vocabulary = [_raw_value(v, raw_spec[name].dtype)
+                      for v in tf_transform_output.vocabulary_by_name(vocabulary_name(name))]
         ids = transformed[features_lib.transformed_name(name)].numpy()
         columns[name] = [vocabulary[i] if 0 <= i < len(vocabulary) else None for i in ids]  # out of vocabulary: missing
     count = int(serialized.shape[0])
     return [_example({name: values[i] for name, values in columns.items()}) for i in range(count)]
+
+
+def _raw_value(vocabulary_value, dtype: tf.dtypes.DType):
+    """A vocabulary entry as the raw column holds it: an integer column's categories are
+    vocabulary strings ("3") that must go back as integers."""
+    text = vocabulary_value.decode() if isinstance(vocabulary_value, bytes) else vocabulary_value
+    return int(text) if dtype.is_integer else text
 
 
 def _numeric_scale(tf_transform_output: tft.TFTransformOutput, features: features_lib.Features, raw_spec):

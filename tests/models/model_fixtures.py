@@ -50,7 +50,7 @@ def to_example(row, include_label=True) -> bytes:
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
-def analyze_and_transform(output_dir: str):
+def analyze_and_transform(output_dir: str, custom_config=None):
     """Analyzes RAW_ROWS with preprocessing_fn and writes the transform graph to output_dir.
 
     Returns (transformed rows, TFTransformOutput); the rows come from applying the
@@ -62,7 +62,7 @@ def analyze_and_transform(output_dir: str):
             {k: [] if v is None else [v.encode() if isinstance(v, str) else v] for k, v in row.items()}
             for row in RAW_ROWS])
         transform_fn = (decoded, metadata) | tft_beam.AnalyzeDataset(
-            lambda inputs: preprocessing_fn(inputs, CUSTOM_CONFIG))
+            lambda inputs: preprocessing_fn(inputs, custom_config or CUSTOM_CONFIG))
         _ = transform_fn | tft_beam.WriteTransformFn(output_dir)
         _ = metadata | tft_beam.WriteMetadata(
             os.path.join(output_dir, tft.TFTransformOutput.RAW_METADATA_DIR), pipeline)

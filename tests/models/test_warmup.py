@@ -6,7 +6,7 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from models import features
 from models.warmup import WARMUP_FILE, write_warmup_requests
-from tests.models.model_fixtures import CUSTOM_CONFIG, RAW_ROWS, schema
+from tests.models.model_fixtures import CUSTOM_CONFIG, RAW_ROWS, analyze_and_transform, schema
 
 
 def _transformed_file(rows, path):
@@ -42,6 +42,20 @@ def test_warmup_file_holds_the_real_rows_as_predict_requests(tiny_transform, tmp
         assert got["flipper_length_mm"].int64_list.value == [raw["flipper_length_mm"]]
         expected_bill = raw["bill_length_mm"] if raw["bill_length_mm"] is not None else mean_bill
         assert got["bill_length_mm"].float_list.value[0] == pytest.approx(expected_bill, rel=1e-4)
+
+
+def test_an_integer_column_used_as_categories_goes_back_as_integers(tmp_path):
+    """Its vocabulary holds strings ("181"); the model parses the column as int64."""
+    config = {**CUSTOM_CONFIG, "categorical": ["flipper_length_mm"]}
+    rows, output = analyze_and_transform(str(tmp_path), config)
+    feats = features.from_custom_config(schema(), config)
+    assert "flipper_length_mm" in feats.categorical
+    path = write_warmup_requests(str(tmp_path), [_transformed_file(rows, tmp_path / "t.gz")], output, feats,
+                                 "serving_default", "examples", rows=len(RAW_ROWS))
+    last = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in tf.data.TFRecordDataset(path)][-1]
+    examples = tf.make_ndarray(last.predict_log.request.inputs["examples"])
+    assert [list(tf.train.Example.FromString(e).features.feature["flipper_length_mm"].int64_list.value)
+            for e in examples] == [[r["flipper_length_mm"]] for r in RAW_ROWS]
 
 
 def test_no_rows_means_no_warmup_file(tiny_transform, tmp_path):
