@@ -63,7 +63,7 @@ def test_live_accuracy_per_version_and_window_is_exact(output, tmp_path):
 
 
 def test_a_drop_beyond_the_allowed_regression_alerts(output, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(feedback, "blessed_bar", lambda store, base, version: ("sparse_categorical_accuracy",
+    monkeypatch.setattr(feedback, "blessed_bar", lambda store, base, version: ("accuracy",
                                                                                0.9, 0.02))
     csv_labels = _labels(tmp_path, ["request_id,label"] + [f"a{i},Adelie" for i in range(1, 5)], "labels.csv")
     assert feedback.main(["--output-dir", str(output), "--labels", csv_labels, "--min-labels", "4"]) == 1
@@ -133,6 +133,6 @@ def test_labels_for_served_requests_give_the_exact_live_accuracy_beside_the_bles
     overall = {c["version"]: c for c in result["cells"] if c["window"] == "all"}
     assert overall[str(first)]["live"] == 7 / 10 and overall[str(done.new_version)]["live"] == 2 / 8
     for cell in overall.values():
-        assert cell["blessed_metric"] == "sparse_categorical_accuracy" and cell["blessed_value"] is not None
+        assert cell["blessed_metric"] == "accuracy" and cell["blessed_value"] is not None
         assert cell["max_drop"] == pytest.approx(0.02) and cell["alert"]
     assert not result["ok"]
