@@ -31,7 +31,7 @@ run: $(STAMP)  ## Run the pipeline on the bundled data
 	$(PY) local_runner.py --output-dir $(OUTPUT) $(ARGS)
 
 test: $(STAMP)  ## Everything, as CI runs it: unit tests and the e2e tests that run the real pipeline
-	$(PY) -m pytest -m "" $(ARGS)
+	$(PY) -m pytest -m "" --durations=25 $(ARGS)
 
 test-fast: $(STAMP)  ## The fast unit tests only (pytest's default: -m "not e2e" in pytest.ini)
 	$(PY) -m pytest $(ARGS)

@@ -95,7 +95,7 @@ def run_step(name: str, folder: str, output: str, work: str, train_steps: int, e
     measure(result)
     result.components = [{"component": c, "seconds": round(s, 1)}
                          for c, s in sorted(components(output, before).items())]
-    log(f"  -> exit {result.exit_code}, {fmt_seconds(result.wall_s)} s whole process, peak "
+    log(f"  -> exit {result.exit_code}, {result.wall_s:.1f} s whole process, peak "
         f"{fmt_bytes(result.peak_rss_bytes)}, load {result.load_before[0]:.1f} -> {result.load_after[0]:.1f}")
     return result
 
