@@ -21,15 +21,9 @@ CLASSIFY = "classify"
 REGRESS = "regress"
 METHODS = {CLASSIFY: CLASSIFY_METHOD, REGRESS: REGRESS_METHOD}
 KINDS = {CLASSIFY: "classification", REGRESS: "regression"}
-INPUTS = API_INPUT
 CLASSES = "classes"
 SCORES = "scores"
 OUTPUTS = "outputs"
-
-
-def api_signatures(servable: Servable, api: str) -> List[str]:
-    """The model's signatures that `api` can run."""
-    return sorted(name for name, d in servable.signature_defs.items() if d.method_name == METHODS[api])
 
 
 def check_signature(servable: Servable, signature_name: str, api: str) -> None:
@@ -37,12 +31,12 @@ def check_signature(servable: Servable, signature_name: str, api: str) -> None:
     name = signature_name or SERVING_SIGNATURE
     signature = servable.signature_def(name)
     if signature.method_name != METHODS[api]:
-        fitting = api_signatures(servable, api)
+        fitting = servable.signatures_with_method(METHODS[api])
         hint = (f"; this model's {KINDS[api]} signature is '{fitting[0]}' (send it as signature_name)" if fitting
                 else f"; this model has no {KINDS[api]} signature")
         raise invalid_argument(f"Expected {KINDS[api]} signature method_name to be {METHODS[api]}. "
                                f"Was: {signature.method_name}{hint}")
-    if set(signature.inputs) != {INPUTS}:
+    if set(signature.inputs) != {API_INPUT}:
         raise invalid_argument(f"No {KINDS[api]} inputs found in SignatureDef: {signature.inputs}")
 
 
@@ -52,7 +46,7 @@ def run(core: ServingCore, scope: RequestScope, servable: Servable, serialized: 
     """The examples through the signature, batched and logged like a predict call."""
     if not serialized:
         raise invalid_argument("Invalid argument: Input is empty.")
-    return core.predict(scope, servable, {INPUTS: np.array(list(serialized), dtype=object)}, rows=rows,
+    return core.predict(scope, servable, {API_INPUT: np.array(list(serialized), dtype=object)}, rows=rows,
                         started=started)
 
 

@@ -54,6 +54,13 @@ def _to_array(key: str, proto, max_elements: int) -> np.ndarray:
         raise invalid_argument(f"Malformed input TensorProto '{key}': {e}") from None
 
 
+def _send_request_id(context) -> str:
+    """The caller's x-request-id (or a new one), sent back before the answer."""
+    rid = request_id(dict(context.invocation_metadata()).get(REQUEST_ID_HEADER))
+    context.send_initial_metadata(((REQUEST_ID_HEADER, rid),))
+    return rid
+
+
 def _serialized_examples(inputs) -> list:
     """An Input's examples, each merged over the context if there is one: a feature of the
     example wins over the context's, as with TF Serving (which parses context + example bytes)."""
@@ -80,8 +87,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def Predict(self, request, context):  # noqa: N802 - generated API name
         started = time.perf_counter()
-        rid = request_id(dict(context.invocation_metadata()).get(REQUEST_ID_HEADER))
-        context.send_initial_metadata(((REQUEST_ID_HEADER, rid),))
+        rid = _send_request_id(context)
         try:
             with self.core.track(model=request.model_spec.name, api="predict", entrypoint="grpc",
                                  request_id=rid) as scope:
@@ -108,8 +114,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def _classify_regress(self, api: str, request, context):
         started = time.perf_counter()
-        rid = request_id(dict(context.invocation_metadata()).get(REQUEST_ID_HEADER))
-        context.send_initial_metadata(((REQUEST_ID_HEADER, rid),))
+        rid = _send_request_id(context)
         try:
             with self.core.track(model=request.model_spec.name, api=api, entrypoint="grpc", request_id=rid) as scope:
                 spec = request.model_spec

@@ -149,8 +149,6 @@ def parse_examples(doc: Mapping[str, Any]) -> List[Dict[str, Any]]:
                                "{\"examples\": [{\"feature\": value, ...}, ...]} (optionally with \"context\")")
     if not isinstance(examples, list) or not all(isinstance(e, dict) for e in examples):
         raise invalid_argument(f"JSON Value: {_abbrev(doc)} 'examples' must be an array of objects")
-    if not examples:
-        raise invalid_argument("Invalid argument: Input is empty.")
     context = doc.get("context", {})
     if not isinstance(context, dict):
         raise invalid_argument(f"JSON Value: {_abbrev(doc)} 'context' must be an object")

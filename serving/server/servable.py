@@ -49,6 +49,11 @@ class Servable:
             raise invalid_argument(f'Serving signature name: "{name}" not found in signature def')
         return self.signature_defs[name]
 
+    def signatures_with_method(self, *methods: str) -> List[str]:
+        """Names of the callable signatures whose SignatureDef has one of these method names."""
+        return sorted(name for name, d in self.signature_defs.items()
+                      if d.method_name in methods and name in self._functions)
+
     def takes_examples(self, signature_name: str) -> bool:
         """True when the signature's only input is a string tensor (serialized tf.Examples)."""
         inputs = self.signature_def(signature_name).inputs
@@ -123,9 +128,8 @@ class Servable:
             return
         batch = [self.raw_features.to_example(self.raw_features.sample_row()).SerializeToString()]
         outputs = self.run(SERVING_SIGNATURE, {next(iter(signature.inputs)): np.array(batch, dtype=object)})
-        for name, signature in self.signature_defs.items():  # Classify/Regress: their first call here too
-            if signature.method_name in (contract.CLASSIFY_METHOD, contract.REGRESS_METHOD) and \
-                    set(signature.inputs) == {contract.API_INPUT} and name in self._functions:
+        for name in self.signatures_with_method(contract.CLASSIFY_METHOD, contract.REGRESS_METHOD):
+            if set(self.signature_defs[name].inputs) == {contract.API_INPUT}:  # their first call here too
                 outputs.update({f"{name}/{k}": v for k, v in self.run(
                     name, {contract.API_INPUT: np.array(batch, dtype=object)}).items()})
         for key, value in outputs.items():
