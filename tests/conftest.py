@@ -1,6 +1,7 @@
 """Shared fixtures. The venv's scripts/environment.pth has set TF_USE_LEGACY_KERAS before any import."""
 import csv
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -73,6 +74,21 @@ class ContinuousRun:
     header: List[str]
     spans: List[list]
     results: List[subprocess.CompletedProcess] = field(default_factory=list)
+
+    def served_copy(self, tmp_path):
+        """A private copy of the output to serve: (output folder, the model's base path, its first
+        version, the bundled penguins as rows of that version's raw features)."""
+        from serving.contract import schema_path
+        from serving.raw_features import RawFeatures
+        from serving.server.versions import list_versions
+
+        output = tmp_path / "output"
+        shutil.copytree(self.output, output)
+        base = str(output / "serving_model" / "penguins")
+        first = list_versions(base)[0]
+        rows = RawFeatures.from_file(schema_path(os.path.join(base, str(first)))).read_csv(
+            os.path.join(PENGUINS, "penguins.csv"))
+        return output, base, first, rows
 
 
 @pytest.fixture(scope="session")

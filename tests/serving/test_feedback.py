@@ -1,7 +1,6 @@
 """Live quality: delayed labels joined with the request log by request id, per version and window."""
 import json
 import os
-import shutil
 from datetime import datetime, timezone
 
 import numpy as np
@@ -99,17 +98,9 @@ def test_labels_for_served_requests_give_the_exact_live_accuracy_beside_the_bles
     from runs.store import MetadataConfig, open_store
     from serving import rollback
     from serving.client import RestClient
-    from serving.raw_features import RawFeatures
     from serving.server import ModelServer
-    from serving.server.versions import list_versions
-    from tests.conftest import PENGUINS
 
-    output = tmp_path / "output"
-    shutil.copytree(ct_run.output, output)
-    base = str(output / "serving_model" / "penguins")
-    first = list_versions(base)[0]
-    rows = RawFeatures.from_file(os.path.join(base, str(first), "assets.extra", "schema.pbtxt")).read_csv(
-        os.path.join(PENGUINS, "penguins.csv"))
+    output, base, first, rows = ct_run.served_copy(tmp_path)
     sent = []  # (version, request id, predicted class)
     with ModelServer("penguins", base, grpc_port=0, rest_port=0, poll_seconds=0.2,
                      request_log_dir=str(output / "request_log" / "penguins")) as server:

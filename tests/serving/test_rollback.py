@@ -81,16 +81,10 @@ def test_the_command_says_what_it_did_or_why_not(tmp_path, capsys):
 @pytest.mark.e2e
 def test_rollback_under_load_from_16_clients_fails_no_request(ct_run, tmp_path):
     from serving.client import RestClient
-    from serving.raw_features import RawFeatures
     from serving.server import ModelServer
-    from tests.conftest import PENGUINS
 
-    output = tmp_path / "output"
-    shutil.copytree(ct_run.output, output)
-    base = str(output / "serving_model" / "penguins")
-    serving_before = list_versions(base)[0]
-    rows = RawFeatures.from_file(os.path.join(base, str(serving_before), "assets.extra", "schema.pbtxt")).read_csv(
-        os.path.join(PENGUINS, "penguins.csv"))[:8]
+    output, base, serving_before, rows = ct_run.served_copy(tmp_path)
+    rows = rows[:8]
     results = {"ok": 0, "errors": []}
     stop = threading.Event()
     lock = threading.Lock()
