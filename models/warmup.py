@@ -56,7 +56,7 @@ def raw_examples(transformed_files: Sequence[str], tf_transform_output: tft.TFTr
     mean, std = _numeric_scale(tf_transform_output, features, raw_spec)
     columns: Dict[str, list] = {}
     for name in features.numeric:
-        values = transformed[features_lib.transformed_name(name)].numpy() * std[name] + mean[name]
+        values = transformed[features_lib.transformed_name(name)].numpy().astype(np.float64) * std[name] + mean[name]
         columns[name] = [round(float(v)) if raw_spec[name].dtype.is_integer else float(v) for v in values]
     for name in features.categorical:
         vocabulary = [_raw_value(v, raw_spec[name].dtype)
@@ -74,10 +74,14 @@ def _raw_value(vocabulary_value, dtype: tf.dtypes.DType):
     return int(text) if dtype.is_integer else text
 
 
+PROBE = 2 ** 40  # far beyond any mean: probing at 0 and 1 loses the slope of a column such as a
+# Unix timestamp (1.4e9), where float32 cannot tell x - mean at 0 from at 1.
+
+
 def _numeric_scale(tf_transform_output: tft.TFTransformOutput, features: features_lib.Features, raw_spec):
-    """(mean, std) per numeric feature, read off the transform graph at raw values 0 and 1."""
+    """(mean, std) per numeric feature, read off the transform graph at raw values 0 and PROBE."""
     probes = []
-    for value in (0, 1):
+    for value in (0, PROBE):
         row = {name: (value if spec.dtype.is_integer else float(value)) if spec.dtype != tf.string else b""
                for name, spec in raw_spec.items()}
         probes.append(_example(row))
@@ -86,7 +90,7 @@ def _numeric_scale(tf_transform_output: tft.TFTransformOutput, features: feature
     mean, std = {}, {}
     for name in features.numeric:
         z0, z1 = (float(v) for v in z[features_lib.transformed_name(name)].numpy())
-        std[name] = 1.0 / (z1 - z0)
+        std[name] = PROBE / (z1 - z0)
         mean[name] = -z0 * std[name]
     return mean, std
 

@@ -50,24 +50,25 @@ def to_example(row, include_label=True) -> bytes:
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
-def analyze_and_transform(output_dir: str, custom_config=None):
-    """Analyzes RAW_ROWS with preprocessing_fn and writes the transform graph to output_dir.
+def analyze_and_transform(output_dir: str, custom_config=None, raw_rows=None):
+    """Analyzes raw_rows (default RAW_ROWS) with preprocessing_fn and writes the transform graph to output_dir.
 
     Returns (transformed rows, TFTransformOutput); the rows come from applying the
     written graph, the same one the exported model embeds.
     """
+    raw_rows = raw_rows or RAW_ROWS
     metadata = tft.DatasetMetadata.from_feature_spec(raw_feature_spec())
     with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=tempfile.mkdtemp(dir=output_dir)):
         decoded = pipeline | beam.Create([
             {k: [] if v is None else [v.encode() if isinstance(v, str) else v] for k, v in row.items()}
-            for row in RAW_ROWS])
+            for row in raw_rows])
         transform_fn = (decoded, metadata) | tft_beam.AnalyzeDataset(
             lambda inputs: preprocessing_fn(inputs, custom_config or CUSTOM_CONFIG))
         _ = transform_fn | tft_beam.WriteTransformFn(output_dir)
         _ = metadata | tft_beam.WriteMetadata(
             os.path.join(output_dir, tft.TFTransformOutput.RAW_METADATA_DIR), pipeline)
     output = tft.TFTransformOutput(output_dir)
-    parsed = tf.io.parse_example(tf.constant([to_example(r) for r in RAW_ROWS]), raw_feature_spec())
+    parsed = tf.io.parse_example(tf.constant([to_example(r) for r in raw_rows]), raw_feature_spec())
     transformed = output.transform_raw_features(parsed, drop_unused_features=True)
-    rows = [{k: v.numpy()[i] for k, v in transformed.items()} for i in range(len(RAW_ROWS))]
+    rows = [{k: v.numpy()[i] for k, v in transformed.items()} for i in range(len(raw_rows))]
     return rows, output

@@ -58,6 +58,21 @@ def test_an_integer_column_used_as_categories_goes_back_as_integers(tmp_path):
             for e in examples] == [[r["flipper_length_mm"]] for r in RAW_ROWS]
 
 
+def test_a_column_far_from_zero_such_as_a_timestamp_comes_back(tmp_path):
+    """Unix seconds (about 1.4e9, a few minutes apart): float32 cannot tell the graph's output at 0
+    from its output at 1, so the scale is read off far from the mean (the taxi data's trip_start_timestamp)."""
+    raw_rows = [{**row, "body_mass_g": 1400269500 + 300 * i} for i, row in enumerate(RAW_ROWS)]
+    rows, output = analyze_and_transform(str(tmp_path), CUSTOM_CONFIG, raw_rows)
+    feats = features.from_custom_config(schema(), CUSTOM_CONFIG)
+    path = write_warmup_requests(str(tmp_path), [_transformed_file(rows, tmp_path / "t.gz")], output, feats,
+                                 "serving_default", "examples", rows=len(raw_rows))
+    last = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in tf.data.TFRecordDataset(path)][-1]
+    got = [tf.train.Example.FromString(e).features.feature["body_mass_g"].int64_list.value[0]
+           for e in tf.make_ndarray(last.predict_log.request.inputs["examples"])]
+    # the transform graph computes in float32: ~1e-7 of 1.4e9 is what the model itself sees
+    assert got == pytest.approx([r["body_mass_g"] for r in raw_rows], rel=2e-7)
+
+
 def test_no_rows_means_no_warmup_file(tiny_transform, tmp_path):
     _, output = tiny_transform
     feats = features.from_custom_config(schema(), CUSTOM_CONFIG)
