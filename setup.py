@@ -29,6 +29,8 @@ setup(
         "pyyaml>=6",
         "prometheus-client>=0.20",
         "scipy>=1.11",  # the drift monitor's two-sample tests (serving/drift_tests.py)
+        "uvloop>=0.19",  # the REST server's event loop (serving/server/http_server.py)
+        "httptools>=0.6",  # ... and its HTTP/1.1 parser
     ],
     extras_require={
         "dev": [

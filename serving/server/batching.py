@@ -24,16 +24,18 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Callable, Deque, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Deque, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import tensorflow as tf
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 from google.protobuf import wrappers_pb2  # noqa: F401 - registers the wrapper types the file uses
 
 from serving.server.errors import ServingError, invalid_argument
 
-Outputs = Dict[str, tf.Tensor]
-RunBatch = Callable[[Mapping[str, tf.Tensor]], Outputs]
+Input = Union[tf.Tensor, np.ndarray]
+Outputs = Dict[str, Input]
+RunBatch = Callable[[Mapping[str, Input]], Outputs]
 
 
 def _batching_parameters_class():
@@ -116,7 +118,7 @@ class BatchingParameters:
 
 @dataclass
 class _Task:
-    inputs: Mapping[str, tf.Tensor]
+    inputs: Mapping[str, Input]
     rows: int
     future: Future
     enqueued: float = field(default_factory=time.monotonic)
@@ -147,7 +149,7 @@ class Batcher:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, key: Hashable, run: RunBatch, inputs: Mapping[str, tf.Tensor], rows: int) -> Future:
+    def submit(self, key: Hashable, run: RunBatch, inputs: Mapping[str, Input], rows: int) -> Future:
         """Queues one request's rows; the future gets exactly its rows of every output."""
         limit = self.params.max_batch_size
         if rows > limit:
@@ -212,7 +214,8 @@ class Batcher:
             padded = self.params.padded_size(rows)
             names = list(batch[0].inputs)
             inputs = {name: _concat([t.inputs[name] for t in batch], padded - rows) for name in names}
-            outputs = run(inputs)
+            outputs = {key: value if isinstance(value, np.ndarray) else value.numpy()
+                       for key, value in run(inputs).items()}
             offset = 0
             for task in batch:
                 task.future.set_result(_rows(outputs, offset, task.rows, padded))
@@ -223,18 +226,23 @@ class Batcher:
                     task.future.set_exception(e)
 
 
-def _concat(parts: List[tf.Tensor], padding: int) -> tf.Tensor:
-    """Stacks the requests' rows; pads with copies of the first row up to an allowed size."""
+def _concat(parts: List[Input], padding: int) -> Input:
+    """Stacks the requests' rows; pads with copies of the first row up to an allowed size.
+    Numpy parts (serialized examples) stay numpy: one conversion per batch, in the call."""
+    if isinstance(parts[0], np.ndarray):
+        if padding:
+            parts = parts + [np.repeat(parts[0][:1], padding, axis=0)]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
     if padding:
         parts = parts + [tf.repeat(parts[0][:1], padding, axis=0)]
     return parts[0] if len(parts) == 1 else tf.concat(parts, axis=0)
 
 
-def _rows(outputs: Mapping[str, tf.Tensor], offset: int, rows: int, batch_rows: int) -> Dict[str, tf.Tensor]:
+def _rows(outputs: Mapping[str, np.ndarray], offset: int, rows: int, batch_rows: int) -> Dict[str, np.ndarray]:
     sliced = {}
     for key, value in outputs.items():
-        if value.shape.rank == 0 or value.shape[0] != batch_rows:
-            raise ServingError("INTERNAL", f"Batched output '{key}' has shape {value.shape.as_list()}; batching needs "
+        if value.ndim == 0 or value.shape[0] != batch_rows:
+            raise ServingError("INTERNAL", f"Batched output '{key}' has shape {list(value.shape)}; batching needs "
                                            f"every output to have the batch size {batch_rows} as first dimension")
         sliced[key] = value[offset:offset + rows]
     return sliced

@@ -8,12 +8,11 @@ client written against this server works unchanged against TF Serving.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from serving.contract import API_INPUT, CLASSIFY_METHOD, REGRESS_METHOD, SERVING_SIGNATURE
-from serving.server.core import RequestScope, ServingCore
 from serving.server.errors import invalid_argument
 from serving.server.servable import Servable
 
@@ -40,14 +39,11 @@ def check_signature(servable: Servable, signature_name: str, api: str) -> None:
         raise invalid_argument(f"No {KINDS[api]} inputs found in SignatureDef: {signature.inputs}")
 
 
-def run(core: ServingCore, scope: RequestScope, servable: Servable, serialized: Sequence[bytes], *,
-        rows: Optional[Sequence[Mapping[str, Any]]] = None, started: Optional[float] = None
-        ) -> Dict[str, np.ndarray]:
-    """The examples through the signature, batched and logged like a predict call."""
+def inputs(serialized: Sequence[bytes]) -> Dict[str, np.ndarray]:
+    """The examples as the signature's input (core.predict runs it, batched and logged like a predict)."""
     if not serialized:
         raise invalid_argument("Invalid argument: Input is empty.")
-    return core.predict(scope, servable, {API_INPUT: np.array(list(serialized), dtype=object)}, rows=rows,
-                        started=started)
+    return {API_INPUT: np.array(list(serialized), dtype=object)}
 
 
 def classifications(outputs: Mapping[str, np.ndarray]) -> List[List[Tuple[Optional[str], Optional[float]]]]:

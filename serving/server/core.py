@@ -9,13 +9,16 @@ be joined with what was predicted (serving/feedback.py).
 """
 from __future__ import annotations
 
+import asyncio
 import functools
+import os
 import re
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -55,6 +58,7 @@ class ServingCore:
         self.metrics = metrics
         self.request_log = request_log
         self.batcher = batcher
+        self._unbatched: Optional[ThreadPoolExecutor] = None
 
     @contextmanager
     def track(self, *, model: str, api: str, entrypoint: str, request_id: str = "") -> Iterator[RequestScope]:
@@ -95,18 +99,45 @@ class ServingCore:
     def predict(self, scope: RequestScope, servable: Servable, inputs: Mapping[str, np.ndarray], *,
                 rows: Optional[Sequence[Mapping[str, Any]]] = None,
                 output_filter: Sequence[str] = (), started: Optional[float] = None) -> Dict[str, np.ndarray]:
-        """Runs the signature (through the batcher when batching is on) and hands a sampled
-        record to the request log."""
+        """Runs the signature (through the batcher when batching is on) on the caller's thread
+        and hands a sampled record to the request log."""
+        call = self._prepare(scope, servable, inputs, output_filter)
+        outputs = call.run(call.tensors) if self.batcher is None or call.rows is None else call.submit().result()
+        return self._complete(scope, servable, call, inputs, rows, started, outputs)
+
+    async def predict_async(self, scope: RequestScope, servable: Servable, inputs: Mapping[str, np.ndarray], *,
+                            rows: Optional[Sequence[Mapping[str, Any]]] = None,
+                            output_filter: Sequence[str] = (), started: Optional[float] = None
+                            ) -> Dict[str, np.ndarray]:
+        """`predict` for an event loop: the TensorFlow call runs on a batch thread (or, with
+        batching off, a worker thread), never on the loop, which goes on reading other requests."""
+        call = self._prepare(scope, servable, inputs, output_filter)
+        if self.batcher is None or call.rows is None:
+            future = self._workers().submit(call.run, call.tensors)
+        else:
+            future = call.submit()
+        outputs = await asyncio.wrap_future(future)
+        return self._complete(scope, servable, call, inputs, rows, started, outputs)
+
+    def _workers(self) -> ThreadPoolExecutor:
+        if self._unbatched is None:
+            self._unbatched = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="model-call")
+        return self._unbatched
+
+    def close(self) -> None:
+        if self._unbatched is not None:
+            self._unbatched.shutdown(wait=True)
+
+    def _prepare(self, scope: RequestScope, servable: Servable, inputs: Mapping[str, np.ndarray],
+                 output_filter: Sequence[str]) -> "_Call":
         name, tensors, wanted = servable.prepare(scope.signature, inputs, output_filter)
         run = functools.partial(self._timed_call, servable, name, scope.api)
-        batch_rows = _batch_rows(tensors)
-        if self.batcher is None or batch_rows is None:
-            outputs = run(tensors)
-        else:
-            key = (servable.name, servable.version, name,
-                   tuple((k, t.dtype, tuple(t.shape[1:])) for k, t in sorted(tensors.items())))
-            outputs = self.batcher.submit(key, run, tensors, batch_rows).result()
-        outputs = servable.finish(outputs, wanted)
+        return _Call(self.batcher, servable, name, tensors, wanted, run, _batch_rows(tensors))
+
+    def _complete(self, scope: RequestScope, servable: Servable, call: "_Call", inputs: Mapping[str, np.ndarray],
+                  rows: Optional[Sequence[Mapping[str, Any]]], started: Optional[float], outputs
+                  ) -> Dict[str, np.ndarray]:
+        outputs = servable.finish(outputs, call.wanted)
         log = self.request_log
         if log is not None and log.wants():
             serialized = None
@@ -120,7 +151,25 @@ class ServingCore:
         return outputs
 
 
+@dataclass
+class _Call:
+    """One checked request, ready to run alone or to join a batch."""
+
+    batcher: Optional[Batcher]
+    servable: Servable
+    signature: str
+    tensors: Dict[str, Any]
+    wanted: Sequence[str]
+    run: Callable[[Mapping[str, Any]], Dict[str, Any]]
+    rows: Optional[int]
+
+    def submit(self) -> Future:
+        key = (self.servable.name, self.servable.version, self.signature,
+               tuple((k, t.dtype, tuple(t.shape[1:])) for k, t in sorted(self.tensors.items())))
+        return self.batcher.submit(key, self.run, self.tensors, self.rows)
+
+
 def _batch_rows(tensors: Mapping[str, Any]) -> Optional[int]:
     """Rows of a request that can join a batch: every input has the same first dimension."""
-    sizes = {t.shape[0] if t.shape.rank else None for t in tensors.values()}
+    sizes = {t.shape[0] if len(t.shape) else None for t in tensors.values()}
     return sizes.pop() if len(sizes) == 1 and None not in sizes else None

@@ -120,8 +120,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 spec = request.model_spec
                 servable = self.core.resolve(scope, _version_of(spec), spec.signature_name, spec.version_label)
                 classify_regress.check_signature(servable, spec.signature_name, api)
-                outputs = classify_regress.run(self.core, scope, servable, _serialized_examples(request.input),
-                                               started=started)
+                outputs = self.core.predict(scope, servable, classify_regress.inputs(
+                    _serialized_examples(request.input)), started=started)
                 if api == classify_regress.CLASSIFY:
                     response = classification_pb2.ClassificationResponse()
                     for classes in classify_regress.classifications(outputs):

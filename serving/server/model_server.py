@@ -119,6 +119,7 @@ class ModelServer:
             grpc_done.wait(max(0.0, deadline - time.monotonic()) + 1.0)
         if self.batcher is not None:
             self.batcher.stop()
+        self.core.close()
         self.registry.stop()
         if self.request_log is not None:
             self.request_log.flush()

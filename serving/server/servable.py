@@ -60,8 +60,8 @@ class Servable:
         return len(inputs) == 1 and next(iter(inputs.values())).dtype == tf.string.as_datatype_enum
 
     def prepare(self, signature_name: str, inputs: Mapping[str, np.ndarray], output_filter: Iterable[str] = ()
-                ) -> Tuple[str, Dict[str, tf.Tensor], List[str]]:
-        """Checks a request against the signature: (signature name, input tensors, outputs wanted).
+                ) -> Tuple[str, Dict[str, "tf.Tensor | np.ndarray"], List[str]]:
+        """Checks a request against the signature: (signature name, inputs for `call`, outputs wanted).
         Raises ServingError for inputs that do not fit it."""
         name = signature_name or SERVING_SIGNATURE
         signature = self.signature_def(name)
@@ -80,6 +80,12 @@ class Servable:
         examples = self.takes_examples(name)
         for key, value in inputs.items():
             validation.check_shape(key, value, signature.inputs[key].tensor_shape, examples)
+        if examples:  # checked to be bytes, kept as numpy: a batch converts to a tensor once, not per request
+            key, value = next(iter(inputs.items()))
+            if value.dtype.kind not in "OSU":
+                raise invalid_argument(f"Expects arg '{key}' to be string but {value.dtype} is provided")
+            validation.check_input_values(key, value, self.raw_features, examples)
+            return name, {key: np.asarray(value, dtype=object)}, wanted
         tensors = {key: self._to_tensor(key, value, signature.inputs[key].dtype) for key, value in inputs.items()}
         for key, value in inputs.items():
             validation.check_input_values(key, value, self.raw_features, examples)
@@ -97,9 +103,10 @@ class Servable:
             raise ServingError("INTERNAL", _tf_message(e)) from None
 
     @staticmethod
-    def finish(outputs: Mapping[str, tf.Tensor], wanted: Sequence[str]) -> Dict[str, np.ndarray]:
+    def finish(outputs: Mapping[str, "tf.Tensor | np.ndarray"], wanted: Sequence[str]) -> Dict[str, np.ndarray]:
         """The outputs asked for, as numpy; never a non-finite score."""
-        arrays = {key: value.numpy() for key, value in outputs.items() if not wanted or key in wanted}
+        arrays = {key: value if isinstance(value, np.ndarray) else value.numpy()
+                  for key, value in outputs.items() if not wanted or key in wanted}
         validation.check_outputs(arrays)
         return arrays
 

@@ -81,8 +81,8 @@ def test_concurrent_callers_each_get_their_own_rows_in_order():
     for i, future in enumerate(futures):
         outputs = future.result(timeout=30)
         expected = np.array([i * 10 + j for j in range(1 + i % 3)], np.float32) * 2
-        np.testing.assert_array_equal(outputs["y"].numpy().reshape(-1), expected)
-        np.testing.assert_array_equal(outputs["first"].numpy(), expected / 2)
+        np.testing.assert_array_equal(outputs["y"].reshape(-1), expected)
+        np.testing.assert_array_equal(outputs["first"], expected / 2)
     batcher.stop()
     assert sum(run.sizes) == sum(1 + i % 3 for i in range(40))
     assert len(run.sizes) < 40 and max(run.sizes) <= 32  # batched, never above max_batch_size
@@ -95,7 +95,7 @@ def test_callers_from_many_threads():
 
     def caller(i):
         try:
-            results[i] = submit(batcher, run, [i, -i]).result(timeout=30)["y"].numpy().reshape(-1).tolist()
+            results[i] = submit(batcher, run, [i, -i]).result(timeout=30)["y"].reshape(-1).tolist()
         except Exception as e:  # noqa: BLE001 - asserted empty
             errors.append(e)
 
@@ -137,7 +137,25 @@ def test_batches_are_padded_to_an_allowed_size_and_trimmed_back():
     outputs = submit(batcher, run, [1, 2, 3]).result(timeout=30)
     batcher.stop()
     assert run.sizes == [4]
-    assert outputs["y"].numpy().reshape(-1).tolist() == [2.0, 4.0, 6.0]
+    assert outputs["y"].reshape(-1).tolist() == [2.0, 4.0, 6.0]
+
+
+def test_serialized_examples_stay_numpy_until_the_batch_is_called():
+    """REST and gRPC hand over bytes as numpy; the batch joins them and the model sees one array."""
+    seen = []
+
+    def echo(inputs):
+        seen.append(inputs["examples"])
+        return {"length": tf.strings.length(inputs["examples"])}
+
+    batcher = Batcher(BatchingParameters(max_batch_size=8, batch_timeout_micros=50000, num_batch_threads=1,
+                                         allowed_batch_sizes=(4, 8)))
+    futures = [batcher.submit("key", echo, {"examples": np.array([b"x" * (i + 1)] * (1 + i % 2), dtype=object)},
+                              1 + i % 2) for i in range(3)]
+    lengths = [f.result(timeout=30)["length"].tolist() for f in futures]
+    batcher.stop()
+    assert lengths == [[1], [2, 2], [3]]
+    assert [type(batch) for batch in seen] == [np.ndarray] and seen[0].shape == (4,)  # padded 4 -> 4
 
 
 def test_a_failing_batch_fails_each_of_its_callers():
