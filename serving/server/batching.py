@@ -18,6 +18,7 @@ batched apart rather than padded, which gives the same answers).
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -120,7 +121,8 @@ class BatchingParameters:
 class _Task:
     inputs: Mapping[str, Input]
     rows: int
-    future: Future
+    future: "Future | asyncio.Future"
+    loop: Optional[asyncio.AbstractEventLoop] = None
     enqueued: float = field(default_factory=time.monotonic)
 
 
@@ -149,12 +151,15 @@ class Batcher:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, key: Hashable, run: RunBatch, inputs: Mapping[str, Input], rows: int) -> Future:
-        """Queues one request's rows; the future gets exactly its rows of every output."""
+    def submit(self, key: Hashable, run: RunBatch, inputs: Mapping[str, Input], rows: int,
+               loop: Optional[asyncio.AbstractEventLoop] = None) -> "Future | asyncio.Future":
+        """Queues one request's rows; the future gets exactly its rows of every output.
+        Called from an event loop, pass it: the future is then the loop's own, and a batch
+        wakes each loop once rather than once per request."""
         limit = self.params.max_batch_size
         if rows > limit:
             raise invalid_argument(f"Task size {rows} is larger than maximum input batch size {limit}")
-        future: Future = Future()
+        future = loop.create_future() if loop is not None else Future()
         with self._cond:
             if self._stopped:
                 raise ServingError("UNAVAILABLE", "The server is shutting down")
@@ -162,7 +167,7 @@ class Batcher:
                 raise ServingError("UNAVAILABLE", "The batch scheduling queue to which this task was submitted "
                                                   "is full")
             queue = self._queues.setdefault(key, _Queue(key, run))
-            queue.tasks.append(_Task(inputs, rows, future))
+            queue.tasks.append(_Task(inputs, rows, future, loop))
             self._enqueued_rows += rows
             self._cond.notify()
         return future
@@ -216,14 +221,38 @@ class Batcher:
             inputs = {name: _concat([t.inputs[name] for t in batch], padded - rows) for name in names}
             outputs = {key: value if isinstance(value, np.ndarray) else value.numpy()
                        for key, value in run(inputs).items()}
+            results: list = []
             offset = 0
             for task in batch:
-                task.future.set_result(_rows(outputs, offset, task.rows, padded))
+                results.append(_rows(outputs, offset, task.rows, padded))
                 offset += task.rows
         except BaseException as e:  # noqa: BLE001 - every caller of the batch gets the failure
-            for task in batch:
-                if not task.future.done():
-                    task.future.set_exception(e)
+            results = [e] * len(batch)
+        by_loop: Dict[asyncio.AbstractEventLoop, list] = {}
+        for task, result in zip(batch, results):
+            if task.loop is None:
+                _settle(task.future, result)
+            else:
+                by_loop.setdefault(task.loop, []).append((task.future, result))
+        for loop, settled in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle_all, settled)
+            except RuntimeError:  # the loop was closed meanwhile (server stopped): nobody waits
+                pass
+
+
+def _settle(future, result) -> None:
+    if future.done():  # an asyncio caller that went away cancelled it
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
+
+
+def _settle_all(settled) -> None:
+    for future, result in settled:
+        _settle(future, result)
 
 
 def _concat(parts: List[Input], padding: int) -> Input:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import os
 import re
 import time
@@ -33,9 +34,16 @@ from serving.server.registry import ModelRegistry
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
+_ID_PREFIX = uuid.uuid4().hex[:16]  # random per process; a counter makes the rest (uuid4 per request cost a syscall)
+_ID_COUNTER = itertools.count()
+
+
 def request_id(supplied: Optional[str] = None) -> str:
-    """The client's request id when it is a short token, else a new random one."""
-    return supplied if supplied and _SANE_REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
+    """The client's request id when it is a short token, else a new one: 32 hex digits, a
+    counter under a random per-process prefix, so ids never repeat across servers or restarts."""
+    if supplied and _SANE_REQUEST_ID.fullmatch(supplied):
+        return supplied
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
 @dataclass
@@ -113,10 +121,9 @@ class ServingCore:
         batching off, a worker thread), never on the loop, which goes on reading other requests."""
         call = self._prepare(scope, servable, inputs, output_filter)
         if self.batcher is None or call.rows is None:
-            future = self._workers().submit(call.run, call.tensors)
+            outputs = await asyncio.wrap_future(self._workers().submit(call.run, call.tensors))
         else:
-            future = call.submit()
-        outputs = await asyncio.wrap_future(future)
+            outputs = await call.submit(asyncio.get_running_loop())
         return self._complete(scope, servable, call, inputs, rows, started, outputs)
 
     def _workers(self) -> ThreadPoolExecutor:
@@ -163,10 +170,10 @@ class _Call:
     run: Callable[[Mapping[str, Any]], Dict[str, Any]]
     rows: Optional[int]
 
-    def submit(self) -> Future:
+    def submit(self, loop: Optional[asyncio.AbstractEventLoop] = None) -> "Future | asyncio.Future":
         key = (self.servable.name, self.servable.version, self.signature,
                tuple((k, t.dtype, tuple(t.shape[1:])) for k, t in sorted(self.tensors.items())))
-        return self.batcher.submit(key, self.run, self.tensors, self.rows)
+        return self.batcher.submit(key, self.run, self.tensors, self.rows, loop)
 
 
 def _batch_rows(tensors: Mapping[str, Any]) -> Optional[int]:

@@ -170,6 +170,9 @@ class _Connection(asyncio.Protocol):
         except Exception as e:  # noqa: BLE001 - a bug answers 500, the connection lives on
             log.exception("REST request %s %s failed", request.method, request.path)
             response = Response(500, _error(f"{type(e).__name__}: {e}"))
+        if self.transport.is_closing():  # the client left (or was cut) while its answer was computed
+            self.answering = False
+            return
         close = response.close or not request.keep_alive or self.server.draining
         self._write(response, close)
         self.answering = False

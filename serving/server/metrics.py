@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter as Tally
-from typing import Tuple
+from typing import Dict, Tuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -74,16 +74,23 @@ class ServingMetrics:
             ["model", "version", "outcome"], registry=self.registry)
         self.served_version = Gauge(
             "serving_model_version", "The version currently served.", ["model"], registry=self.registry)
+        self._request_series: Dict[tuple, tuple] = {}
         self.log_dropped = Counter(
             "serving_request_log_dropped", "Request log records dropped because the writer fell behind.",
             ["model"], registry=self.registry)
 
     def observe_request(self, *, model: str, version: str, signature: str, api: str, entrypoint: str,
                         status: str, seconds: float) -> None:
-        self.requests.labels(model, version, signature, api, entrypoint, status).inc()
-        self.latency.labels(model, version, api, entrypoint).observe(seconds)
+        key = (model, version, signature, api, entrypoint, status)
+        series = self._request_series.get(key)
+        if series is None:  # labels() takes a lock and checks its arguments: once per label set, not per request
+            series = self._request_series[key] = (
+                self.requests.labels(*key), self.latency.labels(model, version, api, entrypoint),
+                self.tf_request_latency.labels(model, api, entrypoint.upper()))
+        series[0].inc()
+        series[1].observe(seconds)
         self.tf_request_count.inc(model, status)
-        self.tf_request_latency.labels(model, api, entrypoint.upper()).observe(seconds * 1e6)
+        series[2].observe(seconds * 1e6)
 
     def observe_runtime(self, model: str, api: str, seconds: float) -> None:
         self.tf_runtime_latency.labels(model, api, "TF2").observe(seconds * 1e6)

@@ -64,8 +64,15 @@ def _jsonable(value: np.ndarray):
         return [_jsonable(v) if isinstance(v, np.ndarray) else v.decode("utf-8", "replace")
                 for v in value]
     if value.dtype.kind == "f":
-        return np.round(value.astype(np.float64), 6).tolist()
+        return _rounded(value.tolist())
     return value.tolist()
+
+
+def _rounded(values):
+    """Six decimals, not float32 noise; plain Python (np.round costs more than this on a few values)."""
+    if isinstance(values, list):
+        return [_rounded(v) for v in values]
+    return round(values, 6)
 
 
 class RequestLog:
@@ -89,6 +96,7 @@ class RequestLog:
         self._random = random.Random(seed)
         self._queue: "queue.Queue" = queue.Queue(maxsize=queue_size)
         self._file = open(self.path, "a", encoding="utf-8")
+        self._size = self._file.tell()  # kept here: a text file's tell() is slow, per line it was most of the cost
         self._thread = threading.Thread(target=self._write_loop, name="request-log", daemon=True)
         self._thread.start()
 
@@ -118,10 +126,11 @@ class RequestLog:
             try:
                 if record is _STOP:
                     return
-                line = json.dumps(record.to_json(), separators=(",", ":")) + "\n"
-                if self._file.tell() + len(line) > self.max_bytes and self._file.tell() > 0:
+                line = json.dumps(record.to_json(), separators=(",", ":")) + "\n"  # ASCII: len() is bytes
+                if self._size + len(line) > self.max_bytes and self._size > 0:
                     self._rotate()
                 self._file.write(line)
+                self._size += len(line)
                 if self._queue.empty():
                     self._file.flush()
             except Exception:  # noqa: BLE001 - a bad record must not stop the logger
@@ -140,6 +149,7 @@ class RequestLog:
                     os.replace(older, f"{self.path}.{i + 1}")
             os.replace(self.path, f"{self.path}.1")
         self._file = open(self.path, "a", encoding="utf-8")
+        self._size = 0
 
 
 def log_files(directory: str) -> List[str]:

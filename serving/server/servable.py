@@ -20,6 +20,9 @@ from serving.server import validation, warmup
 from serving.server.errors import ServingError, invalid_argument
 
 
+_STRING = tf.string.as_datatype_enum
+
+
 def read_signature_defs(version_dir: str) -> Dict[str, meta_graph_pb2.SignatureDef]:
     """SignatureDefs of the 'serve' MetaGraph, read from saved_model.pb like TF Serving does."""
     saved_model = saved_model_pb2.SavedModel()
@@ -42,6 +45,7 @@ class Servable:
         self._loaded = tf.saved_model.load(path, tags=[contract.SERVE_TAG])
         self._functions = dict(self._loaded.signatures)
         self.raw_features = RawFeatures.from_file(contract.schema_path(path))
+        self._takes_examples: Dict[str, bool] = {}
 
     def signature_def(self, signature_name: str) -> meta_graph_pb2.SignatureDef:
         name = signature_name or SERVING_SIGNATURE
@@ -56,8 +60,11 @@ class Servable:
 
     def takes_examples(self, signature_name: str) -> bool:
         """True when the signature's only input is a string tensor (serialized tf.Examples)."""
-        inputs = self.signature_def(signature_name).inputs
-        return len(inputs) == 1 and next(iter(inputs.values())).dtype == tf.string.as_datatype_enum
+        name = signature_name or SERVING_SIGNATURE
+        if name not in self._takes_examples:
+            inputs = self.signature_def(name).inputs
+            self._takes_examples[name] = len(inputs) == 1 and next(iter(inputs.values())).dtype == _STRING
+        return self._takes_examples[name]
 
     def prepare(self, signature_name: str, inputs: Mapping[str, np.ndarray], output_filter: Iterable[str] = ()
                 ) -> Tuple[str, Dict[str, "tf.Tensor | np.ndarray"], List[str]]:
