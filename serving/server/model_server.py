@@ -10,6 +10,7 @@ otherwise (`--host`), and a port of 0 means "pick a free port" (printed at start
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import signal
 import sys
@@ -208,6 +209,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             max_request_bytes=args.max_request_bytes, batching=batching,
             rest_timeout_seconds=args.rest_api_timeout_in_ms / 1000)
         server.start(wait_for_model_seconds=args.wait_for_model_seconds)
+        gc.freeze()  # TensorFlow's millions of start-up objects leave the collector's scans: no long pauses under load
     except (OSError, RuntimeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return exit_codes.BAD_INPUT

@@ -1,22 +1,23 @@
 """Request logging as JSON lines, written by a background thread.
 
-The request path only puts a small record on a bounded queue (or drops it and counts
-the drop when the writer falls behind): it never touches the disk, never encodes JSON
-and never parses tf.Examples. The writer thread does that, appends one line per
-sampled request to `requests.jsonl` and rotates by size to `requests.jsonl.1`, `.2`...
+The request path only appends a small record to a bounded queue (or drops it and counts
+the drop when the writer falls behind): it never touches the disk, never encodes JSON,
+never parses tf.Examples and never wakes the writer. The writer thread wakes every 50 ms,
+appends one line per sampled request to `requests.jsonl` and rotates by size to
+`requests.jsonl.1`, `.2`...
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
-import queue
 import random
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from serving.raw_features import parse_examples
 log = logging.getLogger(__name__)
 
 LOG_FILE = "requests.jsonl"
-_STOP = object()
+WRITE_INTERVAL_SECONDS = 0.005
 
 
 @dataclass
@@ -80,7 +81,8 @@ class RequestLog:
 
     def __init__(self, directory: str, *, sample_rate: float = 1.0, max_bytes: int = 64 * 1024 * 1024,
                  backups: int = 5, queue_size: int = 10_000,
-                 on_drop: Optional[Callable[[], None]] = None, seed: Optional[int] = None):
+                 on_drop: Optional[Callable[[], None]] = None, seed: Optional[int] = None,
+                 interval_seconds: float = WRITE_INTERVAL_SECONDS):
         if not 0.0 <= sample_rate <= 1.0:
             raise ValueError(f"request log sample rate must be within [0, 1], got {sample_rate}")
         if max_bytes <= 0 or backups < 0:
@@ -94,7 +96,12 @@ class RequestLog:
         self.dropped = 0
         self._on_drop = on_drop or (lambda: None)
         self._random = random.Random(seed)
-        self._queue: "queue.Queue" = queue.Queue(maxsize=queue_size)
+        self._queue_size = queue_size
+        self._interval = interval_seconds
+        self._pending: Deque[LoggedRequest] = deque()  # appended by the request path, no lock, no wake-up
+        self._writing = False
+        self._progress = threading.Condition()
+        self._stopping = threading.Event()
         self._file = open(self.path, "a", encoding="utf-8")
         self._size = self._file.tell()  # kept here: a text file's tell() is slow, per line it was most of the cost
         self._thread = threading.Thread(target=self._write_loop, name="request-log", daemon=True)
@@ -105,38 +112,50 @@ class RequestLog:
         return self.sample_rate >= 1.0 or self._random.random() < self.sample_rate
 
     def submit(self, record: LoggedRequest) -> None:
-        try:
-            self._queue.put_nowait(record)
-        except queue.Full:
+        """Never blocks: a record beyond `queue_size` waiting ones is dropped and counted."""
+        if len(self._pending) >= self._queue_size:
             self.dropped += 1
             self._on_drop()
+            return
+        self._pending.append(record)
 
     def flush(self) -> None:
         """Blocks until every submitted record is on disk (for shutdown and tests)."""
-        self._queue.join()
+        with self._progress:
+            while (self._pending or self._writing) and self._thread.is_alive():
+                self._progress.wait(0.1)
 
     def close(self) -> None:
-        self._queue.put(_STOP)
+        self._stopping.set()
         self._thread.join(timeout=30)
         self._file.close()
 
     def _write_loop(self) -> None:
+        """Wakes every `interval` and writes what arrived: one wake-up per interval, not per
+        request, because each wake-up of this thread takes the GIL from the request path."""
         while True:
-            record = self._queue.get()
-            try:
-                if record is _STOP:
-                    return
-                line = json.dumps(record.to_json(), separators=(",", ":")) + "\n"  # ASCII: len() is bytes
-                if self._size + len(line) > self.max_bytes and self._size > 0:
-                    self._rotate()
-                self._file.write(line)
-                self._size += len(line)
-                if self._queue.empty():
-                    self._file.flush()
-            except Exception:  # noqa: BLE001 - a bad record must not stop the logger
-                log.exception("Could not write a request log record")
-            finally:
-                self._queue.task_done()
+            stopping = self._stopping.wait(self._interval)
+            with self._progress:
+                self._writing = True
+            written = 0
+            while self._pending:
+                record = self._pending.popleft()
+                try:
+                    line = json.dumps(record.to_json(), separators=(",", ":")) + "\n"  # ASCII: len() is bytes
+                    if self._size + len(line) > self.max_bytes and self._size > 0:
+                        self._rotate()
+                    self._file.write(line)
+                    self._size += len(line)
+                except Exception:  # noqa: BLE001 - a bad record must not stop the logger
+                    log.exception("Could not write a request log record")
+                written += 1
+            if written:
+                self._file.flush()
+            with self._progress:
+                self._writing = False
+                self._progress.notify_all()
+            if stopping:
+                return
 
     def _rotate(self) -> None:
         self._file.close()
