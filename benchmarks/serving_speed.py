@@ -156,7 +156,7 @@ def load_section(base_path, model_name, log_dir, signature, one, args) -> None:
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
 
-    from benchmarks.serving_load import python_load, rest_load
+    from benchmarks.serving_load import grpc_load, rest_load
 
     single = tf.constant(one)
     batch64 = tf.constant(one * 64)
@@ -183,8 +183,8 @@ def load_section(base_path, model_name, log_dir, signature, one, args) -> None:
                     if api == "rest":
                         run = rest_load(f"http://127.0.0.1:{rest_port}", model_name, body, conns, args.load_seconds)
                     else:
-                        run = python_load("grpc", grpc_target, request.SerializeToString(), model_name, conns,
-                                          args.load_seconds)
+                        run = grpc_load(grpc_target, request.SerializeToString(), model_name, conns,
+                                        args.load_seconds, failed_calls=lambda: _failed_grpc_calls(rest_port))
                     results[(batching, api, conns)] = run
                     print(f"{'on' if batching else 'off':<10}{api:<6}{conns:>6}{run.requests_per_second:>9.0f}"
                           f"{run.p50_ms:>9.2f}{run.p99_ms:>9.2f}{run.errors:>8}{run.timeouts:>9}  {run.tool}",
@@ -201,6 +201,16 @@ def load_section(base_path, model_name, log_dir, signature, one, args) -> None:
               f">= 3000), p99 < 50 ms, no errors: {'MET' if met else 'NOT MET'} "
               f"({target.requests_per_second:.0f} req/s, p99 {target.p99_ms:.1f} ms, "
               f"{target.errors} errors, {target.timeouts} timeouts)")
+
+
+def _failed_grpc_calls(rest_port: int) -> int:
+    """gRPC calls the server answered with an error, from its Prometheus endpoint."""
+    import requests
+
+    text = requests.get(f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics", timeout=10).text
+    return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("serving_requests_total{") and 'entrypoint="grpc"' in line
+                   and 'status="OK"' not in line))
 
 
 if __name__ == "__main__":
