@@ -29,7 +29,7 @@ import tempfile
 from dataclasses import asdict
 from typing import Dict, List
 
-from benchmarks.pipeline_report import RunResult, fmt_bytes, fmt_seconds
+from benchmarks.pipeline_report import RunResult, fmt_bytes, fmt_seconds_unit
 from benchmarks.pipeline_speed import measure
 from runs import metadata
 from runs.layout import OutputLayout
@@ -221,7 +221,7 @@ def print_summary(results: List[RunResult], steps: Dict[str, object], args, k: i
         parts = ", ".join(f"{c['component']} {c['seconds']}" for c in r.components
                           if c["component"] in ("CsvExampleGen", "StatisticsGen", "Transform", "Trainer",
                                                 "Evaluator"))
-        print(f"{r.variant:<28} {r.exit_code!s:>4} {fmt_seconds(r.wall_s):>12} s {fmt_bytes(r.peak_rss_bytes):>12}  "
+        print(f"{r.variant:<28} {r.exit_code!s:>4} {fmt_seconds_unit(r.wall_s):>14} {fmt_bytes(r.peak_rss_bytes):>12}  "
               f"{parts}")
     print("steps to reach the threshold: " + ", ".join(f"{k}: {v if v is not None else 'not reached'}"
                                                        for k, v in steps.items()))

@@ -62,6 +62,12 @@ def fmt_seconds(seconds: Optional[float]) -> str:
     return f"{seconds:.1f}"
 
 
+def fmt_seconds_unit(seconds: Optional[float]) -> str:
+    """fmt_seconds with its unit, once: '12.3 s', '12m05.0s', '-'."""
+    text = fmt_seconds(seconds)
+    return text if text == "-" or text.endswith("s") else f"{text} s"
+
+
 def fmt_duration(seconds: float) -> str:
     """With its unit: '39.4 s', '23 min 47 s'."""
     if seconds < 600:
@@ -81,7 +87,7 @@ def format_components(components: Sequence[Dict[str, object]]) -> List[str]:
     """One line per component; for a single run."""
     lines = []
     for c in components:
-        lines.append(f"  {c['node']:<32} {c['state']:<8} {fmt_seconds(c.get('seconds')):>9} s")
+        lines.append(f"  {c['node']:<32} {c['state']:<8} {fmt_seconds_unit(c.get('seconds')):>11}")
     return lines
 
 
@@ -231,14 +237,14 @@ def summarize(runs: Sequence[RunResult]) -> Tuple[List[str], Dict[str, object]]:
         aim = "" if not ok else (" (aim 45 s: met)" if cold.wall_s <= COLD_BUNDLED_AIM_S else " (aim 45 s: not yet)")
         lines.append(check(passed if ok else False,
                            f"bundled cold run <= {COLD_BUNDLED_MAX_S:.0f} s: "
-                           f"{fmt_seconds(cold.wall_s)} s [{status_of(cold)}]{aim}"))
+                           f"{fmt_seconds_unit(cold.wall_s)} [{status_of(cold)}]{aim}"))
         checks["bundled_cold_s"] = {"value": cold.wall_s, "max": COLD_BUNDLED_MAX_S, "aim": COLD_BUNDLED_AIM_S,
                                     "passed": bool(passed)}
         if official is not None and official.completed and ok:
             ratio = cold.wall_s / official.wall_s
             lines.append(check(ratio <= OFFICIAL_RATIO_MAX,
                                f"bundled cold <= {OFFICIAL_RATIO_MAX} x official (same benchmark run): "
-                               f"{fmt_seconds(cold.wall_s)} / {fmt_seconds(official.wall_s)} s = {ratio:.2f}"))
+                               f"{fmt_seconds(cold.wall_s)} / {fmt_seconds_unit(official.wall_s)} = {ratio:.2f}"))
             checks["ours_over_official"] = {"value": ratio, "max": OFFICIAL_RATIO_MAX,
                                             "ours_s": cold.wall_s, "official_s": official.wall_s,
                                             "passed": ratio <= OFFICIAL_RATIO_MAX}
@@ -252,15 +258,15 @@ def summarize(runs: Sequence[RunResult]) -> Tuple[List[str], Dict[str, object]]:
         ok = rerun.completed and rerun.wall_s is not None
         passed = ok and rerun.wall_s < RERUN_MAX_S
         lines.append(check(passed, f"bundled no-change re-run < {RERUN_MAX_S:.0f} s: "
-                                   f"{fmt_seconds(rerun.wall_s)} s [{status_of(rerun)}]"))
+                                   f"{fmt_seconds_unit(rerun.wall_s)} [{status_of(rerun)}]"))
         checks["bundled_rerun_s"] = {"value": rerun.wall_s, "max": RERUN_MAX_S, "passed": bool(passed)}
         official_rerun = find_run(runs, BUNDLED, "re-run", "official")
         if official_rerun is not None and official_rerun.completed and ok:
-            lines.append(f"         (official re-run in the same benchmark: {fmt_seconds(official_rerun.wall_s)} s, "
+            lines.append(f"         (official re-run in the same benchmark: {fmt_seconds_unit(official_rerun.wall_s)}, "
                          f"ratio {rerun.wall_s / official_rerun.wall_s:.2f})")
     for r in runs:
         if r.step in ("re-run", "re-run 1") and r.dataset != BUNDLED and r.role == "primary":
-            lines.append(f"         (re-run at {human_rows(r.dataset)} rows: {fmt_seconds(r.wall_s)} s "
+            lines.append(f"         (re-run at {human_rows(r.dataset)} rows: {fmt_seconds_unit(r.wall_s)} "
                          f"[{status_of(r)}], not a target)")
     large = find_run(runs, str(LARGE_ROWS), "cold")
     if large is not None:
@@ -292,8 +298,8 @@ def mode_comparisons(runs: Sequence[RunResult]) -> List[str]:
         ours = [r for r in runs if r.dataset == dataset and r.step == "cold" and r.role != "official"]
         if len(ours) < 2:
             continue
-        parts = [f"{r.variant}: {fmt_seconds(r.wall_s)} s, {fmt_bytes(r.peak_rss_bytes)}, "
-                 f"CPU {fmt_seconds(r.cpu_s)} s [{status_of(r)}]" for r in ours]
+        parts = [f"{r.variant}: {fmt_seconds_unit(r.wall_s)}, {fmt_bytes(r.peak_rss_bytes)}, "
+                 f"CPU {fmt_seconds_unit(r.cpu_s)} [{status_of(r)}]" for r in ours]
         verdict = ""
         done = [r for r in ours if r.completed and r.wall_s]
         if len(done) == len(ours):

@@ -44,7 +44,7 @@ import time
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from benchmarks.pipeline_report import (BUNDLED, RunResult, dataset_title, fmt_bytes, fmt_duration, fmt_seconds,
+from benchmarks.pipeline_report import (BUNDLED, RunResult, dataset_title, fmt_bytes, fmt_duration, fmt_seconds_unit,
                                         format_table, human_rows, reprint, status_of, summarize, write_json)
 from runs import exit_codes, metadata
 from runs.layout import OutputLayout
@@ -377,8 +377,8 @@ def run_step(step: Step, env: Dict[str, str], args, log) -> RunResult:
     measure(step.run, env=env, interval=args.sample_interval, timeout=args.timeout)
     fill_from_mlmd(step.run, step.sqlite_path, step.pipeline_name, before)
     r = step.run
-    log(f"  -> {status_of(r)}: {fmt_seconds(r.wall_s)} s whole process, pipeline {fmt_seconds(r.pipeline_s)} s, "
-        f"peak {fmt_bytes(r.peak_rss_bytes)} over {r.peak_processes} processes, CPU {fmt_seconds(r.cpu_s)} s")
+    log(f"  -> {status_of(r)}: {fmt_seconds_unit(r.wall_s)} whole process, pipeline {fmt_seconds_unit(r.pipeline_s)}, "
+        f"peak {fmt_bytes(r.peak_rss_bytes)} over {r.peak_processes} processes, CPU {fmt_seconds_unit(r.cpu_s)}")
     return r
 
 

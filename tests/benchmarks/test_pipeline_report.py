@@ -20,6 +20,7 @@ def test_formatting_helpers():
     assert report.human_rows("1234") == "1234" and report.human_rows("bundled") == "bundled"
     assert report.fmt_seconds(None) == "-" and report.fmt_seconds(12.34) == "12.3"
     assert report.fmt_seconds(725.0) == "12m05.0s"
+    assert [report.fmt_seconds_unit(x) for x in (None, 12.34, 725.0)] == ["-", "12.3 s", "12m05.0s"]  # one unit
     assert report.fmt_duration(39.44) == "39.4 s" and report.fmt_duration(1426.6) == "23 min 47 s"
     assert report.fmt_bytes(512 * 1024 ** 2) == "512 MB" and report.fmt_bytes(3 * 1024 ** 3) == "3.00 GB"
 
