@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -98,8 +99,9 @@ class RawFeatures:
     def names(self) -> List[str]:
         return list(self.specs)
 
-    @property
+    @functools.cached_property
     def float_names(self) -> List[str]:
+        """Checked in every served example, so worked out once."""
         return [name for name, spec in self.specs.items() if spec.type == schema_pb2.FLOAT]
 
     def check_serialized(self, serialized: Sequence[bytes]) -> None:
