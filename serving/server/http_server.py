@@ -10,7 +10,8 @@ What a connection gets:
 - keep-alive (HTTP/1.1, or HTTP/1.0 asking for it); pipelined requests are answered in order;
 - each response leaves in one write with TCP_NODELAY;
 - a body over `max_request_bytes` gets 413 and a chunked body 411 from the headers alone,
-  then the connection closes after the client has had time to read the answer;
+  request line and headers over 64 KiB get 431, then the connection closes after the client
+  has had time to read the answer;
 - a connection idle for the timeout, or a request whose next bytes take longer than that,
   is closed; time spent computing an answer does not count;
 - shutdown: the listener closes at once, idle connections close, a request already
@@ -39,6 +40,7 @@ except ImportError:  # a platform without uvloop wheels: the standard loop, slow
 log = logging.getLogger(__name__)
 
 MAX_PIPELINED = 16  # parsed requests waiting on one connection before it stops reading
+MAX_HEAD_BYTES = 64 * 1024  # request line and headers together: a header flood cannot grow memory
 LINGER_SECONDS = 2.0  # after a refused body: time for the client to read the answer before the close
 
 
@@ -85,6 +87,7 @@ class _Connection(asyncio.Protocol):
         self._url = b""
         self._headers: Dict[str, str] = {}
         self._body: List[bytes] = []
+        self._head_bytes = 0
         self._reading = True
 
     # -- asyncio.Protocol --------------------------------------------------------------
@@ -121,12 +124,21 @@ class _Connection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self.receiving = True
         self._url, self._headers, self._body = b"", {}, []
+        self._head_bytes = 0
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        self._count_head(len(url))
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+        self._count_head(len(name) + len(value))
+
+    def _count_head(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._refuse(Response(431, _error(f"Request line and headers exceed {MAX_HEAD_BYTES} bytes"), close=True))
+            raise _Stop
 
     def on_headers_complete(self) -> None:
         refusal = self.server.refuse(self._request())

@@ -116,6 +116,19 @@ def test_a_refused_body_is_answered_from_the_headers_before_it_is_sent(server):
     assert _closed(sock)
 
 
+def test_a_header_flood_is_refused_before_it_grows_without_bound(server):
+    sock = _connect(server)
+    sock.sendall(b"POST /v1/x HTTP/1.1\r\n")
+    for i in range(2000):  # 2,000 headers of 50 bytes: past the 64 KiB limit, never a blank line
+        try:
+            sock.sendall(f"X-Filler-{i:05d}: {'y' * 30}\r\n".encode())
+        except OSError:  # the server answered and closed while we were still sending
+            break
+    head, body = _read_responses(sock, 1)[0]
+    assert head.startswith("HTTP/1.1 431") and "exceed 65536 bytes" in json.loads(body)["error"]
+    assert _closed(sock)
+
+
 def test_a_handler_bug_answers_500_and_the_connection_lives_on(server, caplog):
     sock = _connect(server)
     sock.sendall(_post("/boom"))
