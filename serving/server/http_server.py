@@ -145,6 +145,8 @@ class _Connection(asyncio.Protocol):
         if refusal is not None:
             self._refuse(refusal)
             raise _Stop  # no more parsing: the body is never read
+        if self._headers.get("expect", "").lower() == "100-continue":  # curl waits a second for it otherwise
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
@@ -186,7 +188,7 @@ class _Connection(asyncio.Protocol):
             self.answering = False
             return
         close = response.close or not request.keep_alive or self.server.draining
-        self._write(response, close)
+        self._write(response, close, head_only=request.method == "HEAD")
         self.answering = False
         self.last_activity = time.monotonic()
         if close:
@@ -194,7 +196,8 @@ class _Connection(asyncio.Protocol):
         else:
             self._next()
 
-    def _write(self, response: Response, close: bool) -> None:
+    def _write(self, response: Response, close: bool, head_only: bool = False) -> None:
+        """One write per answer; a HEAD request gets the headers only, as HTTP requires."""
         head = [_status_line(response.status),
                 f"Content-Type: {response.content_type}\r\nContent-Length: {len(response.body)}\r\n".encode("latin-1")]
         for name, value in response.headers:
@@ -202,7 +205,7 @@ class _Connection(asyncio.Protocol):
         if close:
             head.append(b"Connection: close\r\n")
         head.append(b"\r\n")
-        self.transport.write(b"".join(head) + response.body)
+        self.transport.write(b"".join(head) + (b"" if head_only else response.body))
 
     def _refuse(self, response: Response) -> None:
         """Answers at once and closes after the linger, reading and dropping what the client

@@ -129,6 +129,31 @@ def test_a_header_flood_is_refused_before_it_grows_without_bound(server):
     assert _closed(sock)
 
 
+def test_expect_100_continue_is_answered_so_clients_such_as_curl_send_the_body_at_once(server):
+    sock = _connect(server)
+    sock.sendall(b"POST /v1/x HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+    assert sock.recv(1024) == b"HTTP/1.1 100 Continue\r\n\r\n"
+    sock.sendall(b"body")
+    head, body = _read_responses(sock, 1)[0]
+    assert head.startswith("HTTP/1.1 200") and json.loads(body)["body"] == "body"
+    sock.sendall(b"POST /v1/x HTTP/1.1\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n")
+    head, _ = _read_responses(sock, 1)[0]  # refused from the headers: the final answer, no 100
+    assert head.startswith("HTTP/1.1 413")
+    sock.close()
+
+
+def test_a_head_request_gets_headers_only_and_the_connection_stays_usable(server):
+    sock = _connect(server)
+    sock.sendall(b"HEAD /v1/x HTTP/1.1\r\nHost: x\r\n\r\n" + _post("/v1/next", b"after"))
+    data = b""
+    while data.count(b"\r\n\r\n") < 2 or not data.endswith(b"}"):
+        data += sock.recv(65536)
+    first, rest = data.split(b"\r\n\r\n", 1)
+    assert first.startswith(b"HTTP/1.1 200") and b"Content-Length:" in first
+    assert rest.startswith(b"HTTP/1.1 200") and json.loads(rest.split(b"\r\n\r\n", 1)[1])["body"] == "after"
+    sock.close()
+
+
 def test_a_handler_bug_answers_500_and_the_connection_lives_on(server, caplog):
     sock = _connect(server)
     sock.sendall(_post("/boom"))
