@@ -7,7 +7,8 @@ microseconds and hands the model call to a batch thread (or, with batching off, 
 worker thread): see benchmarks/serving_speed.py and the README's serving table.
 
 What a connection gets:
-- keep-alive (HTTP/1.1, or HTTP/1.0 asking for it); pipelined requests are answered in order;
+- keep-alive (HTTP/1.1, or HTTP/1.0 asking for it); pipelined requests are answered in order,
+  and a client that sends without reading its answers is not read further;
 - each response leaves in one write with TCP_NODELAY;
 - a body over `max_request_bytes` gets 413 and a chunked body 411 from the headers alone,
   request line and headers over 64 KiB get 431, then the connection closes after the client
@@ -89,6 +90,7 @@ class _Connection(asyncio.Protocol):
         self._body: List[bytes] = []
         self._head_bytes = 0
         self._reading = True
+        self._writable = True
 
     # -- asyncio.Protocol --------------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -105,6 +107,15 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc) -> None:
         self.server.connections.discard(self)
+
+    def pause_writing(self) -> None:
+        """The client is not reading its answers: answer no more until it does (with at most
+        MAX_PIPELINED requests parsed meanwhile, memory stays bounded)."""
+        self._writable = False
+
+    def resume_writing(self) -> None:
+        self._writable = True
+        self._next()
 
     def data_received(self, data: bytes) -> None:
         self.last_activity = time.monotonic()
@@ -169,7 +180,7 @@ class _Connection(asyncio.Protocol):
 
     # -- answering -----------------------------------------------------------------------
     def _next(self) -> None:
-        if self.answering or not self.waiting or self.transport.is_closing():
+        if self.answering or not self.waiting or not self._writable or self.transport.is_closing():
             return
         if not self._reading and len(self.waiting) < MAX_PIPELINED // 2:
             self._reading = True

@@ -1,6 +1,7 @@
 """The event-loop HTTP server under the REST API: keep-alive, pipelining, refusals, timeouts, drain.
 
-A stand-in handler (no model) answers `/sleep/<ms>` after that long and echoes the body, so
+A stand-in handler (no model) answers `/sleep/<ms>` after that long and echoes the body (`/big/<n>`:
+n bytes), so
 each behaviour is checked on raw sockets in milliseconds.
 """
 import asyncio
@@ -17,6 +18,8 @@ from serving.server.http_server import HttpServer, Response
 async def _handler(request):
     if request.path.startswith("/boom"):
         raise RuntimeError("a bug")
+    if request.path.startswith("/big/"):
+        return Response(200, b"x" * int(request.path.rsplit("/", 1)[1]))
     if request.path.startswith("/sleep/"):
         await asyncio.sleep(int(request.path.rsplit("/", 1)[1]) / 1000)
     return Response(200, json.dumps({"path": request.path, "body": request.body.decode()}).encode(),
@@ -151,6 +154,25 @@ def test_a_head_request_gets_headers_only_and_the_connection_stays_usable(server
     first, rest = data.split(b"\r\n\r\n", 1)
     assert first.startswith(b"HTTP/1.1 200") and b"Content-Length:" in first
     assert rest.startswith(b"HTTP/1.1 200") and json.loads(rest.split(b"\r\n\r\n", 1)[1])["body"] == "after"
+    sock.close()
+
+
+def test_a_client_that_never_reads_its_answers_is_not_read_further(server):
+    """Pipelining without reading: the server stops answering (and then reading) instead of buffering answers."""
+    sock = _connect(server)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(0.5)
+    sent = 0
+    try:
+        for _ in range(20000):  # 40 MB of requests, each asking for 100 kB: 2 GB of answers if it kept going
+            sock.sendall(_post("/big/100000", extra=f"X-Pad: {'p' * 2000}\r\n"))
+            sent += 1
+    except (socket.timeout, OSError):
+        pass
+    assert sent < 20000  # blocked: the server stopped reading
+    connection = next(iter(server.connections))
+    # parsed but unanswered: the pipelining bound plus what one read held, not thousands
+    assert not connection._writable and len(connection.waiting) < 100
     sock.close()
 
 
