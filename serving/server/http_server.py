@@ -13,8 +13,8 @@ What a connection gets:
 - a body over `max_request_bytes` gets 413 and a chunked body 411 from the headers alone,
   request line and headers over 64 KiB get 431, then the connection closes after the client
   has had time to read the answer;
-- a connection idle for the timeout, or a request whose next bytes take longer than that,
-  is closed; time spent computing an answer does not count;
+- a connection idle for the timeout, or a request that takes longer than that to arrive
+  (even a byte at a time), is closed; time spent computing an answer does not count;
 - shutdown: the listener closes at once, idle connections close, a request already
   (partly) received is answered with `Connection: close` within the grace period.
 """
@@ -84,7 +84,7 @@ class _Connection(asyncio.Protocol):
         self.answering = False
         self.receiving = False  # part of a request has arrived
         self.lingering = False  # answered a refusal; input is read and dropped until the close
-        self.last_activity = time.monotonic()
+        self.last_activity = self._started = time.monotonic()
         self._url = b""
         self._headers: Dict[str, str] = {}
         self._body: List[bytes] = []
@@ -134,6 +134,7 @@ class _Connection(asyncio.Protocol):
     # -- httptools callbacks -------------------------------------------------------------
     def on_message_begin(self) -> None:
         self.receiving = True
+        self._started = time.monotonic()
         self._url, self._headers, self._body = b"", {}, []
         self._head_bytes = 0
 
@@ -236,7 +237,11 @@ class _Connection(asyncio.Protocol):
         return not (self.answering or self.waiting or self.receiving)
 
     def timed_out(self, now: float, timeout: float) -> bool:
-        return not (self.answering or self.waiting) and now - self.last_activity > timeout
+        if self.answering or self.waiting:
+            return False
+        if self.receiving and now - self._started > timeout:  # trickled: bytes keep coming, the request never ends
+            return True
+        return now - self.last_activity > timeout
 
 
 class _Stop(Exception):

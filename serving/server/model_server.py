@@ -161,7 +161,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--wait_for_model_seconds", type=float, default=300.0,
                    help="give up at start if no version loads within this time")
     p.add_argument("--rest_api_timeout_in_ms", type=int, default=30000,
-                   help="REST: a connection idle this long, or a request stalled this long mid-way, is closed")
+                   help="REST: a connection idle this long, or a request taking longer than this to arrive, is closed")
     p.add_argument("--enable_batching", action="store_true",
                    help="run concurrent requests together in one TensorFlow call (TF Serving's flag)")
     p.add_argument("--batching_parameters_file", default=None,

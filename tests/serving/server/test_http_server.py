@@ -199,6 +199,20 @@ def test_stalled_connections_are_closed_but_a_slow_answer_is_not_cut(server):
         sock.close()
 
 
+def test_a_request_trickled_a_byte_at_a_time_is_closed_once_it_outlasts_the_timeout(server):
+    sock = _connect(server)
+    request = _post("/v1/x", b"0123456789")
+    started = time.monotonic()
+    try:
+        for byte in request:  # one byte every 0.1 s: each within the 0.5 s timeout, the request 8 s long
+            sock.sendall(bytes([byte]))
+            time.sleep(0.1)
+    except OSError:
+        pass
+    assert time.monotonic() - started < 3 and _closed(sock)
+    sock.close()
+
+
 def test_drain_answers_requests_in_flight_with_connection_close_and_refuses_new_connections(server):
     idle, busy = _connect(server), _connect(server)
     busy.sendall(_post("/sleep/300", b"in flight"))
