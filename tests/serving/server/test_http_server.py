@@ -60,7 +60,8 @@ def _read_responses(sock, count):
                 return responses
             data += chunk
         head, data = data.split(b"\r\n\r\n", 1)
-        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length")))
         while len(data) < length:
             data += sock.recv(65536)
         responses.append((head.decode(), data[:length]))
