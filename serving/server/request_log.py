@@ -2,7 +2,7 @@
 
 The request path only appends a small record to a bounded queue (or drops it and counts
 the drop when the writer falls behind): it never touches the disk, never encodes JSON,
-never parses tf.Examples and never wakes the writer. The writer thread wakes every 50 ms,
+never parses tf.Examples and never wakes the writer. The writer thread wakes every 5 ms,
 appends one line per sampled request to `requests.jsonl` and rotates by size to
 `requests.jsonl.1`, `.2`...
 """
@@ -81,8 +81,7 @@ class RequestLog:
 
     def __init__(self, directory: str, *, sample_rate: float = 1.0, max_bytes: int = 64 * 1024 * 1024,
                  backups: int = 5, queue_size: int = 10_000,
-                 on_drop: Optional[Callable[[], None]] = None, seed: Optional[int] = None,
-                 interval_seconds: float = WRITE_INTERVAL_SECONDS):
+                 on_drop: Optional[Callable[[], None]] = None, seed: Optional[int] = None):
         if not 0.0 <= sample_rate <= 1.0:
             raise ValueError(f"request log sample rate must be within [0, 1], got {sample_rate}")
         if max_bytes <= 0 or backups < 0:
@@ -97,7 +96,6 @@ class RequestLog:
         self._on_drop = on_drop or (lambda: None)
         self._random = random.Random(seed)
         self._queue_size = queue_size
-        self._interval = interval_seconds
         self._pending: Deque[LoggedRequest] = deque()  # appended by the request path, no lock, no wake-up
         self._writing = False
         self._progress = threading.Condition()
@@ -131,10 +129,10 @@ class RequestLog:
         self._file.close()
 
     def _write_loop(self) -> None:
-        """Wakes every `interval` and writes what arrived: one wake-up per interval, not per
+        """Wakes every WRITE_INTERVAL_SECONDS and writes what arrived: one wake-up per interval, not per
         request, because each wake-up of this thread takes the GIL from the request path."""
         while True:
-            stopping = self._stopping.wait(self._interval)
+            stopping = self._stopping.wait(WRITE_INTERVAL_SECONDS)
             with self._progress:
                 self._writing = True
             written = 0
