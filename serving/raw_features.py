@@ -12,6 +12,7 @@ import base64
 import csv
 import functools
 import math
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
@@ -29,6 +30,10 @@ SERVING_ENVIRONMENT = "SERVING"
 _TYPE_NAMES = {schema_pb2.BYTES: "string", schema_pb2.INT: "integer", schema_pb2.FLOAT: "number"}
 _INT64 = np.iinfo(np.int64)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+# A non-finite float32 has every exponent bit set: little-endian, its two high bytes are
+# [\x80-\xff][\x7f\xff]. Bytes without such a pair hold no NaN or infinity, wherever they lie,
+# so the float values of most examples need not be read at all.
+_MAYBE_NON_FINITE_FLOAT32 = re.compile(rb"[\x80-\xff][\x7f\xff]")
 # Why a non-finite number is refused rather than treated as missing: the curated schema
 # disallows NaN and infinity in training data, so the model never learnt what they mean,
 # and a client sending them has a bug that a silent imputation would hide.
@@ -118,6 +123,8 @@ class RawFeatures:
                 raise FeatureError(f"instance {i} is not a serialized tf.Example") from None
             if example.UnknownFields() or example.features.UnknownFields():
                 raise FeatureError(f"instance {i} is not a serialized tf.Example")
+            if not floats or _MAYBE_NON_FINITE_FLOAT32.search(data) is None:
+                continue
             values = example.features.feature
             for name in floats:
                 if name in values:

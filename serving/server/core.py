@@ -17,9 +17,8 @@ import re
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -68,25 +67,9 @@ class ServingCore:
         self.batcher = batcher
         self._unbatched: Optional[ThreadPoolExecutor] = None
 
-    @contextmanager
-    def track(self, *, model: str, api: str, entrypoint: str, request_id: str = "") -> Iterator[RequestScope]:
-        """Times the block and counts it under the status it ended with."""
-        scope = RequestScope(model=model, api=api, entrypoint=entrypoint, request_id=request_id)
-        start = time.perf_counter()
-        try:
-            yield scope
-        except ServingError as e:
-            scope.status = e.code
-            raise
-        except Exception:
-            scope.status = "INTERNAL"
-            raise
-        finally:
-            # Unknown model names share one label value: clients cannot grow the metric set.
-            self.metrics.observe_request(
-                model=scope.model if self.models.knows(scope.model) else "_unknown", version=scope.version,
-                signature=scope.signature, api=scope.api,
-                entrypoint=scope.entrypoint, status=scope.status, seconds=time.perf_counter() - start)
+    def track(self, *, model: str, api: str, entrypoint: str, request_id: str = "") -> "_Tracked":
+        """`with core.track(...) as scope:` times the block and counts it under the status it ended with."""
+        return _Tracked(self, RequestScope(model=model, api=api, entrypoint=entrypoint, request_id=request_id))
 
     def resolve(self, scope: RequestScope, version: Optional[int], signature_name: str = "",
                 label: str = "") -> Servable:
@@ -156,6 +139,33 @@ class ServingCore:
                 entrypoint=scope.entrypoint, latency_ms=latency_ms, outputs=outputs,
                 rows=rows, serialized_examples=serialized))
         return outputs
+
+
+class _Tracked:
+    """The context manager of `track` (a class: a generator-based one cost more per request)."""
+
+    __slots__ = ("core", "scope", "start")
+
+    def __init__(self, core: ServingCore, scope: RequestScope):
+        self.core, self.scope = core, scope
+
+    def __enter__(self) -> RequestScope:
+        self.start = time.perf_counter()
+        return self.scope
+
+    def __exit__(self, kind, error, _traceback) -> bool:
+        scope = self.scope
+        if isinstance(error, ServingError):
+            scope.status = error.code
+        elif isinstance(error, Exception):
+            scope.status = "INTERNAL"
+        core = self.core
+        # Unknown model names share one label value: clients cannot grow the metric set.
+        core.metrics.observe_request(
+            model=scope.model if core.models.knows(scope.model) else "_unknown", version=scope.version,
+            signature=scope.signature, api=scope.api,
+            entrypoint=scope.entrypoint, status=scope.status, seconds=time.perf_counter() - self.start)
+        return False
 
 
 @dataclass

@@ -33,11 +33,6 @@ from typing import Awaitable, Callable, Deque, Dict, List, Optional, Set, Tuple
 
 import httptools
 
-try:
-    import uvloop
-except ImportError:  # a platform without uvloop wheels: the standard loop, slower
-    uvloop = None
-
 log = logging.getLogger(__name__)
 
 MAX_PIPELINED = 16  # parsed requests waiting on one connection before it stops reading
@@ -262,7 +257,7 @@ class HttpServer:
     def __init__(self, host: str, port: int, handler: Handler, refuse: Refusal, timeout_seconds: float):
         self.handler, self.refuse = handler, refuse
         self.timeout_seconds = timeout_seconds
-        self.loop = uvloop.new_event_loop() if uvloop is not None else asyncio.new_event_loop()
+        self.loop = asyncio.new_event_loop()
         self.connections: Set[_Connection] = set()
         self.draining = False
         self._listener = self.loop.run_until_complete(

@@ -72,8 +72,7 @@ class RestApi:
             request = rest_json.parse_predict(doc, servable, signature_name)
             outputs = await self.core.predict_async(scope, servable, request.inputs, rows=request.rows,
                                                     started=started)
-            return json.dumps(rest_json.predict_response(outputs, request.row_format),
-                              separators=(",", ":")).encode()
+            return rest_json.dumps(rest_json.predict_response(outputs, request.row_format))
 
     async def _classify_regress(self, api: str, name: str, version: Optional[int], label: str, body: bytes,
                           request_id: str) -> bytes:
@@ -92,7 +91,7 @@ class RestApi:
                                 for classes in classify_regress.classifications(outputs)]
             else:
                 result = classify_regress.regressions(outputs)
-            return json.dumps({"result": result}, separators=(",", ":")).encode()
+            return rest_json.dumps({"result": result})
 
     def _metadata(self, name: str, version: Optional[int], label: str) -> bytes:
         with self.core.track(model=name, api="metadata", entrypoint="rest") as scope:

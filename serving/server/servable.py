@@ -7,7 +7,8 @@ INVALID_ARGUMENT instead of a TensorFlow stack trace.
 from __future__ import annotations
 
 import os
-from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -21,6 +22,26 @@ from serving.server.errors import ServingError, invalid_argument
 
 
 _STRING = tf.string.as_datatype_enum
+
+
+@dataclass(frozen=True)
+class SignatureInfo:
+    """What every request's check reads of a SignatureDef, worked out once per version:
+    reading the proto per request cost more than the check itself."""
+
+    inputs: Dict[str, meta_graph_pb2.TensorInfo]
+    dims: Dict[str, Optional[List[int]]]
+    outputs: FrozenSet[str]
+    takes_examples: bool  # the only input is a string tensor (serialized tf.Examples)
+    input_dtypes: Dict[str, int] = field(default_factory=dict)  # DataType enums
+
+    @classmethod
+    def of(cls, signature: meta_graph_pb2.SignatureDef) -> "SignatureInfo":
+        inputs = dict(signature.inputs)
+        return cls(inputs, {k: validation.dims(v.tensor_shape) for k, v in inputs.items()},
+                   frozenset(signature.outputs),
+                   len(inputs) == 1 and next(iter(inputs.values())).dtype == _STRING,
+                   {k: v.dtype for k, v in inputs.items()})
 
 
 def read_signature_defs(version_dir: str) -> Dict[str, meta_graph_pb2.SignatureDef]:
@@ -45,13 +66,20 @@ class Servable:
         self._loaded = tf.saved_model.load(path, tags=[contract.SERVE_TAG])
         self._functions = dict(self._loaded.signatures)
         self.raw_features = RawFeatures.from_file(contract.schema_path(path))
-        self._takes_examples: Dict[str, bool] = {}
+        self._infos = {name: SignatureInfo.of(d) for name, d in self.signature_defs.items() if name in self._functions}
 
     def signature_def(self, signature_name: str) -> meta_graph_pb2.SignatureDef:
         name = signature_name or SERVING_SIGNATURE
-        if name not in self._functions or name not in self.signature_defs:
+        if name not in self._infos:
             raise invalid_argument(f'Serving signature name: "{name}" not found in signature def')
         return self.signature_defs[name]
+
+    def info(self, signature_name: str) -> SignatureInfo:
+        """The signature's cached SignatureInfo; INVALID_ARGUMENT for an unknown name."""
+        info = self._infos.get(signature_name or SERVING_SIGNATURE)
+        if info is None:
+            self.signature_def(signature_name)  # raises
+        return info
 
     def signatures_with_method(self, *methods: str) -> List[str]:
         """Names of the callable signatures whose SignatureDef has one of these method names."""
@@ -60,40 +88,37 @@ class Servable:
 
     def takes_examples(self, signature_name: str) -> bool:
         """True when the signature's only input is a string tensor (serialized tf.Examples)."""
-        name = signature_name or SERVING_SIGNATURE
-        if name not in self._takes_examples:
-            inputs = self.signature_def(name).inputs
-            self._takes_examples[name] = len(inputs) == 1 and next(iter(inputs.values())).dtype == _STRING
-        return self._takes_examples[name]
+        return self.info(signature_name).takes_examples
 
     def prepare(self, signature_name: str, inputs: Mapping[str, np.ndarray], output_filter: Iterable[str] = ()
                 ) -> Tuple[str, Dict[str, "tf.Tensor | np.ndarray"], List[str]]:
         """Checks a request against the signature: (signature name, inputs for `call`, outputs wanted).
         Raises ServingError for inputs that do not fit it."""
         name = signature_name or SERVING_SIGNATURE
-        signature = self.signature_def(name)
-        expected, sent = set(signature.inputs), set(inputs)
-        if expected != sent:
+        info = self.info(name)
+        expected = info.inputs.keys()
+        if expected != inputs.keys():
+            sent = set(inputs)
             raise invalid_argument(
                 f"input size does not match signature: {len(sent)}!={len(expected)} "
                 f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(sorted(expected))}}}). "
                 f"Sent extra: {{{','.join(sorted(sent - expected))}}}. "
                 f"Missing but required: {{{','.join(sorted(expected - sent))}}}.")
         wanted = list(output_filter)
-        unknown = [o for o in wanted if o not in signature.outputs]
+        unknown = [o for o in wanted if o not in info.outputs]
         if unknown:
             raise invalid_argument(f"output tensor alias not found in signature: {unknown[0]} "
-                                   f"Outputs expected to be in the set {{{','.join(sorted(signature.outputs))}}}.")
-        examples = self.takes_examples(name)
+                                   f"Outputs expected to be in the set {{{','.join(sorted(info.outputs))}}}.")
+        examples = info.takes_examples
         for key, value in inputs.items():
-            validation.check_shape(key, value, signature.inputs[key].tensor_shape, examples)
+            validation.check_dims(key, value, info.dims[key], examples)
         if examples:  # checked to be bytes, kept as numpy: a batch converts to a tensor once, not per request
             key, value = next(iter(inputs.items()))
             if value.dtype.kind not in "OSU":
                 raise invalid_argument(f"Expects arg '{key}' to be string but {value.dtype} is provided")
             validation.check_input_values(key, value, self.raw_features, examples)
-            return name, {key: np.asarray(value, dtype=object)}, wanted
-        tensors = {key: self._to_tensor(key, value, signature.inputs[key].dtype) for key, value in inputs.items()}
+            return name, {key: value if value.dtype == object else np.asarray(value, dtype=object)}, wanted
+        tensors = {key: self._to_tensor(key, value, info.input_dtypes[key]) for key, value in inputs.items()}
         for key, value in inputs.items():
             validation.check_input_values(key, value, self.raw_features, examples)
         return name, tensors, wanted

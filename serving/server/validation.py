@@ -8,7 +8,7 @@ for REST, gRPC and the raw-feature form, because all three arrive as the same ar
 """
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import List, Mapping, Optional
 
 import numpy as np
 from tensorflow.core.framework import tensor_shape_pb2
@@ -17,18 +17,24 @@ from serving.raw_features import NON_FINITE_HINT, FeatureError, RawFeatures
 from serving.server.errors import invalid_argument
 
 
-def _dims(shape: tensor_shape_pb2.TensorShapeProto) -> Optional[list]:
+def dims(shape: tensor_shape_pb2.TensorShapeProto) -> Optional[List[int]]:
+    """A SignatureDef input's shape as a list (-1: any size); None for an unknown rank."""
     return None if shape.unknown_rank else [d.size for d in shape.dim]
 
 
 def check_shape(name: str, value: np.ndarray, shape: tensor_shape_pb2.TensorShapeProto, examples: bool) -> None:
     """The rank and every fixed dimension must match the SignatureDef (-1 matches any size)."""
-    expected = _dims(shape)
+    check_dims(name, value, dims(shape), examples)
+
+
+def check_dims(name: str, value: np.ndarray, expected: Optional[List[int]], examples: bool) -> None:
+    """check_shape with the expected dimensions worked out once per signature."""
     if expected is None:
         return
-    got = list(value.shape)
+    got = value.shape
     if len(got) == len(expected) and all(e in (-1, g) for e, g in zip(expected, got)):
         return
+    got = list(got)
     if examples:
         raise invalid_argument(f"{name} must be a vector of serialized tf.Example strings, got shape {got}")
     raise invalid_argument(f"input '{name}' must have shape {expected} (-1: any size), got shape {got}")
