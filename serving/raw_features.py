@@ -15,7 +15,7 @@ import math
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 from google.protobuf import message, text_format
@@ -221,35 +221,6 @@ class RawFeatures:
         if spec.type == schema_pb2.FLOAT:
             return float(text)
         return text
-
-
-def example_to_row(example: example_pb2.Example) -> Dict[str, Any]:
-    """A tf.Example -> JSON-friendly dict: single values as scalars, empty as None."""
-    row: Dict[str, Any] = {}
-    for name, feature in example.features.feature.items():
-        kind = feature.WhichOneof("kind")
-        if kind == "bytes_list":
-            values = [v.decode("utf-8", errors="replace") for v in feature.bytes_list.value]
-        elif kind == "int64_list":
-            values = list(feature.int64_list.value)
-        elif kind == "float_list":
-            # float32 -> shortest decimal that round-trips, not float64 noise.
-            values = [float(f"{v:.7g}") for v in feature.float_list.value]
-        else:
-            values = []
-        row[name] = values[0] if len(values) == 1 else (values or None)
-    return row
-
-
-def parse_examples(serialized: Iterable[bytes]) -> List[Optional[Dict[str, Any]]]:
-    """Serialized tf.Examples -> rows; None for bytes that are not a tf.Example."""
-    rows = []
-    for data in serialized:
-        try:
-            rows.append(example_to_row(example_pb2.Example.FromString(data)))
-        except Exception:  # noqa: BLE001 - any undecodable payload is simply not a row
-            rows.append(None)
-    return rows
 
 
 def _as_list(value) -> list:

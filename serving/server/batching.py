@@ -19,6 +19,7 @@ batched apart rather than padded, which gives the same answers).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 import time
@@ -33,6 +34,8 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, te
 from google.protobuf import wrappers_pb2  # noqa: F401 - registers the wrapper types the file uses
 
 from serving.server.errors import ServingError, invalid_argument
+
+log = logging.getLogger(__name__)
 
 Input = Union[tf.Tensor, np.ndarray]
 Outputs = Dict[str, Input]
@@ -117,12 +120,16 @@ class BatchingParameters:
         return next((size for size in self.allowed_batch_sizes if size >= rows), rows)
 
 
+Done = Callable[[Union[Dict[str, np.ndarray], BaseException]], None]  # the caller's rows, or the failure
+
+
 @dataclass
 class _Task:
     inputs: Mapping[str, Input]
     rows: int
-    future: "Future | asyncio.Future"
+    future: "Optional[Future | asyncio.Future]"
     loop: Optional[asyncio.AbstractEventLoop] = None
+    done: Optional[Done] = None
     enqueued: float = field(default_factory=time.monotonic)
 
 
@@ -152,14 +159,16 @@ class Batcher:
             thread.start()
 
     def submit(self, key: Hashable, run: RunBatch, inputs: Mapping[str, Input], rows: int,
-               loop: Optional[asyncio.AbstractEventLoop] = None) -> "Future | asyncio.Future":
+               loop: Optional[asyncio.AbstractEventLoop] = None, done: Optional[Done] = None
+               ) -> "Optional[Future | asyncio.Future]":
         """Queues one request's rows; the future gets exactly its rows of every output.
         Called from an event loop, pass it: the future is then the loop's own, and a batch
-        wakes each loop once rather than once per request."""
+        wakes each loop once rather than once per request. With `done` (and its loop) there
+        is no future: `done` gets the rows, or the exception, on the loop."""
         limit = self.params.max_batch_size
         if rows > limit:
             raise invalid_argument(f"Task size {rows} is larger than maximum input batch size {limit}")
-        future = loop.create_future() if loop is not None else Future()
+        future = None if done is not None else (loop.create_future() if loop is not None else Future())
         with self._cond:
             if self._stopped:
                 raise ServingError("UNAVAILABLE", "The server is shutting down")
@@ -167,7 +176,7 @@ class Batcher:
                 raise ServingError("UNAVAILABLE", "The batch scheduling queue to which this task was submitted "
                                                   "is full")
             queue = self._queues.setdefault(key, _Queue(key, run))
-            queue.tasks.append(_Task(inputs, rows, future, loop))
+            queue.tasks.append(_Task(inputs, rows, future, loop, done))
             self._enqueued_rows += rows
             self._cond.notify()
         return future
@@ -233,7 +242,7 @@ class Batcher:
             if task.loop is None:
                 _settle(task.future, result)
             else:
-                by_loop.setdefault(task.loop, []).append((task.future, result))
+                by_loop.setdefault(task.loop, []).append((task, result))
         for loop, settled in by_loop.items():
             try:
                 loop.call_soon_threadsafe(_settle_all, settled)
@@ -251,8 +260,14 @@ def _settle(future, result) -> None:
 
 
 def _settle_all(settled) -> None:
-    for future, result in settled:
-        _settle(future, result)
+    for task, result in settled:
+        if task.done is None:
+            _settle(task.future, result)
+            continue
+        try:
+            task.done(result)
+        except Exception:  # noqa: BLE001 - one caller's bug must not leave the others unanswered
+            log.exception("A batched request's completion failed")
 
 
 def _concat(parts: List[Input], padding: int) -> Input:

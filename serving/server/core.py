@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 import numpy as np
 
 from serving.contract import SERVING_SIGNATURE
-from serving.server.batching import Batcher
+from serving.server.batching import Batcher, Done
 from serving.server.errors import ServingError
 from serving.server.metrics import ServingMetrics
 from serving.server.request_log import LoggedRequest, RequestLog
@@ -96,18 +96,38 @@ class ServingCore:
         outputs = call.run(call.tensors) if self.batcher is None or call.rows is None else call.submit().result()
         return self._complete(scope, servable, call, inputs, rows, started, outputs)
 
+    def submit_predict(self, scope: RequestScope, servable: Servable, inputs: Mapping[str, np.ndarray],
+                       done: Callable[[Any], None], *, rows: Optional[Sequence[Mapping[str, Any]]] = None,
+                       output_filter: Sequence[str] = (), started: Optional[float] = None) -> None:
+        """`predict` for an event loop, without a task per request: checks the request here (raising
+        what is wrong with it), runs the model on a batch thread (or, with batching off, a worker
+        thread), never on the loop, and calls `done` on the loop with the outputs or the exception."""
+        call = self._prepare(scope, servable, inputs, output_filter)
+        loop = asyncio.get_running_loop()
+
+        def finished(result) -> None:
+            if not isinstance(result, BaseException):
+                try:
+                    result = self._complete(scope, servable, call, inputs, rows, started, result)
+                except Exception as e:  # noqa: BLE001 - handed to the caller like a failed call
+                    result = e
+            done(result)
+
+        if self.batcher is None or call.rows is None:
+            self._workers().submit(call.run, call.tensors).add_done_callback(
+                lambda f: loop.call_soon_threadsafe(finished, f.exception() or f.result()))
+        else:
+            call.submit(loop, finished)
+
     async def predict_async(self, scope: RequestScope, servable: Servable, inputs: Mapping[str, np.ndarray], *,
                             rows: Optional[Sequence[Mapping[str, Any]]] = None,
                             output_filter: Sequence[str] = (), started: Optional[float] = None
                             ) -> Dict[str, np.ndarray]:
-        """`predict` for an event loop: the TensorFlow call runs on a batch thread (or, with
-        batching off, a worker thread), never on the loop, which goes on reading other requests."""
-        call = self._prepare(scope, servable, inputs, output_filter)
-        if self.batcher is None or call.rows is None:
-            outputs = await asyncio.wrap_future(self._workers().submit(call.run, call.tensors))
-        else:
-            outputs = await call.submit(asyncio.get_running_loop())
-        return self._complete(scope, servable, call, inputs, rows, started, outputs)
+        """`submit_predict`, awaited."""
+        future = asyncio.get_running_loop().create_future()
+        self.submit_predict(scope, servable, inputs, functools.partial(_settle, future), rows=rows,
+                            output_filter=output_filter, started=started)
+        return await future
 
     def _workers(self) -> ThreadPoolExecutor:
         if self._unbatched is None:
@@ -142,18 +162,23 @@ class ServingCore:
 
 
 class _Tracked:
-    """The context manager of `track` (a class: a generator-based one cost more per request)."""
+    """What `track` returns: times from its creation to `end` (or the end of a `with` block) and
+    counts the request under the status it ended with. A class, not a generator-based context
+    manager (which cost more per request), and usable across callbacks."""
 
     __slots__ = ("core", "scope", "start")
 
     def __init__(self, core: ServingCore, scope: RequestScope):
-        self.core, self.scope = core, scope
+        self.core, self.scope, self.start = core, scope, time.perf_counter()
 
     def __enter__(self) -> RequestScope:
-        self.start = time.perf_counter()
         return self.scope
 
-    def __exit__(self, kind, error, _traceback) -> bool:
+    def __exit__(self, _kind, error, _traceback) -> bool:
+        self.end(error)
+        return False
+
+    def end(self, error: Optional[BaseException] = None) -> None:
         scope = self.scope
         if isinstance(error, ServingError):
             scope.status = error.code
@@ -165,7 +190,6 @@ class _Tracked:
             model=scope.model if core.models.knows(scope.model) else "_unknown", version=scope.version,
             signature=scope.signature, api=scope.api,
             entrypoint=scope.entrypoint, status=scope.status, seconds=time.perf_counter() - self.start)
-        return False
 
 
 @dataclass
@@ -180,10 +204,20 @@ class _Call:
     run: Callable[[Mapping[str, Any]], Dict[str, Any]]
     rows: Optional[int]
 
-    def submit(self, loop: Optional[asyncio.AbstractEventLoop] = None) -> "Future | asyncio.Future":
+    def submit(self, loop: Optional[asyncio.AbstractEventLoop] = None, done: Optional[Done] = None
+               ) -> "Optional[Future | asyncio.Future]":
         key = (self.servable.name, self.servable.version, self.signature,
                tuple((k, t.dtype, tuple(t.shape[1:])) for k, t in sorted(self.tensors.items())))
-        return self.batcher.submit(key, self.run, self.tensors, self.rows, loop)
+        return self.batcher.submit(key, self.run, self.tensors, self.rows, loop, done)
+
+
+def _settle(future: asyncio.Future, result) -> None:
+    if future.done():  # the caller went away
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
 
 
 def _batch_rows(tensors: Mapping[str, Any]) -> Optional[int]:

@@ -1,10 +1,19 @@
-"""The REST front end's HTTP/1.1 server: one event loop (uvloop) and httptools' parser.
+"""The REST front end's HTTP/1.1 server: one asyncio event loop and httptools' parser.
 
 Why not a thread per connection: measured on 2 cores with `wrk`, the standard library's
 ThreadingHTTPServer stopped near 450 requests/s at 64 connections (every thread fights
 for the GIL), while one loop holds hundreds of connections, parses each request in
 microseconds and hands the model call to a batch thread (or, with batching off, a
 worker thread): see benchmarks/serving_speed.py and the README's serving table.
+
+Why asyncio's own loop and not uvloop: uvloop takes and drops the GIL around every libuv
+callback, each accepted connection included, so with batch threads asking for the GIL it
+accepted a few connections per turn; 256 connections opened at once waited seconds in the
+accept queue (wrk: 12 timeouts and p99 1.1 s, against none and 127 ms on asyncio's loop,
+at the same requests/s).
+
+A handler answers with a Response, or with a future (or coroutine) of one: the model's
+answers arrive as callbacks on the loop, without a task and a coroutine chain per request.
 
 What a connection gets:
 - keep-alive (HTTP/1.1, or HTTP/1.0 asking for it); pipelined requests are answered in order,
@@ -21,6 +30,7 @@ What a connection gets:
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import socket
@@ -29,7 +39,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Awaitable, Callable, Deque, Dict, List, Optional, Set, Tuple
+from typing import Awaitable, Callable, Deque, Dict, List, Optional, Set, Tuple, Union
 
 import httptools
 
@@ -58,10 +68,11 @@ class Response:
     close: bool = False  # close the connection after this answer
 
 
-Handler = Callable[[Request], Awaitable[Response]]
+Handler = Callable[[Request], Union[Response, Awaitable[Response]]]
 Refusal = Callable[[Request], Optional[Response]]  # from the headers alone: too large, chunked...
 
 
+@functools.lru_cache(maxsize=None)
 def _status_line(status: int) -> bytes:
     try:
         phrase = HTTPStatus(status).phrase
@@ -84,6 +95,7 @@ class _Connection(asyncio.Protocol):
         self._headers: Dict[str, str] = {}
         self._body: List[bytes] = []
         self._head_bytes = 0
+        self._request: Optional[Request] = None
         self._reading = True
         self._writable = True
 
@@ -132,6 +144,7 @@ class _Connection(asyncio.Protocol):
         self._started = time.monotonic()
         self._url, self._headers, self._body = b"", {}, []
         self._head_bytes = 0
+        self._request = None
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -148,7 +161,10 @@ class _Connection(asyncio.Protocol):
             raise _Stop
 
     def on_headers_complete(self) -> None:
-        refusal = self.server.refuse(self._request())
+        parser = self.parser
+        self._request = Request(parser.get_method().decode("latin-1"), self._url.decode("latin-1"), self._headers,
+                                keep_alive=parser.should_keep_alive())
+        refusal = self.server.refuse(self._request)
         if refusal is not None:
             self._refuse(refusal)
             raise _Stop  # no more parsing: the body is never read
@@ -159,8 +175,10 @@ class _Connection(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        request = self._request()
-        request.body = b"".join(self._body)
+        request = self._request
+        body = self._body
+        request.body = body[0] if len(body) == 1 else b"".join(body)
+        request.keep_alive = self.parser.should_keep_alive()
         self._body = []
         self.receiving = False
         self.waiting.append(request)
@@ -168,11 +186,6 @@ class _Connection(asyncio.Protocol):
             self._reading = False
             self.transport.pause_reading()
         self._next()
-
-    def _request(self) -> Request:
-        path = self._url.decode("latin-1")
-        return Request(self.parser.get_method().decode("latin-1"), path, self._headers,
-                       keep_alive=self.parser.should_keep_alive())
 
     # -- answering -----------------------------------------------------------------------
     def _next(self) -> None:
@@ -183,14 +196,24 @@ class _Connection(asyncio.Protocol):
             self.transport.resume_reading()
         self.answering = True
         request = self.waiting.popleft()
-        self.server.loop.create_task(self._answer(request))
-
-    async def _answer(self, request: Request) -> None:
         try:
-            response = await self.server.handler(request)
+            answer = self.server.handler(request)
         except Exception as e:  # noqa: BLE001 - a bug answers 500, the connection lives on
-            log.exception("REST request %s %s failed", request.method, request.path)
-            response = Response(500, _error(f"{type(e).__name__}: {e}"))
+            answer = _bug(request, e)
+        if isinstance(answer, Response):
+            self._respond(request, answer)
+        else:
+            asyncio.ensure_future(answer, loop=self.server.loop).add_done_callback(
+                functools.partial(self._answered, request))
+
+    def _answered(self, request: Request, future: "asyncio.Future[Response]") -> None:
+        if future.cancelled():  # the server is stopping: nobody will read an answer
+            self.answering = False
+            return
+        error = future.exception()
+        self._respond(request, future.result() if error is None else _bug(request, error))
+
+    def _respond(self, request: Request, response: Response) -> None:
         if self.transport.is_closing():  # the client left (or was cut) while its answer was computed
             self.answering = False
             return
@@ -245,6 +268,11 @@ class _Stop(Exception):
 
 async def _settle(tasks) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _bug(request: Request, error: BaseException) -> Response:
+    log.error("REST request %s %s failed", request.method, request.path, exc_info=error)
+    return Response(500, _error(f"{type(error).__name__}: {error}"))
 
 
 def _error(message: str) -> bytes:

@@ -11,15 +11,17 @@ wherever `/versions/{v}` does (version labels of the model config file):
 Any other /v1/ path is "Malformed request" (400); errors are `{"error": "..."}`.
 Predict responses, errors included, carry the request's id in an `x-request-id` header.
 Parsing and checking a request run on the loop; the model call runs on a batch or worker
-thread, so one slow call never holds up reading the other connections.
+thread, so one slow call never holds up reading the other connections. Predict, the call
+that meets load, is answered through callbacks (no task or coroutine per request).
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import time
-from typing import Optional, Tuple
+from typing import Any, Awaitable, Callable, Optional, Tuple
 
 from serving.contract import REQUEST_ID_HEADER
 from serving.server import api_protos, classify_regress, rest_json
@@ -46,14 +48,15 @@ class RestApi:
 
     async def handle(self, method: str, path: str, body: bytes, request_id: Optional[str] = None
                      ) -> Tuple[int, bytes]:
+        """Every call but predict (`predict`)."""
         if method == "POST":
             match = _PREDICT.fullmatch(path)
             if match:
                 name, version, label, verb = match.groups()
-                if verb.lower() != "predict":
-                    return 200, await self._classify_regress(verb.lower(), name, _version(version), label or "",
-                                                             body, request_id or "")
-                return 200, await self._predict(name, _version(version), label or "", body, request_id or "")
+                if verb.lower() == "predict":
+                    raise invalid_argument(f"Malformed request: {method} {path}")  # RestServer sends it to predict
+                return 200, await self._classify_regress(verb.lower(), name, _version(version), label or "",
+                                                         body, request_id or "")
         elif method == "GET":
             match = _METADATA.fullmatch(path)
             if match:
@@ -63,16 +66,32 @@ class RestApi:
                 return 200, self._status(match.group(1), _version(match.group(2)), match.group(3) or "")
         raise invalid_argument(f"Malformed request: {method} {path}")
 
-    async def _predict(self, name: str, version: Optional[int], label: str, body: bytes, request_id: str) -> bytes:
+    def predict(self, name: str, version: Optional[int], label: str, body: bytes, request_id: str,
+                done: Callable[[Any], None]) -> None:
+        """Raises what is wrong with the request; else calls `done`, on the loop, with the
+        response body or the exception that stopped it."""
         started = time.perf_counter()
-        with self.core.track(model=name, api="predict", entrypoint="rest", request_id=request_id) as scope:
+        tracked = self.core.track(model=name, api="predict", entrypoint="rest", request_id=request_id)
+        try:
             doc = rest_json.parse_body(body)
             signature_name = rest_json.signature_name_of(doc)
-            servable = self.core.resolve(scope, version, signature_name, label)
+            servable = self.core.resolve(tracked.scope, version, signature_name, label)
             request = rest_json.parse_predict(doc, servable, signature_name)
-            outputs = await self.core.predict_async(scope, servable, request.inputs, rows=request.rows,
-                                                    started=started)
-            return rest_json.dumps(rest_json.predict_response(outputs, request.row_format))
+
+            def answered(outcome) -> None:
+                if not isinstance(outcome, BaseException):
+                    try:
+                        outcome = rest_json.dumps(rest_json.predict_response(outcome, request.row_format))
+                    except Exception as e:  # noqa: BLE001 - answered as the error it is
+                        outcome = e
+                tracked.end(outcome if isinstance(outcome, BaseException) else None)
+                done(outcome)
+
+            self.core.submit_predict(tracked.scope, servable, request.inputs, answered, rows=request.rows,
+                                     started=started)
+        except BaseException as e:
+            tracked.end(e)
+            raise
 
     async def _classify_regress(self, api: str, name: str, version: Optional[int], label: str, body: bytes,
                           request_id: str) -> bytes:
@@ -154,21 +173,48 @@ class RestServer:
                                  f"bytes (server flag --max_request_bytes)", http_status=413)
         return _error_response(error, None, close=True)
 
-    async def _answer(self, request: Request) -> Response:
+    def _answer(self, request: Request) -> "Response | asyncio.Future[Response] | Awaitable[Response]":
         path = request.path.split("?", 1)[0]
         if request.method == "GET" and path == METRICS_PATH:
             return Response(200, self.core.metrics.exposition(), METRICS_CONTENT_TYPE)
-        rid = request_id(request.headers.get(REQUEST_ID_HEADER)) if _PREDICT.fullmatch(path) else None
+        match = _PREDICT.fullmatch(path)
+        rid = request_id(request.headers.get(REQUEST_ID_HEADER)) if match else None
+        if request.method == "POST" and match and match.group(4).lower() == "predict":
+            return self._predict(match, request.body, rid)
+        return self._answer_slowly(request, path, rid)
+
+    def _predict(self, match: "re.Match", body: bytes, rid: str) -> "Response | asyncio.Future[Response]":
+        name, version, label, _ = match.groups()
+        answer = self._http.loop.create_future()
+
+        def done(outcome) -> None:
+            if answer.done():  # cancelled: the server stopped
+                return
+            answer.set_result(self._error(outcome, rid, "POST", match.group(0)) if isinstance(outcome, BaseException)
+                              else Response(200, outcome, _JSON, [(REQUEST_ID_HEADER, rid)]))
+
+        try:
+            self.api.predict(name, _version(version), label or "", body, rid, done)
+        except Exception as e:  # noqa: BLE001 - answered as the error it is
+            return self._error(e, rid, "POST", match.group(0))
+        return answer
+
+    async def _answer_slowly(self, request: Request, path: str, rid: Optional[str]) -> Response:
         try:
             if not path.lower().startswith("/v1/"):
                 raise ServingError("NOT_FOUND", f"Unknown path: {path}. The API lives under /v1/models/")
             status, payload = await self.api.handle(request.method, path, request.body, request_id=rid)
-        except ServingError as e:
-            return _error_response(e, rid)
-        except Exception as e:  # noqa: BLE001 - a bug must answer 500, not kill the connection
-            log.exception("REST request %s %s failed", request.method, path)
-            return _error_response(ServingError("INTERNAL", f"{type(e).__name__}: {e}"), rid)
+        except Exception as e:  # noqa: BLE001 - answered as the error it is
+            return self._error(e, rid, request.method, path)
         return Response(status, payload, _JSON, [(REQUEST_ID_HEADER, rid)] if rid else [])
+
+    @staticmethod
+    def _error(error: BaseException, rid: Optional[str], method: str, path: str) -> Response:
+        """A ServingError as TF Serving words it; anything else is a bug: 500, and logged."""
+        if not isinstance(error, ServingError):
+            log.error("REST request %s %s failed", method, path, exc_info=error)
+            error = ServingError("INTERNAL", f"{type(error).__name__}: {error}")
+        return _error_response(error, rid)
 
 
 def _error_response(error: ServingError, rid: Optional[str], close: bool = False) -> Response:

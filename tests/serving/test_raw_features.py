@@ -5,7 +5,8 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from serving.raw_features import FeatureError, RawFeatures, example_to_row, parse_examples
+from serving.example_rows import example_to_row, parse_examples
+from serving.raw_features import FeatureError, RawFeatures
 
 from tests.conftest import REPO_ROOT as REPO
 SCHEMA = os.path.join(REPO, "data", "penguins", "schema.pbtxt")
