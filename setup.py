@@ -29,8 +29,8 @@ setup(
         "pyyaml>=6",
         "prometheus-client>=0.20",
         "scipy>=1.11",  # the drift monitor's two-sample tests (serving/drift_tests.py)
-        "uvloop>=0.19",  # the REST server's event loop (serving/server/http_server.py)
-        "httptools>=0.6",  # ... and its HTTP/1.1 parser
+        "httptools>=0.6",  # the REST server's HTTP/1.1 parser (serving/server/http_server.py)
+        "orjson>=3.9",  # REST bodies and request-log lines: a tenth of json's time per request
     ],
     extras_require={
         "dev": [

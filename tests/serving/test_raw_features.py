@@ -1,4 +1,5 @@
 import os
+import struct
 
 import pytest
 
@@ -149,3 +150,21 @@ def test_inferred_schema_presence_sends_missing_values_as_empty_lists():
     assert list(example.features.feature["sex"].bytes_list.value) == []
     with pytest.raises(FeatureError, match="missing required feature 'mass'"):
         features.to_example({"sex": "male"})
+
+
+@pytest.mark.parametrize("bits", [0x7FC00001, 0xFFC12345, 0x7F800001, 0x7FFFFFFF])  # NaNs with payloads
+def test_check_serialized_refuses_every_nan_bit_pattern(features, bits):
+    """The byte screen that skips reading floats must let no NaN through, whatever its payload."""
+    example = features.to_example(ROW)
+    nan = struct.unpack("<f", struct.pack("<I", bits))[0]
+    example.features.feature["bill_depth_mm"].float_list.value[0] = nan
+    with pytest.raises(FeatureError, match="instance 0: feature 'bill_depth_mm' is nan"):
+        features.check_serialized([example.SerializeToString()])
+
+
+def test_bytes_that_look_non_finite_but_are_not_pass_the_check(features):
+    """16383 is the varint ff 7f, the screen's pattern: the floats are then read, and are finite."""
+    example = features.to_example({**ROW, "flipper_length_mm": 16383})
+    data = example.SerializeToString()
+    assert b"\xff\x7f" in data
+    features.check_serialized([data])

@@ -240,3 +240,26 @@ def test_drain_cuts_what_is_still_busy_at_the_deadline(server):
     assert server.drain(time.monotonic() + 0.3) == 1
     assert _closed(busy)
     busy.close()
+
+
+def test_a_handler_may_answer_at_once_or_with_a_future_settled_from_another_thread():
+    """The REST API's predict answers with a future a batch thread settles; errors answer at once."""
+    def handler(request):
+        if request.path == "/now":
+            return Response(200, b'{"now": true}')
+        future = http.loop.create_future()
+        threading.Timer(0.05, lambda: http.loop.call_soon_threadsafe(future.set_result, Response(200, b'{"later": 1}'))
+                        ).start()
+        return future
+
+    http = HttpServer("127.0.0.1", 0, handler, lambda request: None, timeout_seconds=5)
+    http.start()
+    try:
+        sock = _connect(http)
+        sock.sendall(_post("/later") + _post("/now") + _post("/later"))  # pipelined: answered in order
+        assert [json.loads(body) for _, body in _read_responses(sock, 3)] == [{"later": 1}, {"now": True},
+                                                                              {"later": 1}]
+        sock.close()
+    finally:
+        http.stop_accepting()
+        http.drain(time.monotonic() + 1)
