@@ -240,7 +240,7 @@ class Batcher:
         by_loop: Dict[asyncio.AbstractEventLoop, list] = {}
         for task, result in zip(batch, results):
             if task.loop is None:
-                _settle(task.future, result)
+                settle(task.future, result)
             else:
                 by_loop.setdefault(task.loop, []).append((task, result))
         for loop, settled in by_loop.items():
@@ -250,7 +250,8 @@ class Batcher:
                 pass
 
 
-def _settle(future, result) -> None:
+def settle(future, result) -> None:
+    """Gives the future its result, or its exception when the result is one."""
     if future.done():  # an asyncio caller that went away cancelled it
         return
     if isinstance(result, BaseException):
@@ -262,7 +263,7 @@ def _settle(future, result) -> None:
 def _settle_all(settled) -> None:
     for task, result in settled:
         if task.done is None:
-            _settle(task.future, result)
+            settle(task.future, result)
             continue
         try:
             task.done(result)

@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 import numpy as np
 
 from serving.contract import SERVING_SIGNATURE
-from serving.server.batching import Batcher, Done
+from serving.server.batching import Batcher, Done, settle
 from serving.server.errors import ServingError
 from serving.server.metrics import ServingMetrics
 from serving.server.request_log import LoggedRequest, RequestLog
@@ -115,7 +115,7 @@ class ServingCore:
 
         if self.batcher is None or call.rows is None:
             self._workers().submit(call.run, call.tensors).add_done_callback(
-                lambda f: loop.call_soon_threadsafe(finished, f.exception() or f.result()))
+                lambda f: _call_soon(loop, finished, f.exception() or f.result()))
         else:
             call.submit(loop, finished)
 
@@ -125,7 +125,7 @@ class ServingCore:
                             ) -> Dict[str, np.ndarray]:
         """`submit_predict`, awaited."""
         future = asyncio.get_running_loop().create_future()
-        self.submit_predict(scope, servable, inputs, functools.partial(_settle, future), rows=rows,
+        self.submit_predict(scope, servable, inputs, functools.partial(settle, future), rows=rows,
                             output_filter=output_filter, started=started)
         return await future
 
@@ -211,13 +211,11 @@ class _Call:
         return self.batcher.submit(key, self.run, self.tensors, self.rows, loop, done)
 
 
-def _settle(future: asyncio.Future, result) -> None:
-    if future.done():  # the caller went away
-        return
-    if isinstance(result, BaseException):
-        future.set_exception(result)
-    else:
-        future.set_result(result)
+def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[[Any], None], arg) -> None:
+    try:
+        loop.call_soon_threadsafe(fn, arg)
+    except RuntimeError:  # the loop was closed meanwhile (server stopped): nobody waits
+        pass
 
 
 def _batch_rows(tensors: Mapping[str, Any]) -> Optional[int]:

@@ -18,7 +18,7 @@ import bisect
 import threading
 import time
 from collections import Counter as Tally
-from typing import Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -56,6 +56,28 @@ class _PlainCounter:
         yield metric
 
 
+class _Family:
+    """A family of series by label values: `labels(...)` once per label set, then the series."""
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str], registry: CollectorRegistry,
+                 new_series: Callable[[], object]):
+        self.name, self.documentation, self.labelnames = name, documentation, tuple(labelnames)
+        self._new_series = new_series
+        self._series: Dict[Tuple[str, ...], object] = {}
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def labels(self, *values: str):
+        series = self._series.get(values)
+        if series is None:
+            with self._lock:
+                series = self._series.get(values) or self._series.setdefault(values, self._new_series())
+        return series
+
+    def _sorted(self):
+        return sorted(self._series.items())
+
+
 class _HistogramSeries:
     __slots__ = ("_bounds", "_counts", "_sum", "_lock")
 
@@ -76,28 +98,16 @@ class _HistogramSeries:
             return list(self._counts), self._sum
 
 
-class _Histogram:
-    """A histogram family: `labels(...)` once per label set, `observe` per request."""
-
+class _Histogram(_Family):
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str], buckets: Sequence[float],
                  registry: CollectorRegistry):
-        self.name, self.documentation, self.labelnames = name, documentation, tuple(labelnames)
-        self._bounds = tuple(float(b) for b in buckets)
-        self._le = [floatToGoString(b) for b in self._bounds] + ["+Inf"]
-        self._series: Dict[Tuple[str, ...], _HistogramSeries] = {}
-        self._lock = threading.Lock()
-        registry.register(self)
-
-    def labels(self, *values: str) -> _HistogramSeries:
-        series = self._series.get(values)
-        if series is None:
-            with self._lock:
-                series = self._series.setdefault(values, _HistogramSeries(self._bounds))
-        return series
+        bounds = tuple(float(b) for b in buckets)
+        self._le = [floatToGoString(b) for b in bounds] + ["+Inf"]
+        super().__init__(name, documentation, labelnames, registry, lambda: _HistogramSeries(bounds))
 
     def collect(self):
         family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
-        for values, series in sorted(self._series.items()):
+        for values, series in self._sorted():
             counts, total = series.snapshot()
             cumulative, buckets = 0, []
             for le, count in zip(self._le, counts):
@@ -108,10 +118,11 @@ class _Histogram:
 
 
 class _CounterSeries:
-    __slots__ = ("value", "_lock")
+    __slots__ = ("value", "created", "_lock")
 
     def __init__(self):
         self.value = 0
+        self.created = time.time()
         self._lock = threading.Lock()
 
     def inc(self) -> None:
@@ -119,29 +130,16 @@ class _CounterSeries:
             self.value += 1
 
 
-class _Counter:
-    """A counter family exposed as `<name>_total`, as prometheus_client's Counter."""
+class _Counter(_Family):
+    """Exposed as `<name>_total` (and `<name>_created`), as prometheus_client's Counter."""
 
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str], registry: CollectorRegistry):
-        self.name, self.documentation, self.labelnames = name, documentation, tuple(labelnames)
-        self._series: Dict[Tuple[str, ...], _CounterSeries] = {}
-        self._created: Dict[Tuple[str, ...], float] = {}
-        self._lock = threading.Lock()
-        registry.register(self)
-
-    def labels(self, *values: str) -> _CounterSeries:
-        series = self._series.get(values)
-        if series is None:
-            with self._lock:
-                if values not in self._series:
-                    self._created[values] = time.time()
-                series = self._series.setdefault(values, _CounterSeries())
-        return series
+        super().__init__(name, documentation, labelnames, registry, _CounterSeries)
 
     def collect(self):
         family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
-        for values, series in sorted(self._series.items()):
-            family.add_metric(list(values), series.value, created=self._created[values])
+        for values, series in self._sorted():
+            family.add_metric(list(values), series.value, created=series.created)
         yield family
 
 
