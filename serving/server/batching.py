@@ -19,6 +19,7 @@ batched apart rather than padded, which gives the same answers).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import threading
@@ -26,7 +27,7 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Callable, Deque, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Deque, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -127,9 +128,8 @@ Done = Callable[[Union[Dict[str, np.ndarray], BaseException]], None]  # the call
 class _Task:
     inputs: Mapping[str, Input]
     rows: int
-    future: "Optional[Future | asyncio.Future]"
+    done: Done  # called on `loop` when there is one, else on the batch thread
     loop: Optional[asyncio.AbstractEventLoop] = None
-    done: Optional[Done] = None
     enqueued: float = field(default_factory=time.monotonic)
 
 
@@ -168,7 +168,10 @@ class Batcher:
         limit = self.params.max_batch_size
         if rows > limit:
             raise invalid_argument(f"Task size {rows} is larger than maximum input batch size {limit}")
-        future = None if done is not None else (loop.create_future() if loop is not None else Future())
+        future = None
+        if done is None:
+            future = loop.create_future() if loop is not None else Future()
+            done = functools.partial(settle, future)
         with self._cond:
             if self._stopped:
                 raise ServingError("UNAVAILABLE", "The server is shutting down")
@@ -176,7 +179,7 @@ class Batcher:
                 raise ServingError("UNAVAILABLE", "The batch scheduling queue to which this task was submitted "
                                                   "is full")
             queue = self._queues.setdefault(key, _Queue(key, run))
-            queue.tasks.append(_Task(inputs, rows, future, loop, done))
+            queue.tasks.append(_Task(inputs, rows, done, loop))
             self._enqueued_rows += rows
             self._cond.notify()
         return future
@@ -240,14 +243,20 @@ class Batcher:
         by_loop: Dict[asyncio.AbstractEventLoop, list] = {}
         for task, result in zip(batch, results):
             if task.loop is None:
-                settle(task.future, result)
+                _settle_all([(task, result)])
             else:
                 by_loop.setdefault(task.loop, []).append((task, result))
         for loop, settled in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_settle_all, settled)
-            except RuntimeError:  # the loop was closed meanwhile (server stopped): nobody waits
-                pass
+            call_soon_threadsafe(loop, _settle_all, settled)
+
+
+def call_soon_threadsafe(loop: asyncio.AbstractEventLoop, fn: Callable[[Any], None], arg: Any) -> None:
+    """loop.call_soon_threadsafe(fn, arg), unless the loop was closed meanwhile (the server
+    stopped): then nobody waits for the answer."""
+    try:
+        loop.call_soon_threadsafe(fn, arg)
+    except RuntimeError:
+        pass
 
 
 def settle(future, result) -> None:
@@ -262,9 +271,6 @@ def settle(future, result) -> None:
 
 def _settle_all(settled) -> None:
     for task, result in settled:
-        if task.done is None:
-            settle(task.future, result)
-            continue
         try:
             task.done(result)
         except Exception:  # noqa: BLE001 - one caller's bug must not leave the others unanswered

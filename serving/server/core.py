@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 import numpy as np
 
 from serving.contract import SERVING_SIGNATURE
-from serving.server.batching import Batcher, Done, settle
+from serving.server.batching import Batcher, Done, call_soon_threadsafe, settle
 from serving.server.errors import ServingError
 from serving.server.metrics import ServingMetrics
 from serving.server.request_log import LoggedRequest, RequestLog
@@ -115,7 +115,7 @@ class ServingCore:
 
         if self.batcher is None or call.rows is None:
             self._workers().submit(call.run, call.tensors).add_done_callback(
-                lambda f: _call_soon(loop, finished, f.exception() or f.result()))
+                lambda f: call_soon_threadsafe(loop, finished, f.exception() or f.result()))
         else:
             call.submit(loop, finished)
 
@@ -209,13 +209,6 @@ class _Call:
         key = (self.servable.name, self.servable.version, self.signature,
                tuple((k, t.dtype, tuple(t.shape[1:])) for k, t in sorted(self.tensors.items())))
         return self.batcher.submit(key, self.run, self.tensors, self.rows, loop, done)
-
-
-def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[[Any], None], arg) -> None:
-    try:
-        loop.call_soon_threadsafe(fn, arg)
-    except RuntimeError:  # the loop was closed meanwhile (server stopped): nobody waits
-        pass
 
 
 def _batch_rows(tensors: Mapping[str, Any]) -> Optional[int]:

@@ -162,8 +162,7 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         parser = self.parser
-        self._request = Request(parser.get_method().decode("latin-1"), self._url.decode("latin-1"), self._headers,
-                                keep_alive=parser.should_keep_alive())
+        self._request = Request(parser.get_method().decode("latin-1"), self._url.decode("latin-1"), self._headers)
         refusal = self.server.refuse(self._request)
         if refusal is not None:
             self._refuse(refusal)

@@ -5,9 +5,9 @@ Turning a logged tf.Example into a row of raw features and encoding the line too
 runs beside the server, on another core, and imports neither TensorFlow nor the server.
 
 Protocol (serving/server/request_log.py speaks the other side): each frame on stdin is a
-4-byte little-endian length and a pickled list of record tuples (`RECORD_FIELDS`); after a
-frame is written and flushed to the file, its number (8 bytes, little-endian) goes to
-stdout. End of input: write out, close the file, exit 0. The file is rotated by size to
+4-byte little-endian length and a pickled list of record tuples (`record_line` names their
+fields); after a frame is written and flushed to the file, its number (8 bytes,
+little-endian) goes to stdout. End of input: write out, close the file, exit 0. The file is rotated by size to
 `requests.jsonl.1`, `.2`, ... keeping `backups` of them.
 """
 from __future__ import annotations
@@ -27,8 +27,6 @@ from serving.example_rows import parse_examples
 LOG_FILE = "requests.jsonl"
 FRAME_HEADER = struct.Struct("<I")
 ACK = struct.Struct("<Q")
-RECORD_FIELDS = ("timestamp", "request_id", "model", "version", "signature", "entrypoint", "latency_ms",
-                 "outputs", "rows", "serialized_examples")
 
 log = logging.getLogger("serving.server.request_log_writer")
 

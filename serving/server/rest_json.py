@@ -41,9 +41,6 @@ class PredictRequest:
 MAX_JSON_DEPTH = 64
 
 
-_NOT_PARSED = object()
-
-
 def _dump(value: Any) -> str:
     try:
         return json.dumps(value, separators=(",", ":"))
@@ -77,13 +74,12 @@ _LONG_DIGITS = re.compile(rb"[0-9]{19}")
 def parse_body(body: bytes) -> Dict[str, Any]:
     """orjson parses a small body in a tenth of json's time; what it refuses (or might read
     differently), json parses and words the error for."""
-    doc = _NOT_PARSED
     if _LONG_DIGITS.search(body) is None:
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError:
-            pass
-    if doc is _NOT_PARSED:
+            doc = _parse_body_slowly(body)
+    else:
         doc = _parse_body_slowly(body)
     if not isinstance(doc, dict):
         raise invalid_argument(f"JSON Value: {_dump(doc)} Is not object")

@@ -7,7 +7,7 @@ INVALID_ARGUMENT instead of a TensorFlow stack trace.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -33,15 +33,13 @@ class SignatureInfo:
     dims: Dict[str, Optional[List[int]]]
     outputs: FrozenSet[str]
     takes_examples: bool  # the only input is a string tensor (serialized tf.Examples)
-    input_dtypes: Dict[str, int] = field(default_factory=dict)  # DataType enums
 
     @classmethod
     def of(cls, signature: meta_graph_pb2.SignatureDef) -> "SignatureInfo":
         inputs = dict(signature.inputs)
         return cls(inputs, {k: validation.dims(v.tensor_shape) for k, v in inputs.items()},
                    frozenset(signature.outputs),
-                   len(inputs) == 1 and next(iter(inputs.values())).dtype == _STRING,
-                   {k: v.dtype for k, v in inputs.items()})
+                   len(inputs) == 1 and next(iter(inputs.values())).dtype == _STRING)
 
 
 def read_signature_defs(version_dir: str) -> Dict[str, meta_graph_pb2.SignatureDef]:
@@ -118,7 +116,7 @@ class Servable:
                 raise invalid_argument(f"Expects arg '{key}' to be string but {value.dtype} is provided")
             validation.check_input_values(key, value, self.raw_features, examples)
             return name, {key: value if value.dtype == object else np.asarray(value, dtype=object)}, wanted
-        tensors = {key: self._to_tensor(key, value, info.input_dtypes[key]) for key, value in inputs.items()}
+        tensors = {key: self._to_tensor(key, value, info.inputs[key].dtype) for key, value in inputs.items()}
         for key, value in inputs.items():
             validation.check_input_values(key, value, self.raw_features, examples)
         return name, tensors, wanted

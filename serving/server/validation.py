@@ -22,13 +22,9 @@ def dims(shape: tensor_shape_pb2.TensorShapeProto) -> Optional[List[int]]:
     return None if shape.unknown_rank else [d.size for d in shape.dim]
 
 
-def check_shape(name: str, value: np.ndarray, shape: tensor_shape_pb2.TensorShapeProto, examples: bool) -> None:
-    """The rank and every fixed dimension must match the SignatureDef (-1 matches any size)."""
-    check_dims(name, value, dims(shape), examples)
-
-
 def check_dims(name: str, value: np.ndarray, expected: Optional[List[int]], examples: bool) -> None:
-    """check_shape with the expected dimensions worked out once per signature."""
+    """The rank and every fixed dimension must match the SignatureDef's (`dims`, worked out once
+    per signature; -1 matches any size)."""
     if expected is None:
         return
     got = value.shape

@@ -7,7 +7,7 @@ from tensorflow.core.framework import tensor_shape_pb2
 
 from serving.raw_features import RawFeatures
 from serving.server.errors import ServingError
-from serving.server.validation import check_input_values, check_outputs, check_shape
+from serving.server.validation import check_dims, check_input_values, check_outputs, dims
 from tests.conftest import PENGUINS
 
 ROW = {"island": "Biscoe", "bill_length_mm": 45.2, "bill_depth_mm": 15.8, "flipper_length_mm": 215,
@@ -27,9 +27,9 @@ def shape(*dims, unknown_rank=False):
 
 
 def test_shapes_that_fit_the_signature_pass():
-    check_shape("examples", np.empty([3], object), shape(-1), examples=True)
-    check_shape("x", np.empty([2, 4]), shape(-1, 4), examples=False)
-    check_shape("x", np.empty([2, 4, 5]), shape(unknown_rank=True), examples=False)
+    check_dims("examples", np.empty([3], object), dims(shape(-1)), examples=True)
+    check_dims("x", np.empty([2, 4]), dims(shape(-1, 4)), examples=False)
+    check_dims("x", np.empty([2, 4, 5]), dims(shape(unknown_rank=True)), examples=False)
 
 
 @pytest.mark.parametrize("value, expected, examples, message", [
@@ -41,7 +41,7 @@ def test_shapes_that_fit_the_signature_pass():
 def test_wrong_shapes_are_invalid_argument(value, expected, examples, message):
     name = "examples" if examples else "x"
     with pytest.raises(ServingError) as error:
-        check_shape(name, value, expected, examples)
+        check_dims(name, value, dims(expected), examples)
     assert error.value.code == "INVALID_ARGUMENT" and error.value.message == message
 
 
