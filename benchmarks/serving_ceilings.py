@@ -17,24 +17,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import resource
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Tuple
 
 import numpy as np
 
 from runs import exit_codes
 from runs.layout import DEFAULT_OUTPUT_DIR, LayoutError, OutputLayout
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_READY = re.compile(r"REST http://([\d.]+):(\d+), gRPC ([\d.]+):(\d+)")
 CONNECTIONS = 64
 
 
@@ -99,21 +95,6 @@ def measure(name: str, server_pid: int, load: Callable[[], object], seconds: flo
                    max(used, default=0) * per_request, client_cpu / answered * 1e6)
 
 
-def start(cmd: Sequence[str], timeout: float = 180.0):
-    """Starts a server process; (process, REST port, gRPC target) once it says where it listens."""
-    proc = subprocess.Popen(list(cmd), cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        match = _READY.search(line)
-        if match:
-            return proc, int(match.group(2)), f"{match.group(3)}:{match.group(4)}"
-    proc.kill()
-    raise RuntimeError(f"{' '.join(cmd[:4])}... did not start; run it by hand to see why")
-
-
 def stop(proc: subprocess.Popen) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -123,11 +104,34 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def sample_example(base_path: str) -> Tuple[str, bytes]:
+    """The newest pushed version's directory, and one serialized tf.Example made from its schema."""
+    from serving.contract import schema_path
+    from serving.raw_features import RawFeatures
+    from serving.server.versions import list_versions
+
+    version_dir = os.path.join(base_path, str(list_versions(base_path)[0]))
+    features = RawFeatures.from_file(schema_path(version_dir))
+    return version_dir, features.to_example(features.sample_row()).SerializeToString()
+
+
+def serve_until_sigterm(banner: str, stop_serving: Callable[[], object]) -> int:
+    """A child server's last steps: say where it listens (as `python -m serving.server` does, for
+    `start_process`), wait for SIGTERM, stop."""
+    import threading
+
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    print(banner, flush=True)
+    stopping.wait()
+    stop_serving()
+    return exit_codes.OK
+
+
 def serve_instant(base_path: str, model_name: str, log_dir: str) -> int:
     """Child process: the real server, batching on, whose model call answers at once with the
     outputs of one real call repeated to the batch's size."""
     import gc
-    import threading
 
     from serving.server.batching import BatchingParameters
     from serving.server.model_server import ModelServer
@@ -148,31 +152,22 @@ def serve_instant(base_path: str, model_name: str, log_dir: str) -> int:
     server = ModelServer(model_name, base_path, grpc_port=0, rest_port=0, request_log_dir=log_dir,
                          batching=BatchingParameters()).start()
     gc.freeze()  # as `python -m serving.server` does after start-up
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    print(f"instant model: REST {server.rest_url}, gRPC {server.grpc_target}", flush=True)
-    stopping.wait()
-    server.stop(5.0)
-    return exit_codes.OK
+    return serve_until_sigterm(f"instant model: REST {server.rest_url}, gRPC {server.grpc_target}",
+                               lambda: server.stop(5.0))
 
 
 def serve_grpc_canned(base_path: str, model_name: str) -> int:
     """Child process: grpcio's sync server with 16 threads (as serving/server/grpc_api.py builds
     it) whose Predict sends the request id and returns one fixed, real PredictResponse."""
-    import threading
     from concurrent import futures
 
     import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-    from serving.contract import REQUEST_ID_HEADER, SERVING_SIGNATURE, schema_path
-    from serving.raw_features import RawFeatures
-    from serving.server.versions import list_versions
+    from serving.contract import REQUEST_ID_HEADER, SERVING_SIGNATURE
 
-    version_dir = os.path.join(base_path, str(list_versions(base_path)[0]))
-    features = RawFeatures.from_file(schema_path(version_dir))
-    example = features.to_example(features.sample_row()).SerializeToString()
+    version_dir, example = sample_example(base_path)
     outputs = tf.saved_model.load(version_dir).signatures[SERVING_SIGNATURE](examples=tf.constant([example]))
     response = predict_pb2.PredictResponse()
     response.model_spec.name = model_name
@@ -188,12 +183,8 @@ def serve_grpc_canned(base_path: str, model_name: str) -> int:
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Canned(), server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    print(f"canned gRPC: REST http://127.0.0.1:0, gRPC 127.0.0.1:{port}", flush=True)
-    stopping.wait()
-    server.stop(1.0)
-    return exit_codes.OK
+    return serve_until_sigterm(f"canned gRPC: REST http://127.0.0.1:0, gRPC 127.0.0.1:{port}",
+                               lambda: server.stop(1.0))
 
 
 def serial_call_rate(base_path: str, calls: int = 500) -> float:
@@ -202,13 +193,10 @@ def serial_call_rate(base_path: str, calls: int = 500) -> float:
     import tensorflow as tf
 
     from benchmarks.serving_speed import timed
-    from serving.contract import SERVING_SIGNATURE, schema_path
-    from serving.raw_features import RawFeatures
-    from serving.server.versions import list_versions
+    from serving.contract import SERVING_SIGNATURE
 
-    version_dir = os.path.join(base_path, str(list_versions(base_path)[0]))
-    features = RawFeatures.from_file(schema_path(version_dir))
-    one = tf.constant([features.to_example(features.sample_row()).SerializeToString()])
+    version_dir, example = sample_example(base_path)
+    one = tf.constant([example])
     signature = tf.saved_model.load(version_dir).signatures[SERVING_SIGNATURE]
     return 1000.0 / float(np.percentile(timed(lambda: signature(examples=one), calls), 50))
 
@@ -261,13 +249,9 @@ def main(argv=None) -> int:
     from tensorflow_serving.apis import predict_pb2
 
     from benchmarks.serving_load import h2load_grpc, wrk_rest
-    from serving.contract import schema_path
-    from serving.raw_features import RawFeatures
-    from serving.server.versions import list_versions
+    from benchmarks.serving_speed import start_process, start_server
 
-    version_dir = os.path.join(base_path, str(list_versions(base_path)[0]))
-    features = RawFeatures.from_file(schema_path(version_dir))
-    example = features.to_example(features.sample_row()).SerializeToString()
+    _, example = sample_example(base_path)
     body = json.dumps({"instances": [{"b64": base64.b64encode(example).decode()}]}).encode()
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model_name
@@ -295,10 +279,8 @@ def main(argv=None) -> int:
         return lambda: h2load_grpc(target, grpc_request, CONNECTIONS, args.seconds)
 
     with tempfile.TemporaryDirectory() as log_dir:
-        python = sys.executable
-        real = [python, "-m", "serving.server", f"--model_name={model_name}", f"--model_base_path={base_path}",
-                "--port=0", "--rest_api_port=0", f"--request_log_dir={log_dir}/real", "--enable_batching"]
-        proc, rest_port, grpc_target = start(real)
+        proc, rest_port, grpc_target = start_server(base_path, model_name, f"{log_dir}/real", timeout=180.0,
+                                                    extra=["--enable_batching"])
         try:
             rest_predict(rest_port)()  # warm
             show(measure("real server, REST :predict", proc.pid, rest_predict(rest_port), args.seconds))
@@ -307,18 +289,18 @@ def main(argv=None) -> int:
                 f"http://127.0.0.1:{rest_port}/v1/nothing", b"{}", CONNECTIONS, args.seconds), args.seconds))
         finally:
             stop(proc)
-        instant = [python, "-m", "benchmarks.serving_ceilings", f"--output-dir={args.output_dir}",
+        instant = [sys.executable, "-m", "benchmarks.serving_ceilings", f"--output-dir={args.output_dir}",
                    f"--model_name={model_name}", "--child=instant", f"--log-dir={log_dir}/instant"]
-        proc, rest_port, grpc_target = start(instant)
+        proc, rest_port, grpc_target = start_process(instant, timeout=180.0)
         try:
             rest_predict(rest_port)()
             show(measure("instant model, REST :predict", proc.pid, rest_predict(rest_port), args.seconds))
             show(measure("instant model, gRPC Predict", proc.pid, grpc_predict(grpc_target), args.seconds))
         finally:
             stop(proc)
-        canned = [python, "-m", "benchmarks.serving_ceilings", f"--output-dir={args.output_dir}",
+        canned = [sys.executable, "-m", "benchmarks.serving_ceilings", f"--output-dir={args.output_dir}",
                   f"--model_name={model_name}", "--child=grpc-canned"]
-        proc, _, grpc_target = start(canned)
+        proc, _, grpc_target = start_process(canned, timeout=180.0)
         try:
             show(measure("grpcio alone, fixed Predict response", proc.pid, grpc_predict(grpc_target), args.seconds))
         finally:

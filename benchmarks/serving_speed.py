@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Sequence
 
 import numpy as np
 
@@ -39,7 +40,13 @@ def start_server(base_path: str, model_name: str, log_dir: str, timeout: float =
     cmd = [sys.executable, "-m", "serving.server", f"--model_name={model_name}",
            f"--model_base_path={base_path}", "--port=0", "--rest_api_port=0", f"--request_log_dir={log_dir}",
            *extra]
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return start_process(cmd, timeout)
+
+
+def start_process(cmd: Sequence[str], timeout: float = 120.0):
+    """Starts a server process; (process, REST port, gRPC target) once it prints where it listens
+    (the "REST http://host:port, gRPC host:port" of `python -m serving.server`)."""
+    proc = subprocess.Popen(list(cmd), cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     deadline = time.time() + timeout
     while time.time() < deadline:
         line = proc.stdout.readline()
@@ -49,7 +56,7 @@ def start_server(base_path: str, model_name: str, log_dir: str, timeout: float =
         if match:
             return proc, int(match.group(2)), f"{match.group(3)}:{match.group(4)}"
     proc.kill()
-    raise RuntimeError("the server did not start; run `python -m serving.server` by hand to see why")
+    raise RuntimeError(f"`python {' '.join(cmd[1:3])} ...` did not start; run it by hand to see why")
 
 
 def timed(fn, n: int, warmup: int = 20) -> np.ndarray:
