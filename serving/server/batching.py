@@ -160,17 +160,17 @@ class Batcher:
 
     def submit(self, key: Hashable, run: RunBatch, inputs: Mapping[str, Input], rows: int,
                loop: Optional[asyncio.AbstractEventLoop] = None, done: Optional[Done] = None
-               ) -> "Optional[Future | asyncio.Future]":
-        """Queues one request's rows; the future gets exactly its rows of every output.
-        Called from an event loop, pass it: the future is then the loop's own, and a batch
-        wakes each loop once rather than once per request. With `done` (and its loop) there
-        is no future: `done` gets the rows, or the exception, on the loop."""
+               ) -> Optional[Future]:
+        """Queues one request's rows. Without `done`, the returned future gets exactly its rows
+        of every output. With `done` there is no future: `done` gets the rows, or the exception,
+        on `loop` when one is given (a batch wakes each loop once, not once per request), else
+        on the batch thread."""
         limit = self.params.max_batch_size
         if rows > limit:
             raise invalid_argument(f"Task size {rows} is larger than maximum input batch size {limit}")
         future = None
         if done is None:
-            future = loop.create_future() if loop is not None else Future()
+            future = Future()
             done = functools.partial(settle, future)
         with self._cond:
             if self._stopped:

@@ -205,7 +205,7 @@ class _Call:
     rows: Optional[int]
 
     def submit(self, loop: Optional[asyncio.AbstractEventLoop] = None, done: Optional[Done] = None
-               ) -> "Optional[Future | asyncio.Future]":
+               ) -> Optional[Future]:
         key = (self.servable.name, self.servable.version, self.signature,
                tuple((k, t.dtype, tuple(t.shape[1:])) for k, t in sorted(self.tensors.items())))
         return self.batcher.submit(key, self.run, self.tensors, self.rows, loop, done)
