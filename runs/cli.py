@@ -27,3 +27,8 @@ def add_flag(parser, name: str, *more: str, **kwargs: Any) -> argparse.Action:
 def add_model_name(parser, default=None, help: str = "default: the only model under serving_model/") -> None:
     """--model-name (alias --model_name): which model under serving_model/."""
     add_flag(parser, "--model-name", default=default, metavar="NAME", help=help)
+
+
+def add_output_dir(parser, help: str = "the pipeline output folder; default ./outputs", **kwargs: Any) -> argparse.Action:
+    """--output-dir DIR: the folder a pipeline run writes and every other command reads (runs/layout.py)."""
+    return parser.add_argument("--output-dir", metavar="DIR", help=help, **kwargs)
