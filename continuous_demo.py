@@ -191,7 +191,7 @@ def run(workdir: str, rows: int, train_steps: int, monitor_every: int) -> int:
     return exit_codes.OK
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default=os.path.join(DEFAULT_OUTPUT_DIR, "ct-demo"),
                         help="where the demo's dataset and output go (recreated each time)")
@@ -199,7 +199,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--train-steps", type=int, default=100, help="training steps per run (default 100)")
     parser.add_argument("--monitor-every", type=int, default=20, metavar="SECONDS",
                         help="how often the loop checks drift (default 20)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return run(os.path.abspath(args.workdir), args.rows, args.train_steps, args.monitor_every)
     except (ValueError, RuntimeError) as e:

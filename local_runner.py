@@ -57,14 +57,18 @@ def _smoke_test(config: PipelineConfig, out) -> int:
     return exit_codes.OK
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_arguments(parser)
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow, Beam and TFX logs and tracebacks")
     parser.add_argument("--no-smoke-test", dest="smoke_test", action="store_false",
                         help="skip serving the pushed model once over REST and gRPC to check it")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     # SIGTERM stops a run as Ctrl-C does: the run is marked interrupted and Beam services stopped.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     # Quiet means quiet, whatever the environment says (set before TensorFlow is imported).

@@ -31,7 +31,7 @@ from typing import Dict, List
 
 from benchmarks.pipeline_report import RunResult, fmt_bytes, fmt_seconds_unit
 from benchmarks.pipeline_speed import measure
-from runs import metadata
+from runs import exit_codes, metadata
 from runs.layout import OutputLayout
 from runs.store import MetadataConfig, open_store
 
@@ -170,7 +170,7 @@ def steps_to_threshold(output: str, base_model: str, classes: List[str], thresho
     return reached
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows-per-span", type=int, default=250_000)
     parser.add_argument("--spans", type=int, default=4, help="the window: K spans (K+1 are generated)")
@@ -178,7 +178,11 @@ def main(argv=None) -> int:
     parser.add_argument("--work-dir", help="default: a new temporary folder")
     parser.add_argument("--json", metavar="FILE", help="write the measurements here")
     parser.add_argument("--warm-start-every", type=int, default=10, help="evaluate every N steps (default 10)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     work = args.work_dir or tempfile.mkdtemp(prefix="ct-bench-")
 
     def log(message: str) -> None:
@@ -211,7 +215,7 @@ def main(argv=None) -> int:
         with open(args.json, "w") as f:
             json.dump({"rows_per_span": args.rows_per_span, "spans": k, "runs": [asdict(r) for r in results],
                        "steps_to_threshold": steps}, f, indent=1)
-    return 0
+    return exit_codes.OK
 
 
 def print_summary(results: List[RunResult], steps: Dict[str, object], args, k: int) -> None:

@@ -31,6 +31,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from runs import exit_codes
+from runs.cli import add_flag, add_output_dir
 from runs.layout import LayoutError, OutputLayout
 from runs.store import MetadataConfig
 from serving import monitor, traffic
@@ -225,19 +226,22 @@ def from_json(path: str) -> int:
     return exit_codes.OK
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.drift", description=__doc__.split("\n\n")[0])
-    p.add_argument("--output-dir", default=None,
-                   help="a finished pipeline run: the bundled baseline is its training split, read through MLMD")
+    add_output_dir(p, "a finished pipeline run: the bundled baseline is its training split, read through MLMD")
     p.add_argument("--datasets", nargs="+", choices=("bundled", "generated"), default=["bundled", "generated"])
     p.add_argument("--sizes", nargs="+", type=int, default=list(SIZES), help="window sizes in rows")
     p.add_argument("--windows", type=int, default=100, help="windows per shifted scenario and size")
     p.add_argument("--clean-windows", type=int, default=500, help="clean windows per size (false alarms)")
-    p.add_argument("--false_alarm_rate", type=float, default=DriftSettings().false_alarm_rate)
+    add_flag(p, "--false-alarm-rate", type=float, default=DriftSettings().false_alarm_rate)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="also write the tallies to this file")
     p.add_argument("--from-json", default=None, help="re-print the tables of a --json file; runs nothing")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.from_json:
         return from_json(args.from_json)
     if min(args.sizes) < 1 or args.windows < 1 or args.clean_windows < 1:

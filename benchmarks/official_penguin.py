@@ -28,6 +28,7 @@ import sys
 import time
 from typing import Dict, List, Sequence
 
+from runs import exit_codes
 from runs.layout import OutputLayout
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -86,7 +87,7 @@ def beam_args_for(mode: str) -> List[str]:
     return [f"--direct_running_mode={mode}", "--direct_num_workers=0"]
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.official_penguin", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work-dir", required=True,
@@ -101,7 +102,11 @@ def main(argv=None) -> int:
     parser.add_argument("--quiet", action="store_true", help="TFX logs at WARNING instead of INFO")
     parser.add_argument("--no-report", action="store_true",
                         help="skip printing per-component times from MLMD (the benchmark reads them itself)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
 
     started = time.monotonic()
     work_dir = os.path.abspath(args.work_dir)
@@ -147,7 +152,7 @@ def main(argv=None) -> int:
 
         run = read_latest_run(metadata_path, PIPELINE_NAME)
         print("\n".join(format_components(run["components"])))
-    return 0
+    return exit_codes.OK
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass
 from typing import List, Optional
 
+from runs import exit_codes
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PENGUINS = os.path.join(REPO_ROOT, "data", "penguins")
 TAXI_CSV = next((p for p in (os.path.join(REPO_ROOT, *up, "shared", "datasets", "chicago_taxi", "data.csv")
@@ -94,11 +96,16 @@ def preflight_seconds(rows: int, workdir: str) -> List[tuple]:
     return timings
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preflight-rows", type=int, metavar="N", help="time the pre-flight scan on N rows")
     parser.add_argument("--results", action="store_true", help="run the pipeline on each dataset")
     parser.add_argument("--train-steps", type=int, default=400, help="training steps per run (default 400)")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not (args.preflight_rows or args.results):
         parser.error("choose --preflight-rows N and/or --results")
@@ -113,7 +120,7 @@ def main(argv=None) -> int:
                 value = f"{r.value:.4f}" if r.value is not None else f"no result (exit {r.exit_code})"
                 print(f"| {r.dataset} | {r.task} | {r.metric} = {value} on {r.eval_examples} | {r.seconds:.0f} s |")
     print(f"load average: {load:.1f} before, {os.getloadavg()[0]:.1f} after ({os.cpu_count()} cores)")
-    return 0
+    return exit_codes.OK
 
 
 if __name__ == "__main__":

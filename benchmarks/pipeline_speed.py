@@ -405,7 +405,7 @@ def machine_info() -> Dict[str, object]:
             "git_commit": commit, "git_dirty": dirty}
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.pipeline_speed", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=parse_sizes, default=parse_sizes(DEFAULT_SIZES),
@@ -434,7 +434,11 @@ def main(argv=None) -> int:
     parser.add_argument("--sample-interval", type=float, default=0.2, help="memory sampling period in s")
     parser.add_argument("--timeout", type=float, default=45 * 60, help="kill a run after this many s (default 2700)")
     parser.add_argument("--seed", type=int, default=0, help="seed for generated datasets")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     if args.from_json:
         return reprint(args.from_json)
 

@@ -29,6 +29,7 @@ from typing import Callable, Dict, List, Tuple
 import numpy as np
 
 from runs import exit_codes
+from runs.cli import add_model_name, add_output_dir
 from runs.layout import DEFAULT_OUTPUT_DIR, LayoutError, OutputLayout
 
 CONNECTIONS = 64
@@ -217,14 +218,18 @@ def budget_lines(serial: float, cores: int, measured: Ceiling) -> List[str]:
     ]
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.serving_ceilings", description=__doc__.split("\n\n")[0])
-    p.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR)
-    p.add_argument("--model_name", default=None)
+    add_output_dir(p, default=DEFAULT_OUTPUT_DIR)
+    add_model_name(p)
     p.add_argument("--seconds", type=float, default=10.0, help="length of each load run")
     p.add_argument("--child", choices=["instant", "grpc-canned"], help=argparse.SUPPRESS)
     p.add_argument("--log-dir", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         base_path, model_name = OutputLayout(args.output_dir).served_model(args.model_name)
     except LayoutError as e:
@@ -290,7 +295,7 @@ def main(argv=None) -> int:
         finally:
             stop(proc)
         instant = [sys.executable, "-m", "benchmarks.serving_ceilings", f"--output-dir={args.output_dir}",
-                   f"--model_name={model_name}", "--child=instant", f"--log-dir={log_dir}/instant"]
+                   f"--model-name={model_name}", "--child=instant", f"--log-dir={log_dir}/instant"]
         proc, rest_port, grpc_target = start_process(instant, timeout=180.0)
         try:
             rest_predict(rest_port)()
@@ -299,7 +304,7 @@ def main(argv=None) -> int:
         finally:
             stop(proc)
         canned = [sys.executable, "-m", "benchmarks.serving_ceilings", f"--output-dir={args.output_dir}",
-                  f"--model_name={model_name}", "--child=grpc-canned"]
+                  f"--model-name={model_name}", "--child=grpc-canned"]
         proc, _, grpc_target = start_process(canned, timeout=180.0)
         try:
             show(measure("grpcio alone, fixed Predict response", proc.pid, grpc_predict(grpc_target), args.seconds))

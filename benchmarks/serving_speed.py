@@ -26,6 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from runs import exit_codes
+from runs.cli import add_model_name, add_output_dir
 from runs.layout import DEFAULT_OUTPUT_DIR, LayoutError, OutputLayout
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -70,17 +71,21 @@ def timed(fn, n: int, warmup: int = 20) -> np.ndarray:
     return out
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.serving_speed", description=__doc__.split("\n\n")[0])
-    p.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR)
-    p.add_argument("--model_name", default=None)
+    add_output_dir(p, default=DEFAULT_OUTPUT_DIR)
+    add_model_name(p)
     p.add_argument("--requests", type=int, default=500, help="single-example requests per API")
     p.add_argument("--concurrency", type=int, default=4, help="clients for the throughput runs")
     p.add_argument("--load-seconds", type=float, default=10.0,
                    help="length of each load run (0 skips the load section)")
     p.add_argument("--connections", type=int, nargs="+", default=list(CONNECTIONS),
                    help="connection counts of the load section")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         base_path, model_name = OutputLayout(args.output_dir).served_model(args.model_name)
     except LayoutError as e:

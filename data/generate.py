@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from runs import exit_codes
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_SOURCE = os.path.join(HERE, "penguins")
 COPIED_FILES = ("dataset.yaml", "schema.pbtxt")
@@ -154,7 +156,7 @@ def write_dataset(frame: pd.DataFrame, source: str, out: str) -> str:
     return path
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, required=True, help="number of rows to generate")
     parser.add_argument("--out", required=True, help="new dataset folder to write")
@@ -164,6 +166,11 @@ def main(argv=None) -> int:
                         help="distribution shift: numeric features move by this many standard deviations")
     parser.add_argument("--shift-features", nargs="+", metavar="COLUMN",
                         help="shift only these columns (default: every numeric and categorical column)")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.rows <= 0:
         parser.error("--rows must be positive")
@@ -173,9 +180,9 @@ def main(argv=None) -> int:
         path = write_dataset(frame, args.source, args.out)
     except (OSError, ValueError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return exit_codes.BAD_INPUT
     print(f"wrote {len(frame)} rows to {path}")
-    return 0
+    return exit_codes.OK
 
 
 if __name__ == "__main__":

@@ -33,8 +33,8 @@ import pandas as pd
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from data import preflight, tasks
+from runs import exit_codes
 
-BAD_INPUT = 2  # runs.exit_codes.BAD_INPUT; data imports no other package of the project
 # A column with a different value in at least this share of rows looks like an identifier.
 IDENTIFIER_SHARE = 0.95
 # One feature that predicts the label this well on its own is probably derived from it: a
@@ -375,7 +375,7 @@ def _quiet() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("csv", help="the CSV file (a header row, then one row per example)")
     parser.add_argument("--label", required=True, help="the column to predict")
@@ -384,14 +384,18 @@ def main(argv=None) -> int:
     parser.add_argument("--ignore", action="append", default=[], metavar="COLUMN",
                         help="a column that is not a feature (repeatable); identifiers and leaks are found anyway")
     parser.add_argument("--data-dir", default="data", help="where the dataset folder goes (default: data)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     _quiet()
     try:
         create(args.csv, args.label, args.task, args.name, args.data_dir, args.ignore)
     except preflight.DataError as e:
         print(f"error: {e}", file=sys.stderr)
-        return BAD_INPUT
-    return 0
+        return exit_codes.BAD_INPUT
+    return exit_codes.OK
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 import yaml
 
 from data import tasks
+from runs.cli import add_output_dir
 from runs.layout import DEFAULT_OUTPUT_DIR, OutputLayout
 from runs.store import MetadataConfig, read_config_file
 
@@ -448,9 +449,8 @@ def add_config_arguments(parser) -> None:
     parser.add_argument("--config", metavar="FILE", help="YAML file with configuration keys (flags override it)")
     parser.add_argument("--dataset", metavar="DIR",
                         help=f"dataset folder (CSV + {DATASET_FILE} + {SCHEMA_FILE}); default data/penguins")
-    parser.add_argument("--output-dir", metavar="DIR",
-                        help="where the pipeline root, the SQLite metadata store and the serving "
-                             "directory go; default ./outputs")
+    add_output_dir(parser, "where the pipeline root, the SQLite metadata store and the serving "
+                           "directory go; default ./outputs")
     parser.add_argument("--train-steps", type=int, metavar="N", help="training steps (default 400)")
     parser.add_argument("--eval-steps", type=int, metavar="N", help="evaluation steps during training (default 50)")
     parser.add_argument("--schema-mode", choices=SCHEMA_MODES,

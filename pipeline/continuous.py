@@ -181,10 +181,10 @@ class Loop:
                                                        if result.pushed_version else ""))
         return code
 
-    def command(self, module: str, *extra: str) -> List[str]:
+    def command(self, module: str, *extra: str, model_flag: str = "--model-name") -> List[str]:
         """`python -m <module>` on this output folder and metadata store."""
         metadata = self.config.metadata
-        flags = ["--output-dir", self.config.output_dir, "--model_name", self.config.model_name]
+        flags = ["--output-dir", self.config.output_dir, model_flag, self.config.model_name]
         if metadata.mysql_host:
             flags += ["--mysql-host", metadata.mysql_host, "--mysql-port", str(metadata.mysql_port),
                       "--mysql-database", metadata.mysql_database, "--mysql-user", metadata.mysql_user,
@@ -216,10 +216,11 @@ class Loop:
         # requests of the second the check starts in.
         since = (now - timedelta(seconds=self.args.monitor_every)).isoformat(timespec="milliseconds")
         until = now.isoformat(timespec="milliseconds")
-        checks = [(DRIFT, self.command("serving.monitor", "--since", since, "--until", until))]
+        checks = [(DRIFT, self.command("serving.monitor", "--since", since, "--until", until,
+                                       model_flag="--model_name"))]
         if self.args.labels:
             checks.append((LIVE_QUALITY, self.command("serving.feedback", "--labels", self.args.labels,
-                                                      "--since", since, "--until", until)))
+                                                      "--since", since, "--until", until, model_flag="--model_name")))
         for kind, command in checks:
             done = subprocess.run(command, capture_output=True, text=True)
             report = _report_path(done.stdout)

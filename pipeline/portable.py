@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Iterator, List, Optional, Sequence
 
 from pipeline.config import REPO_ROOT, ConfigError, beam_arg
+from runs import exit_codes
 
 SERVICES = ("job-service", "worker-pool")
 # What the SDK workers run: Beam's worker, the TFX libraries whose Beam code they execute, and the
@@ -275,9 +276,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 3 or args[0] not in SERVICES or not args[2].isdigit():
         print(f"usage: python -m {__name__} {{{','.join(SERVICES)}}} PORT_FILE PARENT_PID", file=sys.stderr)
-        return 2
+        return exit_codes.BAD_INPUT
     serve(args[0], args[1], int(args[2]))
-    return 0
+    return exit_codes.OK
 
 
 if __name__ == "__main__":

@@ -1,9 +1,14 @@
 """One command-line convention for the project's own commands.
 
-Flags are kebab-case (`--model-name`). The snake_case spelling of a multi-word flag stays
-accepted as a hidden alias (`--model_name`), so scripts written against earlier releases keep
-working; `--help` shows only the kebab-case name. Only `serving.server` keeps TF Serving's own
+Flags are kebab-case (`--model-name`). A flag that was once spelled snake_case is added with
+`add_flag`, which keeps that spelling as a hidden alias (`--model_name`), so scripts written against
+earlier releases keep working; `--help` shows only the kebab-case name. Flags that were always
+kebab-case get no alias. Only `serving.server` keeps TF Serving's own
 snake_case flags: they are TF Serving's contract, not ours.
+
+Every command module exposes `build_parser()`; tests/test_command_line.py reads them all. Flags many
+commands repeat live here (`add_model_name`, `add_output_dir`); the metadata-store flags are
+runs/store.py's `add_store_arguments`.
 """
 from __future__ import annotations
 
@@ -27,3 +32,8 @@ def add_flag(parser, name: str, *more: str, **kwargs: Any) -> argparse.Action:
 def add_model_name(parser, default=None, help: str = "default: the only model under serving_model/") -> None:
     """--model-name (alias --model_name): which model under serving_model/."""
     add_flag(parser, "--model-name", default=default, metavar="NAME", help=help)
+
+
+def add_output_dir(parser, help: str = "the pipeline output folder; default ./outputs", **kwargs: Any) -> argparse.Action:
+    """--output-dir DIR: the folder a pipeline run writes and every other command reads (runs/layout.py)."""
+    return parser.add_argument("--output-dir", metavar="DIR", help=help, **kwargs)

@@ -37,7 +37,7 @@ class InspectError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+        self.exit(exit_codes.BAD_INPUT, f"error: {message} (see {self.prog} --help)\n")
 
 
 def _connection_arguments() -> argparse.ArgumentParser:

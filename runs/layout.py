@@ -14,11 +14,14 @@ nobody else spells these names.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import sys
 from dataclasses import dataclass
 from typing import Optional, Sequence
+
+from runs import exit_codes
 
 PIPELINE_ROOT = "pipeline_root"
 METADATA_SQLITE = "metadata.sqlite"
@@ -101,7 +104,7 @@ class OutputLayout:
             root = self.serving_root
             names = sorted(os.listdir(root)) if os.path.isdir(root) else []
             if len(names) != 1:
-                raise LayoutError(f"{root} holds {names or 'no models'}; pass --model_name "
+                raise LayoutError(f"{root} holds {names or 'no models'}; pass --model-name "
                                   f"(and run the pipeline first if nothing was pushed)")
             model_name = names[0]
         return self.model_base_path(model_name), model_name
@@ -115,17 +118,27 @@ class OutputLayout:
         return cls(os.path.dirname(parent))
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """`python -m runs.layout OUTPUT_DIR NAME [ARG]`: one path, for the Makefile and shell scripts."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    names = ("pipeline_root", "metadata_sqlite", "serving_root", "model_base_path", "reports_dir",
+PRINTABLE = ("pipeline_root", "metadata_sqlite", "serving_root", "model_base_path", "reports_dir",
              "request_log_dir", "monitoring_dir")
-    if len(args) < 2 or args[1] not in names:
-        print(f"usage: python -m runs.layout OUTPUT_DIR {{{','.join(names)}}} [MODEL]", file=sys.stderr)
-        return 2
-    value = getattr(OutputLayout(args[0]), args[1])
-    print(value(*args[2:]) if callable(value) else value)
-    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m runs.layout",
+                                description="Print one path of the layout, for the Makefile and shell scripts.")
+    p.add_argument("output_dir", metavar="OUTPUT_DIR")
+    p.add_argument("path", choices=PRINTABLE)
+    p.add_argument("model", nargs="?", metavar="MODEL", help="for model_base_path, request_log_dir, monitoring_dir")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    value = getattr(OutputLayout(args.output_dir), args.path)
+    if callable(value) and not args.model:
+        parser.error(f"{args.path} needs MODEL")
+    print(value(args.model) if callable(value) else value)
+    return exit_codes.OK
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from typing import Any, Dict, Optional
 
 import yaml
 
+from runs.cli import add_output_dir
 from runs.layout import DEFAULT_OUTPUT_DIR, OutputLayout
 
 SQLITE_READWRITE_OPENCREATE = 3  # metadata_store_pb2.SqliteMetadataSourceConfig, without importing MLMD here
@@ -134,7 +135,7 @@ def add_store_arguments(parser: argparse.ArgumentParser, output_dir_help: str = 
     """--config, --output-dir, --sqlite and --mysql-*: the same store flags on every command that reads runs."""
     group = parser.add_argument_group("metadata store (default: <output-dir>/metadata.sqlite)")
     group.add_argument("--config", metavar="FILE", help="pipeline YAML config (its sqlite_path/mysql_* keys count)")
-    group.add_argument("--output-dir", metavar="DIR", help=output_dir_help)
+    add_output_dir(group, output_dir_help)
     group.add_argument("--sqlite", metavar="PATH", help="an ML Metadata SQLite file")
     group.add_argument("--mysql-host", metavar="HOST", help="a shared MySQL/MariaDB ML Metadata store")
     group.add_argument("--mysql-port", type=int, metavar="PORT", help="default 3306")

@@ -21,6 +21,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
+from runs import exit_codes
+from runs.cli import add_flag, add_model_name
 from serving import traffic
 from serving.contract import EXAMPLES_INPUT, REQUEST_ID_HEADER
 from serving.raw_features import RawFeatures
@@ -216,14 +218,15 @@ def run_load(send: Callable[[int], int], requests: int, concurrency: int) -> Loa
     return result
 
 
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The ports keep TF Serving's flag names (--rest_api_port, --port), as the server they talk to does."""
     p = argparse.ArgumentParser(prog="python -m serving.client", description=__doc__.split("\n\n")[0])
     p.add_argument("--protocol", choices=("rest", "grpc"), default="rest")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--rest_api_port", type=int, default=8501)
     p.add_argument("--port", type=int, default=8500, help="gRPC port")
-    p.add_argument("--model_name", default="penguins")
-    p.add_argument("--model_version", type=int, default=None, help="default: the served (latest) version")
+    add_model_name(p, default="penguins", help="the name the server serves the model under (default penguins)")
+    add_flag(p, "--model-version", type=int, default=None, help="default: the served (latest) version")
     p.add_argument("--csv", default=DEFAULT_CSV, help="rows to send (header line; empty field = missing)")
     p.add_argument("--schema", default=DEFAULT_SCHEMA,
                    help="raw schema used to type CSV values and encode tf.Examples")
@@ -234,15 +237,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    help="add DELTA to a numeric feature (generates drifted traffic); repeatable")
     p.add_argument("--format", choices=("raw", "examples"), default="examples",
                    help="REST body: raw feature objects or base64 tf.Examples (gRPC always sends tf.Examples)")
-    p.add_argument("--batch_size", type=int, default=1, help="rows per request")
+    add_flag(p, "--batch-size", type=int, default=1, help="rows per request")
     p.add_argument("--requests", type=int, default=0,
                    help="load mode: send this many requests (cycling through the rows) and print a summary")
     p.add_argument("--concurrency", type=int, default=1)
-    return p.parse_args(argv)
+    return p
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
+    args = build_parser().parse_args(argv)
     features = RawFeatures.from_file(args.schema)
     rows = features.read_csv(args.csv, limit=None if args.sample else args.rows)
     if args.sample:
@@ -250,7 +253,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     rows = traffic.shift_rows(rows, traffic.parse_shifts(args.shift))
     if not rows:
         print(f"error: no rows in {args.csv}", file=sys.stderr)
-        return 2
+        return exit_codes.BAD_INPUT
     batches = [rows[i:i + args.batch_size] for i in range(0, len(rows), max(1, args.batch_size))]
     if args.protocol == "rest":
         client = RestClient(args.host, args.rest_api_port, args.model_name)
@@ -271,7 +274,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(result.summary())
             for error in result.errors[:5]:
                 print("  " + error)
-            return 1 if result.errors else 0
+            return exit_codes.FAILED if result.errors else exit_codes.OK
         for batch in batches:
             predictions = predict(batch)
             request_id = client.last_request_id if args.protocol == "rest" else None
@@ -279,10 +282,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                 # With the request id and row, a label that arrives later can be joined (serving.feedback).
                 ids = {"request_id": request_id, "row": index} if request_id else {}
                 print(json.dumps({"features": row, "prediction": prediction, **ids}))
-        return 0
+        return exit_codes.OK
     except (RequestFailed, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return exit_codes.FAILED
     finally:
         client.close()
 

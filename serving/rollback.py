@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import List, Optional
 
 from runs import exit_codes, lineage, metadata, records
+from runs.cli import add_model_name
 from runs.layout import LayoutError, OutputLayout
 from runs.store import StoreError, add_store_arguments, open_store, output_dir_from_args, store_from_args
 STAGING_PREFIX = ".rollback-"
@@ -103,12 +104,16 @@ def rollback(store, base_path: str, model_name: str, to: Optional[str] = None) -
     return Rollback(model_name, _version(chosen), new_version, current, target, run_id)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m serving.rollback", description=__doc__.split("\n\n")[0])
     add_store_arguments(p, "the pipeline output dir (holds serving_model/); default ./outputs")
-    p.add_argument("--model_name", default=None, help="default: the only model under serving_model/")
+    add_model_name(p)
     p.add_argument("--to", metavar="VERSION", help="the version to serve again (default: the one before the current)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)  # Google client libraries on Python 3.10
     try:
         base_path, model_name = OutputLayout(output_dir_from_args(args)).served_model(args.model_name)

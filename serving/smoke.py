@@ -194,18 +194,25 @@ def _compare(result: SmokeResult, name: str, predictions: List[Dict[str, Any]],
                                + ", ".join(f"{k}{list(v.shape)}" for k, v in sorted(expected.items()))))
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    from runs import exit_codes
-    from runs.layout import LayoutError, OutputLayout
-    from runs.store import StoreError, add_store_arguments, output_dir_from_args, store_from_args
+def build_parser() -> argparse.ArgumentParser:
+    from runs.cli import add_model_name
+    from runs.store import add_store_arguments
 
     p = argparse.ArgumentParser(prog="python -m serving.smoke", description=__doc__.split("\n\n")[0])
     add_store_arguments(p, "the pipeline output dir (holds serving_model/); default ./outputs")
-    p.add_argument("--model_name", default=None, help="default: the only model under serving_model/")
+    add_model_name(p)
     p.add_argument("--csv", default=None,
                    help="rows to send (default: the CSV the served version was trained on, from ML Metadata)")
     p.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="how many rows to send")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    from runs import exit_codes
+    from runs.layout import LayoutError, OutputLayout
+    from runs.store import StoreError, output_dir_from_args, store_from_args
+
+    args = build_parser().parse_args(argv)
     try:
         base_path, model_name = OutputLayout(output_dir_from_args(args)).served_model(args.model_name)
         metadata_config = store_from_args(args)

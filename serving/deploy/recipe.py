@@ -15,6 +15,7 @@ import sys
 from typing import List, Optional
 
 from runs import exit_codes
+from runs.cli import add_model_name, add_output_dir
 from runs.layout import LayoutError, OutputLayout
 
 IMAGE = "tensorflow/serving:2.16.1"
@@ -35,11 +36,15 @@ def docker_command(model_base_path: str, model_name: str) -> List[str]:
     ]
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m serving.deploy.recipe", description=__doc__.split("\n\n")[0])
-    p.add_argument("--output-dir", required=True)
-    p.add_argument("--model_name", default=None)
-    args = p.parse_args(argv)
+    add_output_dir(p, "the pipeline output folder (holds serving_model/)", required=True)
+    add_model_name(p)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         base_path, model_name = OutputLayout(args.output_dir).served_model(args.model_name)
     except LayoutError as e:

@@ -135,7 +135,8 @@ class ModelServer:
         self.stop()
 
 
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """TF Serving's own snake_case flags, exactly (its contract); the project's additions match them."""
     p = argparse.ArgumentParser(prog="python -m serving.server", description=__doc__.split("\n\n")[0])
     p.add_argument("--model_name", help="name clients use in /v1/models/<name> and ModelSpec")
     p.add_argument("--model_base_path", help="directory holding <integer version>/saved_model.pb")
@@ -169,12 +170,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         "max_enqueued_batches, num_batch_threads, allowed_batch_sizes); TF Serving's defaults otherwise")
     p.add_argument("--grace_period_seconds", type=float, default=DEFAULT_GRACE_SECONDS,
                    help="on SIGTERM/SIGINT, how long requests in flight may take to finish")
-    return p.parse_args(argv)
+    return p
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         model_config = _model_config(args)
     except ConfigError as e:

@@ -10,7 +10,7 @@ from tests.conftest import REPO_ROOT
 def test_serving_benchmark_help_runs():
     out = subprocess.run([sys.executable, "-m", "benchmarks.serving_speed", "--help"], cwd=REPO_ROOT,
                          capture_output=True, text=True, check=True)
-    for flag in ("--output-dir", "--model_name", "--requests", "--concurrency"):
+    for flag in ("--output-dir", "--model-name", "--requests", "--concurrency"):
         assert flag in out.stdout
 
 

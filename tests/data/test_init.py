@@ -136,10 +136,6 @@ def test_an_existing_folder_is_never_touched(tmp_path, capsys):
     assert os.listdir(existing) == ["keep.txt"]
 
 
-def test_exit_code_matches_the_projects():
-    assert init.BAD_INPUT == exit_codes.BAD_INPUT
-
-
 def test_kubeflow_compiles_the_folder_unchanged(houses, tmp_path):
     import kubeflow_runner
 

@@ -155,6 +155,11 @@ def test_the_monitors_get_the_store_the_loop_uses(tmp_path):
     assert elsewhere.command("serving.smoke")[-2:] == ["--sqlite", "/shared/m.sqlite"]
 
 
+def test_the_smoke_test_gets_the_model_by_its_kebab_case_flag(tmp_path):
+    command = _loop(tmp_path).command("serving.smoke")
+    assert command[command.index("--model-name") + 1] == "penguins"
+
+
 def test_a_schedule_counts_from_the_newest_recorded_run_across_restarts(tmp_path, monkeypatch):
     import time
 

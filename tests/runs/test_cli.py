@@ -2,7 +2,7 @@ import argparse
 
 import pytest
 
-from runs.cli import add_flag, add_model_name
+from runs.cli import add_flag, add_model_name, add_output_dir
 
 
 def _parser():
@@ -29,3 +29,11 @@ def test_help_shows_only_the_kebab_spelling():
 def test_a_snake_case_flag_is_refused_at_definition():
     with pytest.raises(ValueError, match="kebab-case"):
         add_flag(argparse.ArgumentParser(), "--model_name")
+
+
+def test_output_dir_is_one_flag_with_the_callers_help_and_default():
+    p = argparse.ArgumentParser()
+    add_output_dir(p, "where the run went", default="outputs")
+    assert p.parse_args([]).output_dir == "outputs"
+    assert p.parse_args(["--output-dir", "o"]).output_dir == "o"
+    assert "where the run went" in p.format_help()

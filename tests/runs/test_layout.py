@@ -5,6 +5,7 @@ import sys
 import pytest
 
 from runs.layout import LayoutError, OutputLayout
+from runs.layout import main as layout_main
 from tests.conftest import REPO_ROOT
 
 
@@ -35,7 +36,7 @@ def test_the_only_pushed_model_is_found_and_several_need_a_name(tmp_path):
     os.makedirs(layout.model_base_path("penguins"))
     assert layout.served_model(None) == (layout.model_base_path("penguins"), "penguins")
     os.makedirs(layout.model_base_path("taxi"))
-    with pytest.raises(LayoutError, match=r"\['penguins', 'taxi'\]; pass --model_name"):
+    with pytest.raises(LayoutError, match=r"\['penguins', 'taxi'\]; pass --model-name"):
         layout.served_model(None)
     assert layout.served_model("taxi")[1] == "taxi"
 
@@ -52,6 +53,12 @@ def test_the_makefile_asks_the_layout_from_the_shell(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "runs.layout", str(tmp_path), "nowhere"],
                          cwd=REPO_ROOT, capture_output=True, text=True)
     assert bad.returncode == 2 and "usage" in bad.stderr
+
+
+def test_a_per_model_path_needs_the_model(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        layout_main([str(tmp_path), "request_log_dir"])
+    assert stopped.value.code == 2 and "request_log_dir needs MODEL" in capsys.readouterr().err
 
 
 def test_no_other_module_spells_the_output_folder_names():

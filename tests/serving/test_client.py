@@ -24,7 +24,7 @@ def args(server, *extra):
 @pytest.mark.parametrize("extra", [["--protocol", "rest"], ["--protocol", "rest", "--format", "raw"],
                                    ["--protocol", "grpc"]])
 def test_prints_one_prediction_per_row(server, capsys, extra):
-    assert client.main(args(server, "--rows", "3", "--batch_size", "2", *extra)) == 0
+    assert client.main(args(server, "--rows", "3", "--batch-size", "2", *extra)) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(lines) == 3 and lines[0]["features"]["island"] == "Torgersen"
     assert lines[0]["prediction"]["classes"] == "Adelie" and len(lines[0]["prediction"]["probabilities"]) == 3
@@ -55,9 +55,9 @@ def test_load_mode_reports_zero_errors(server, capsys, protocol):
 
 
 def test_server_errors_are_reported(server, capsys):
-    assert client.main(args(server, "--model_name", "nope", "--rows", "1")) == 1
+    assert client.main(args(server, "--model-name", "nope", "--rows", "1")) == 1
     assert "404: Servable not found" in capsys.readouterr().err
-    assert client.main(args(server, "--protocol", "grpc", "--model_name", "nope", "--rows", "1")) == 1
+    assert client.main(args(server, "--protocol", "grpc", "--model-name", "nope", "--rows", "1")) == 1
     assert "NOT_FOUND" in capsys.readouterr().err
 
 
