@@ -32,7 +32,7 @@ PROJECT_MODULES = {"pipeline", "runs", "models", "data", "serving", "monitoring"
                    "local_runner", "kubeflow_runner", "continuous_demo"}
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^\s*(```|~~~)")
-COMMAND = re.compile(r"(?:^|[\s$`(])python3? (?:-m ([A-Za-z_][\w.]*)|([\w/]+\.py))")
+COMMAND = re.compile(r"(?:^|[\s$`(/])python3? (?:-m ([A-Za-z_][\w.]*)|([\w/]+\.py))")
 MAKE = re.compile(r"(?:^|[\s$`(;&|])make ([a-z][\w-]*)(?=\s|$)")
 FLAG = re.compile(r"^--[A-Za-z][\w-]*")
 
