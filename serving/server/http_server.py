@@ -4,7 +4,7 @@ Why not a thread per connection: measured on 2 cores with `wrk`, the standard li
 ThreadingHTTPServer stopped near 450 requests/s at 64 connections (every thread fights
 for the GIL), while one loop holds hundreds of connections, parses each request in
 microseconds and hands the model call to a batch thread (or, with batching off, a
-worker thread): see benchmarks/serving_speed.py and docs/performance.md.
+worker thread): see benchmarks/serving_speed.py and the README's serving table.
 
 Why asyncio's own loop and not uvloop: uvloop takes and drops the GIL around every libuv
 callback, each accepted connection included, so with batch threads asking for the GIL it
