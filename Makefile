@@ -74,3 +74,11 @@ report: $(STAMP)  ## Static HTML report of the latest run
 # ---- cluster (kubeflow_runner.py) ----
 kubeflow: $(STAMP)  ## Compile the pipeline for Kubeflow Pipelines v2 / Vertex AI
 	$(PY) kubeflow_runner.py $(ARGS)
+
+# ---- documentation (docs/, mkdocs.yml) ----
+.PHONY: docs docs-serve
+docs: $(STAMP)  ## Build the documentation site into site/ (strict: a broken link or page fails)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
+
+docs-serve: $(STAMP)  ## Serve the documentation site with live reload on 127.0.0.1:8000
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve --dev-addr 127.0.0.1:8000

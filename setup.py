@@ -40,6 +40,8 @@ setup(
             "nbformat>=5.10",
             "ipykernel>=6",
             "psutil>=5.9",  # benchmarks: memory of the whole process tree
+            "mkdocs>=1.6,<2",  # the documentation site (make docs); material does not support MkDocs 2
+            "mkdocs-material>=9.5",
         ],
     },
 )

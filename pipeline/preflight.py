@@ -63,7 +63,7 @@ def _non_finite_refusal(column: str, where: preflight.Where, schema) -> Optional
     fix = "leave unknown values empty (an empty field is a missing value)"
     if schema is None:
         return (f"column '{column}' has the non-finite value {where}: {fix}; only a curated schema that "
-                "allows NaN/inf for the column accepts such values (see the README)")
+                "allows NaN/inf for the column accepts such values (see docs/own-data.md)")
     feature = next((f for f in schema.feature if f.name == column), None)
     if feature is None:
         return None  # not in the schema: the anomaly gate names the new column

@@ -1,4 +1,4 @@
-"""The import rules the README's layout section states, read from the source so they cannot rot.
+"""The import rules docs/architecture.md states, read from the source so they cannot rot.
 
 - `serving` never imports the TFX pipeline code (`pipeline`, `models`, `tfx`): it runs where only a
   SavedModel and a metadata store exist. It reads runs through `runs`.
