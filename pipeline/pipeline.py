@@ -1,9 +1,9 @@
 """`create_pipeline`: the TFX components and their wiring, for any runner.
 
 This module knows no ML: the model code is referenced by dotted path
-(`models.preprocessing.preprocessing_fn`, `models.model.run_fn`), which needs no
+(`models.preprocessing.preprocessing_fn`, `models.training.run_fn`), which needs no
 pip or wheel building and resolves wherever the project is installed; only the
-exported signatures' names come from the model module, for the Evaluator.
+exported signatures' names come from models/export.py, for the Evaluator.
 Components are imported from their own modules, not `tfx.v1`, which would also
 import every Google Cloud extension (about 8 s more start-up).
 
@@ -34,14 +34,14 @@ from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2
 from tfx.types import Channel, standard_artifacts
 
 from data import tasks
-from models.model import PREDICTIONS, PROBABILITIES, SERVING_SIGNATURE, TRANSFORM_SIGNATURE
+from models.export import PREDICTIONS, PROBABILITIES, SERVING_SIGNATURE, TRANSFORM_SIGNATURE
 from pipeline.config import PipelineConfig
 from pipeline.labelled_examples import labelled_csv_example_gen
 from pipeline.push import AtomicPusher
 from pipeline.resolvers import LatestCacheStrategy, ServingModelStrategy, SpanWindowStrategy
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
-RUN_FN = "models.model.run_fn"
+RUN_FN = "models.training.run_fn"
 # Train/eval split by hash of each row: 3 of 4 rows train.
 SPLITS = (("train", 3), ("eval", 1))
 
