@@ -30,7 +30,7 @@ from dataclasses import asdict
 from typing import Dict, List
 
 from benchmarks.pipeline_report import RunResult, fmt_bytes, fmt_seconds_unit
-from benchmarks.pipeline_speed import measure
+from benchmarks.run_measurement import measure
 from runs import metadata
 from runs.layout import OutputLayout
 from runs.store import MetadataConfig, open_store

@@ -5,7 +5,7 @@ This module knows no ML: the model code is referenced by dotted path
 pip or wheel building and resolves wherever the project is installed; only the
 exported signatures' names come from models/export.py, for the Evaluator.
 Components are imported from their own modules, not `tfx.v1`, which would also
-import every Google Cloud extension (about 8 s more start-up).
+import every Google Cloud extension and slow every start-up (docs/performance.md, "Start-up").
 
 A dataset of spans runs the TFX way (RFC "TFX Periodic Training"): ExampleGen reads one
 span per run (`span-{SPAN}/*.csv`), StatisticsGen and ExampleValidator check that span,
@@ -190,9 +190,9 @@ def _model_components(config: PipelineConfig, example_gen, schema_gen) -> list:
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         custom_config=custom_config,
-        # Speed, measured on the bundled data (Transform 20 s -> 9 s):
+        # Speed (docs/performance.md, "Transform settings"):
         # StatisticsGen already describes the data, so no pre/post statistics;
-        # a TF1 graph traces preprocessing_fn without autograph (~3 s less);
+        # a TF1 graph traces preprocessing_fn without autograph;
         # the analyzer cache only pays off over a window of spans, where each run
         # analyses the new span only (benchmarks/continuous_speed.py).
         disable_statistics=True,
