@@ -66,6 +66,8 @@ class _QuietTensorFlowImport:
         import importlib.util
 
         sys.meta_path.remove(self)
+        if verbose():  # a command's --verbose may set the variable before TensorFlow is imported
+            return None
         try:
             spec = importlib.util.find_spec(name)
         except (ImportError, ValueError):
