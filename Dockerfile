@@ -15,12 +15,12 @@ COPY requirements.lock ./
 RUN python -m pip install --no-cache-dir uv==0.13.8 \
  && uv pip install --system --no-cache -r requirements.lock
 
-# The project, installed in place so the dotted paths (models.model.run_fn,
+# The project, installed in place so the dotted paths (models.training.run_fn,
 # models.preprocessing.preprocessing_fn) resolve from any working directory, with the
 # environment every process needs (scripts/environment.pth, as `make setup` installs it:
-# Keras 2 for tensorflow-transform 1.16 and TFMA 0.47); the import check fails the build
-# if either is missing.
+# Keras 2 for tensorflow-transform 1.16 and TFMA 0.47, and the quiet start-up of
+# scripts/tfx_template_quiet.py); the import check fails the build if either is missing.
 COPY . .
 RUN uv pip install --system --no-cache --no-deps -e . \
- && cp scripts/environment.pth "$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/" \
- && cd / && python -c "import models.model, models.preprocessing, pipeline.pipeline, kubeflow_runner, local_runner; import os; assert os.environ['TF_USE_LEGACY_KERAS'] == '1'"
+ && cp scripts/environment.pth scripts/tfx_template_quiet.py "$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/" \
+ && cd / && python -c "import models.training, models.preprocessing, pipeline.pipeline, kubeflow_runner, local_runner, tfx_template_quiet; import os; assert os.environ['TF_USE_LEGACY_KERAS'] == '1'"

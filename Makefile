@@ -1,5 +1,5 @@
 # Every target sets up .venv on first use (Python 3.10 + the locked dependency set, and
-# scripts/environment.pth: Keras 2 and quiet C++ logs for every process of the venv).
+# scripts/environment.pth: Keras 2 and quiet start-up for every process of the venv).
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -13,7 +13,7 @@ ARGS ?=
 
 setup: $(STAMP)
 
-$(STAMP): setup.py requirements.lock scripts/find_python.sh scripts/environment.pth
+$(STAMP): setup.py requirements.lock scripts/find_python.sh scripts/environment.pth scripts/tfx_template_quiet.py
 	@set -e; \
 	if [ ! -x $(PY) ]; then \
 	  base=$$(scripts/find_python.sh); \
@@ -24,7 +24,7 @@ $(STAMP): setup.py requirements.lock scripts/find_python.sh scripts/environment.
 	echo "Installing the locked dependency set (requirements.lock)..."; \
 	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements.lock; \
 	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .; \
-	cp scripts/environment.pth "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/"; \
+	cp scripts/environment.pth scripts/tfx_template_quiet.py "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/"; \
 	touch $(STAMP)
 
 run: $(STAMP)  ## Run the pipeline on the bundled data

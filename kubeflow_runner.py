@@ -12,7 +12,8 @@ import urllib.request
 from typing import Dict, Optional, Tuple
 
 from pipeline import preflight
-from pipeline.config import ConfigError, add_config_arguments, config_from_args
+from pipeline.config import ConfigError
+from pipeline.config_flags import add_config_arguments, config_from_args
 from pipeline.kubeflow import IMAGE_PROJECT_DIR, SPEC_EXTENSIONS, ClusterRun, compile_job, for_cluster, write_spec
 from runs import exit_codes
 from runs.layout import DEFAULT_OUTPUT_DIR, OutputLayout

@@ -12,7 +12,8 @@ import sys
 import time
 
 from pipeline import preflight
-from pipeline.config import ConfigError, PipelineConfig, add_config_arguments, config_from_args
+from pipeline.config import ConfigError, PipelineConfig
+from pipeline.config_flags import add_config_arguments, config_from_args
 from runs import exit_codes
 
 

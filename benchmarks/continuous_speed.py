@@ -30,7 +30,7 @@ from dataclasses import asdict
 from typing import Dict, List
 
 from benchmarks.pipeline_report import RunResult, fmt_bytes, fmt_seconds_unit
-from benchmarks.pipeline_speed import measure
+from benchmarks.run_measurement import measure
 from runs import exit_codes, metadata
 from runs.layout import OutputLayout
 from runs.store import MetadataConfig, open_store
@@ -131,6 +131,8 @@ def steps_to_threshold(output: str, base_model: str, classes: List[str], thresho
 
     from models import features as features_lib
     from models import model as model_lib
+    from models import training
+    from models.warm_start import warm_start
 
     graph, examples = _transform_outputs(output)
     tf_transform_output = tft.TFTransformOutput(graph)
@@ -141,31 +143,30 @@ def steps_to_threshold(output: str, base_model: str, classes: List[str], thresho
     def data(split: str) -> tf.data.Dataset:
         files = [f for uri in examples for f in glob.glob(os.path.join(uri, f"Split-{split}", "*"))]
         parsed = tf.data.TFRecordDataset(files, compression_type="GZIP").shuffle(4096, seed=0).repeat().batch(
-            model_lib.BATCH_SIZE).map(lambda x: tf.io.parse_example(x, spec))
+            model_lib.HYPERPARAMETERS.batch_size).map(lambda x: tf.io.parse_example(x, spec))
         return parsed.map(lambda f: ({k: v for k, v in f.items() if k != features.label}, f[features.label]))
 
     reached: Dict[str, object] = {}
     for start in ("from scratch", "warm start"):
-        keras.utils.set_random_seed(model_lib.SEED)
-        model = model_lib.build_keras_model(features, model_lib.vocab_sizes(features, tf_transform_output),
+        keras.utils.set_random_seed(model_lib.HYPERPARAMETERS.seed)
+        model = model_lib.build_keras_model(features, training.vocab_sizes(features, tf_transform_output),
                                             len(classes))
         if start == "warm start":
-            loaded, reached["warm start from"] = model_lib.warm_start(model, base_model, schema,
-                                                                      tf_transform_output, features)
+            loaded, reached["warm start from"] = warm_start(model, base_model, schema, tf_transform_output, features)
             if not loaded:
                 reached[start] = None
                 continue
         evaluate = data("eval")
-        reached[start] = 0 if model_lib.accuracy(model, evaluate, steps=EVAL_BATCHES) >= threshold else None
+        reached[start] = 0 if training.accuracy(model, evaluate, steps=EVAL_BATCHES) >= threshold else None
 
         def good_enough(n: int) -> bool:
-            if n % every or model_lib.accuracy(model, evaluate, steps=EVAL_BATCHES) < threshold:
+            if n % every or training.accuracy(model, evaluate, steps=EVAL_BATCHES) < threshold:
                 return False
             reached[start] = n
             return True
 
         if reached[start] is None:
-            model_lib.train(model, data("train"), max_steps, keras.losses.SparseCategoricalCrossentropy(),
+            training.train(model, data("train"), max_steps, keras.losses.SparseCategoricalCrossentropy(),
                             after_step=good_enough)
     return reached
 

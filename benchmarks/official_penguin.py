@@ -148,7 +148,7 @@ def main(argv=None) -> int:
           f"pipeline {finished - imported:.1f} s, total {finished - started:.1f} s", flush=True)
     if not args.no_report:
         from benchmarks.pipeline_report import format_components
-        from benchmarks.pipeline_speed import read_latest_run
+        from benchmarks.run_measurement import read_latest_run
 
         run = read_latest_run(metadata_path, PIPELINE_NAME)
         print("\n".join(format_components(run["components"])))

@@ -50,7 +50,6 @@ MAX_CATEGORY_INTEGERS = 24
 RANGE_SLACK = 0.25
 MISSING_SLACK = 0.1  # presence: the observed share of rows with a value, less this
 DRIFT_THRESHOLD = 0.15
-MAX_REGRESSION_UNIT = 0.02  # metrics in [0, 1]
 MAX_REGRESSION_ERROR_SHARE = 0.05  # error metrics: this share of the baseline error
 
 
@@ -168,7 +167,7 @@ def _evaluation(result: Plan, label) -> None:
         result.bound_reason = (f"10% below {baseline:.4g}, the error of always predicting the median "
                                f"{values.median():.4g}")
         return
-    result.max_regression = MAX_REGRESSION_UNIT
+    result.max_regression = tasks.UNIT_INTERVAL_MAX_REGRESSION
     if kind == tasks.BINARY:
         result.bound = 0.67
         result.bound_reason = "a third of the way from chance (0.5) to perfect (1.0)"

@@ -62,6 +62,9 @@ METRICS = (
            ("mape",)),
 )
 DEFAULT_METRIC = {BINARY: "auc", MULTICLASS: "accuracy", REGRESSION: "mean_absolute_error"}
+# The worsening allowed against the blessed model for a metric in [0, 1] when dataset.yaml says
+# none (evaluation.max_regression); an error metric's depends on its scale (data/init.py derives one).
+UNIT_INTERVAL_MAX_REGRESSION = 0.02
 
 
 def _key(name: str) -> str:

@@ -1,1 +1,2 @@
-"""The ML a user edits: feature definition, preprocessing, model and training."""
+"""The ML a user edits: model.py (the model and its hyperparameters), features.py and preprocessing.py;
+training.py (run_fn), export.py (signatures) and warm_start.py are the machinery around them."""

@@ -21,7 +21,6 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 import yaml
 
 from data import tasks
-from runs.cli import add_output_dir
 from runs.layout import DEFAULT_OUTPUT_DIR, OutputLayout
 from runs.store import MetadataConfig, read_config_file
 
@@ -42,10 +41,8 @@ BEAM_MODES = ("auto", "in_memory", "multi_threading", "multi_processing", "porta
 PORTABLE_ARGS = ("--runner=PortableRunner", "--environment_type=EXTERNAL", "--job_server_timeout=86400")
 # DatasetConfig fields the pre-flight check learns from the data; not dataset.yaml keys.
 DERIVED_FIELDS = {"folder", "classes", "spanned"}
-# Below this much CSV the in-memory direct runner wins: worker start-up dominates.
-# Measured (benchmarks/pipeline_speed.py, 2 cores): 0.02 MB in_memory 39 s vs
-# multi_processing 108 s; 44 MB (1M rows) in_memory 390 s vs multi_processing
-# 291 s. Linear in between, the two cross near 18 MB.
+# Below this much CSV the in-memory direct runner wins: worker start-up dominates. Set a
+# little under where the two modes' wall times cross (docs/performance.md, "Beam mode by data size").
 IN_MEMORY_MAX_BYTES = 16 * 1024 * 1024
 
 
@@ -76,7 +73,8 @@ class EvaluationConfig:
     `metric` is a name from data.tasks.METRICS ('' = the task's default). A higher-is-better
     metric takes `min_value`, a lower-is-better one `max_value` (None = no absolute bound);
     `max_regression` is the worsening allowed against the blessed model, in the metric's own
-    direction and unit (None = 0.02 for metrics in [0, 1], unchecked for errors).
+    direction and unit (None = data.tasks.UNIT_INTERVAL_MAX_REGRESSION for metrics in [0, 1],
+    unchecked for errors).
     """
 
     metric: str = ""
@@ -102,7 +100,7 @@ class EvaluationConfig:
     def regression_allowed(self) -> Optional[float]:
         if self.max_regression is not None:
             return self.max_regression
-        return 0.02 if tasks.find_metric(self.metric).unit_interval else None
+        return tasks.UNIT_INTERVAL_MAX_REGRESSION if tasks.find_metric(self.metric).unit_interval else None
 
     def validate(self, task: str) -> None:
         """The metric exists, fits the task (when known) and its bounds are on its side; one line each."""
@@ -442,37 +440,3 @@ def load_config(config_file: Optional[str] = None, overrides: Optional[Mapping[s
     config = PipelineConfig(dataset=dataset, metadata=metadata, **kwargs)
     config.validate()
     return config
-
-
-def add_config_arguments(parser) -> None:
-    """The command-line flags shared by every runner and tool (all map onto PipelineConfig)."""
-    parser.add_argument("--config", metavar="FILE", help="YAML file with configuration keys (flags override it)")
-    parser.add_argument("--dataset", metavar="DIR",
-                        help=f"dataset folder (CSV + {DATASET_FILE} + {SCHEMA_FILE}); default data/penguins")
-    add_output_dir(parser, "where the pipeline root, the SQLite metadata store and the serving "
-                           "directory go; default ./outputs")
-    parser.add_argument("--train-steps", type=int, metavar="N", help="training steps (default 400)")
-    parser.add_argument("--eval-steps", type=int, metavar="N", help="evaluation steps during training (default 50)")
-    parser.add_argument("--schema-mode", choices=SCHEMA_MODES,
-                        help="'curated': validate against the dataset's reviewed schema.pbtxt (default); "
-                             "'inferred': infer a fresh schema with SchemaGen")
-    parser.add_argument("--beam-mode", choices=BEAM_MODES,
-                        help="Beam direct runner mode; 'auto' (default) uses in_memory for small data "
-                             f"(<= {IN_MEMORY_MAX_BYTES // 2**20} MiB of CSV) and multi_processing above; "
-                             "'portable' submits to a job service (started here, or --beam-arg=--job_endpoint=...) "
-                             "with separate SDK worker processes")
-    parser.add_argument("--beam-workers", type=int, metavar="N",
-                        help="workers for multi_processing/multi_threading/portable (default: one per core)")
-    parser.add_argument("--beam-arg", action="append", dest="beam_args", metavar="ARG",
-                        help="extra Beam pipeline argument, repeatable (e.g. --beam-arg=--runner=FlinkRunner)")
-    parser.add_argument("--no-cache", dest="enable_cache", action="store_const", const=False,
-                        help="re-run every component instead of reusing cached results")
-    parser.add_argument("--warm-start", action="store_const", const=True,
-                        help="start training from the blessed model's weights when the features are unchanged "
-                             "(as warm_start: true in dataset.yaml)")
-
-
-def config_from_args(args) -> PipelineConfig:
-    keys = ("dataset", "output_dir", "train_steps", "eval_steps", "schema_mode", "beam_mode",
-            "beam_workers", "beam_args", "enable_cache", "warm_start")
-    return load_config(getattr(args, "config", None), {k: getattr(args, k, None) for k in keys})

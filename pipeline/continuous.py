@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Dict, List, Optional, TextIO
 
-from pipeline.config import ConfigError, PipelineConfig, add_config_arguments, config_from_args
+from pipeline.config import ConfigError, PipelineConfig
+from pipeline.config_flags import add_config_arguments, config_from_args
 from pipeline.span_plan import SettleWatch
 from runs import durations, exit_codes, records
 

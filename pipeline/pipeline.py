@@ -1,11 +1,11 @@
 """`create_pipeline`: the TFX components and their wiring, for any runner.
 
 This module knows no ML: the model code is referenced by dotted path
-(`models.preprocessing.preprocessing_fn`, `models.model.run_fn`), which needs no
+(`models.preprocessing.preprocessing_fn`, `models.training.run_fn`), which needs no
 pip or wheel building and resolves wherever the project is installed; only the
-exported signatures' names come from the model module, for the Evaluator.
+exported signatures' names come from models/export.py, for the Evaluator.
 Components are imported from their own modules, not `tfx.v1`, which would also
-import every Google Cloud extension (about 8 s more start-up).
+import every Google Cloud extension and slow every start-up (docs/performance.md, "Start-up").
 
 A dataset of spans runs the TFX way (RFC "TFX Periodic Training"): ExampleGen reads one
 span per run (`span-{SPAN}/*.csv`), StatisticsGen and ExampleValidator check that span,
@@ -34,14 +34,14 @@ from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2
 from tfx.types import Channel, standard_artifacts
 
 from data import tasks
-from models.model import PREDICTIONS, PROBABILITIES, SERVING_SIGNATURE, TRANSFORM_SIGNATURE
+from models.export import PREDICTIONS, PROBABILITIES, SERVING_SIGNATURE, TRANSFORM_SIGNATURE
 from pipeline.config import PipelineConfig
 from pipeline.labelled_examples import labelled_csv_example_gen
 from pipeline.push import AtomicPusher
 from pipeline.resolvers import LatestCacheStrategy, ServingModelStrategy, SpanWindowStrategy
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
-RUN_FN = "models.model.run_fn"
+RUN_FN = "models.training.run_fn"
 # Train/eval split by hash of each row: 3 of 4 rows train.
 SPLITS = (("train", 3), ("eval", 1))
 
@@ -190,9 +190,9 @@ def _model_components(config: PipelineConfig, example_gen, schema_gen) -> list:
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         custom_config=custom_config,
-        # Speed, measured on the bundled data (Transform 20 s -> 9 s):
+        # Speed (docs/performance.md, "Transform settings"):
         # StatisticsGen already describes the data, so no pre/post statistics;
-        # a TF1 graph traces preprocessing_fn without autograph (~3 s less);
+        # a TF1 graph traces preprocessing_fn without autograph;
         # the analyzer cache only pays off over a window of spans, where each run
         # analyses the new span only (benchmarks/continuous_speed.py).
         disable_statistics=True,

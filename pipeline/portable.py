@@ -50,7 +50,9 @@ _WORKER_CHECK = (
 JOB_ENDPOINT_VARIABLE = "PIPELINE_BEAM_JOB_ENDPOINT"
 WORKER_POOL_VARIABLE = "PIPELINE_BEAM_WORKER_POOL"
 CHECK_TIMEOUT_S = 120
-START_TIMEOUT_S = 300  # a service took 47 s to start here at load 9 on 2 cores (importing Beam)
+# Importing Beam makes a service slow to start on a loaded machine: this leaves room for several
+# times the slowest start seen (docs/performance.md, "Portable runner start-up").
+START_TIMEOUT_S = 300
 STOP_TIMEOUT_S = 10
 REACH_TIMEOUT_S = 10
 

@@ -3,7 +3,7 @@
 #   - Debian's chromium, to render the static run report headless;
 #   - MariaDB on 127.0.0.1:3306 with a user that may create `mlmd%` databases,
 #     so ML Metadata can be tested against a shared MySQL-protocol store.
-# Idempotent: when both are installed and MariaDB answers, it only checks (~1 s).
+# Idempotent: when both are installed and MariaDB answers, it only checks.
 # Needs root (CI and the development machines run as root) and Debian's apt.
 # The tests read MLMD_MYSQL_HOST/PORT/USER/PASSWORD, defaulting to the values below.
 set -euo pipefail

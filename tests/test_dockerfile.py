@@ -50,6 +50,15 @@ def test_keras_2_is_selected_for_every_process_in_the_image():
     assert "scripts/environment.pth" in read("Makefile")
 
 
+def test_the_quiet_start_up_is_installed_beside_the_environment_file():
+    """environment.pth imports tfx_template_quiet: both files go into site-packages, in the image and the venv."""
+    assert "import tfx_template_quiet" in read(os.path.join("scripts", "environment.pth"))
+    install = instructions()[index_of("RUN", lambda a: "python -c" in a)][1]
+    assert re.search(r"cp scripts/environment\.pth scripts/tfx_template_quiet\.py .*purelib", install)
+    assert "tfx_template_quiet" in re.search(r'python -c "import ([^"]+)"', install).group(1)
+    assert "cp scripts/environment.pth scripts/tfx_template_quiet.py" in read("Makefile")
+
+
 def test_project_is_copied_to_where_the_runner_expects_it():
     assert ("WORKDIR", IMAGE_PROJECT_DIR) in instructions()
     assert index_of("WORKDIR") < index_of("COPY", lambda a: a == ". .")

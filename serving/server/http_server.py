@@ -1,16 +1,16 @@
 """The REST front end's HTTP/1.1 server: one asyncio event loop and httptools' parser.
 
-Why not a thread per connection: measured on 2 cores with `wrk`, the standard library's
-ThreadingHTTPServer stopped near 450 requests/s at 64 connections (every thread fights
-for the GIL), while one loop holds hundreds of connections, parses each request in
-microseconds and hands the model call to a batch thread (or, with batching off, a
-worker thread): see benchmarks/serving_speed.py and the README's serving table.
+Why not a thread per connection: the standard library's ThreadingHTTPServer stops far
+sooner (every thread fights for the GIL), while one loop holds hundreds of connections,
+parses each request in microseconds and hands the model call to a batch thread (or, with
+batching off, a worker thread): docs/performance.md, "REST front end" (measured with `wrk`
+and benchmarks/serving_speed.py).
 
 Why asyncio's own loop and not uvloop: uvloop takes and drops the GIL around every libuv
 callback, each accepted connection included, so with batch threads asking for the GIL it
-accepted a few connections per turn; 256 connections opened at once waited seconds in the
-accept queue (wrk: 12 timeouts and p99 1.1 s, against none and 127 ms on asyncio's loop,
-at the same requests/s).
+accepted a few connections per turn, and many connections opened at once waited in the
+accept queue where asyncio's loop took them at the same requests/s (docs/performance.md,
+"REST front end").
 
 A handler answers with a Response, or with a future (or coroutine) of one: the model's
 answers arrive as callbacks on the loop, without a task and a coroutine chain per request.

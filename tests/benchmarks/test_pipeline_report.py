@@ -11,6 +11,7 @@ import pytest
 
 from benchmarks import pipeline_report as report
 from benchmarks import pipeline_speed as speed
+from benchmarks import run_measurement as measurement
 from runs import exit_codes
 from tests.conftest import REPO_ROOT
 
@@ -129,10 +130,10 @@ def test_a_measured_runs_json_reprints_without_the_measuring_code(tmp_path):
     """The JSON the measuring side writes is all the report needs: no psutil, no subprocess, no MLMD."""
     run = report.RunResult("ours auto (in_memory)", "primary", "cold", "bundled",
                            [sys.executable, "-c", "print('(imports took 1.5 s)')"], str(tmp_path / "ours.log"))
-    speed.measure(run, interval=0.05)
-    run.components = speed.component_rows([{"node": "Trainer", "state": "ran", "seconds": 0.2,
-                                            "start_ms": 1000, "end_ms": 1200}], ["Trainer", "Pusher"])
-    run.pipeline_s = speed.pipeline_span(run.components)
+    measurement.measure(run, interval=0.05)
+    run.components = measurement.component_rows([{"node": "Trainer", "state": "ran", "seconds": 0.2,
+                                                  "start_ms": 1000, "end_ms": 1200}], ["Trainer", "Pusher"])
+    run.pipeline_s = measurement.pipeline_span(run.components)
     path = str(tmp_path / "benchmark.json")
     _, checks = report.summarize([run])
     report.write_json(path, argparse.Namespace(sizes=["bundled"]), {"cpus": 2}, (0.5, 0.5, 0.5),
@@ -140,7 +141,8 @@ def test_a_measured_runs_json_reprints_without_the_measuring_code(tmp_path):
     assert json.load(open(path))["complete"] is True
 
     code = ("import sys; from benchmarks import pipeline_report as r; code = r.reprint(sys.argv[1]); "
-            "print(sorted(m for m in ('benchmarks.pipeline_speed', 'psutil', 'ml_metadata') if m in sys.modules)); "
+            "print(sorted(m for m in ('benchmarks.pipeline_speed', 'benchmarks.run_measurement', 'psutil', "
+            "'ml_metadata') if m in sys.modules)); "
             "sys.exit(code)")
     out = subprocess.run([sys.executable, "-c", code, path], cwd=REPO_ROOT, capture_output=True, text=True,
                          check=True).stdout

@@ -9,7 +9,9 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import schema_utils
 
 from models import features
+from models.model import build_keras_model
 from models.preprocessing import preprocessing_fn
+from models.training import vocab_sizes
 from tests.conftest import PENGUINS
 
 CLASSES = ["Adelie", "Chinstrap", "Gentoo"]
@@ -30,6 +32,12 @@ RAW_ROWS = [
 
 def schema():
     return features.load_schema(os.path.join(PENGUINS, "schema.pbtxt"))
+
+
+def fresh_model(tf_transform_output):
+    """An untrained classifier of the tiny dataset's species, as run_fn builds one."""
+    config_features = features.from_custom_config(schema(), CUSTOM_CONFIG)
+    return build_keras_model(config_features, vocab_sizes(config_features, tf_transform_output), len(CLASSES))
 
 
 def raw_feature_spec():

@@ -3,18 +3,18 @@ import os
 
 import pytest
 
-from models import model, warmup
+from models import export, warmup
 from serving import contract
 
 
 def test_both_sides_name_the_same_signature_input_and_schema_asset():
-    assert model.SERVING_SIGNATURE == contract.SERVING_SIGNATURE
-    assert model.EXAMPLES_INPUT == contract.EXAMPLES_INPUT
-    assert (model.CLASSIFY_METHOD, model.REGRESS_METHOD, model.API_INPUT) == (
+    assert export.SERVING_SIGNATURE == contract.SERVING_SIGNATURE
+    assert export.EXAMPLES_INPUT == contract.EXAMPLES_INPUT
+    assert (export.CLASSIFY_METHOD, export.REGRESS_METHOD, export.API_INPUT) == (
         contract.CLASSIFY_METHOD, contract.REGRESS_METHOD, contract.API_INPUT)
-    assert os.path.join(model.EXTRA_ASSETS_DIR, model.SCHEMA_ASSET) == \
+    assert os.path.join(export.EXTRA_ASSETS_DIR, export.SCHEMA_ASSET) == \
         os.path.join(contract.EXTRA_ASSETS_DIR, contract.SCHEMA_FILE)
-    assert os.path.join(model.EXTRA_ASSETS_DIR, warmup.WARMUP_FILE) == \
+    assert os.path.join(export.EXTRA_ASSETS_DIR, warmup.WARMUP_FILE) == \
         os.path.relpath(contract.warmup_path("/m/7"), "/m/7")
 
 

@@ -12,7 +12,9 @@ from google.protobuf import text_format
 from tensorflow_serving.apis import prediction_service_pb2_grpc, regression_pb2
 
 from models import features as features_lib
+from models import export
 from models import model as model_lib
+from models.training import vocab_sizes
 from serving.server import ModelServer
 from tests.conftest import PENGUINS
 from tests.models.model_fixtures import CUSTOM_CONFIG, RAW_ROWS, schema
@@ -26,12 +28,12 @@ def server(tiny_transform, tmp_path_factory):
     """An untrained regression head is enough: the APIs must agree with predict, not be accurate."""
     _, output = tiny_transform
     features = features_lib.from_custom_config(schema(), CUSTOM_CONFIG)
-    model = model_lib.build_keras_model(features, model_lib.vocab_sizes(features, output), 1)
+    model = model_lib.build_keras_model(features, vocab_sizes(features, output), 1)
     version = tmp_path_factory.mktemp("regress") / MODEL / "1"
-    model_lib.export(model, str(version), model_lib.signatures(model, output, features, ["year"], [], (4000.0, 800.0)))
+    export.export(model, str(version), export.signatures(model, output, features, ["year"], [], (4000.0, 800.0)))
     (version / "assets.extra").mkdir()
     (version / "assets.extra" / "schema.pbtxt").write_text(text_format.MessageToString(
-        model_lib.serving_schema(os.path.join(PENGUINS, "schema.pbtxt"), ["species", "year"])))
+        export.serving_schema(os.path.join(PENGUINS, "schema.pbtxt"), ["species", "year"])))
     with ModelServer(MODEL, str(version.parent), grpc_port=0, rest_port=0) as srv:
         yield srv
 
