@@ -62,7 +62,7 @@ smoke: $(STAMP)  ## Check that the pushed model really serves (REST and gRPC)
 	$(PY) -m serving.smoke --output-dir $(OUTPUT) $(ARGS)
 
 monitor: $(STAMP)  ## Drift and anomaly report over the request log
-	$(PY) -m serving.monitor --output-dir $(OUTPUT) $(ARGS)
+	$(PY) -m monitoring.drift --output-dir $(OUTPUT) $(ARGS)
 
 # ---- inspecting runs (runs/inspect.py) ----
 inspect: $(STAMP)  ## e.g. make inspect ARGS=runs | artifacts | lineage | report

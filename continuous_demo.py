@@ -135,7 +135,7 @@ def run(workdir: str, rows: int, train_steps: int, monitor_every: int) -> int:
     from data.generate import DEFAULT_SOURCE
     from serving.raw_features import RawFeatures
     from serving.server import ModelServer
-    from serving.traffic import sample_rows
+    from serving.synthetic_traffic import sample_rows
 
     prepare(workdir)
     dataset, output, incoming = (os.path.join(workdir, n) for n in ("dataset", "output", "incoming"))

@@ -10,7 +10,7 @@ setup(
     version="0.1.0",
     description="An end-to-end TFX pipeline: CSV to a served, monitored model.",
     python_requires=">=3.9,<3.11",
-    packages=find_packages(include=["pipeline*", "runs*", "models*", "serving*", "data*", "benchmarks*"]),
+    packages=find_packages(include=["pipeline*", "runs*", "models*", "serving*", "monitoring*", "data*", "benchmarks*"]),
     py_modules=["local_runner", "kubeflow_runner"],
     package_data={"data": ["*/*.csv", "*/*.pbtxt", "*/*.yaml"]},
     install_requires=[
@@ -28,7 +28,7 @@ setup(
         "pyarrow==10.0.1",
         "pyyaml>=6",
         "prometheus-client>=0.20",
-        "scipy>=1.11",  # the drift monitor's two-sample tests (serving/drift_tests.py)
+        "scipy>=1.11",  # the drift monitor's two-sample tests (monitoring/drift_statistics.py)
         "httptools>=0.6",  # the REST server's HTTP/1.1 parser (serving/server/http_server.py)
         "orjson>=3.9",  # REST bodies and request-log lines: a tenth of json's time per request
     ],

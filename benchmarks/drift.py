@@ -3,7 +3,7 @@
 For each dataset and window size it draws many seeded windows, clean and shifted (each
 numeric feature by 0.5, 1 and 2 training standard deviations, one at a time; each
 categorical feature's rarest value pushed up by 20 points), judges each with the monitor's
-own code (`serving.monitor.judge_window`: the drift tests and TFDV's comparators on the same
+own code (`monitoring.drift.judge_window`: the drift tests and TFDV's comparators on the same
 window), and prints per scenario how often the window was flagged and how often exactly the
 shifted feature, and no other, was named.
 
@@ -34,10 +34,11 @@ from runs import exit_codes
 from runs.cli import add_flag, add_output_dir
 from runs.layout import LayoutError, OutputLayout
 from runs.store import MetadataConfig
-from serving import monitor, traffic
-from serving.baseline import Baseline, BaselineError, lineage_baseline, rows_baseline
-from serving.drift_tests import DriftSettings
-from serving.feature_values import CATEGORICAL
+from monitoring import drift
+from serving import synthetic_traffic
+from monitoring.baseline import Baseline, BaselineError, lineage_baseline, rows_baseline
+from monitoring.drift_statistics import DriftSettings
+from monitoring.feature_columns import CATEGORICAL
 from serving.raw_features import RawFeatures
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -84,13 +85,13 @@ def scenarios(baseline: Baseline) -> List[Scenario]:
             counts = {v: int(c) for v, c in zip(*np.unique(column.values.astype(str), return_counts=True))}
             rarest = min(counts, key=counts.get)
             out.append(Scenario(f"{name} -> {rarest} +{PUSH_POINTS * 100:.0f} pts", name,
-                                lambda rows, seed, n=name, v=rarest: traffic.push_toward(rows, n, v, PUSH_POINTS,
+                                lambda rows, seed, n=name, v=rarest: synthetic_traffic.push_toward(rows, n, v, PUSH_POINTS,
                                                                                          seed)))
         else:
             sd = float(np.std(column.values, ddof=1))
             for k in SHIFTS_SD:
                 out.append(Scenario(f"{name} +{k:g} sd", name,
-                                    lambda rows, seed, n=name, d=k * sd: traffic.shift_rows(rows, {n: d})))
+                                    lambda rows, seed, n=name, d=k * sd: synthetic_traffic.shift_rows(rows, {n: d})))
     return out
 
 
@@ -130,10 +131,10 @@ def generated(raw_features: RawFeatures, training_rows: int, seed: int) -> Tuple
 
 def judge(rows, baseline, raw_features, settings, scenario: Scenario, tally: Tally) -> None:
     start = time.perf_counter()
-    result = monitor.judge_window(rows, baseline, raw_features, settings)
+    result = drift.judge_window(rows, baseline, raw_features, settings)
     tally.seconds += time.perf_counter() - start
     tally.windows += 1
-    if result["verdict"] == monitor.NOT_ENOUGH_ROWS:
+    if result["verdict"] == drift.NOT_ENOUGH_ROWS:
         tally.not_enough_rows += 1
         return
     named, tfdv_named = result["drifted_features"], result["tfdv"]["drift_threshold_exceeded"]
@@ -155,7 +156,7 @@ def run_dataset(pool: Sequence[dict], baseline, raw_features, settings, sizes, w
             count = clean_windows if scenario.feature is None else windows
             for i in range(count):
                 window_seed = seed * 1_000_003 + size * 10_007 + i
-                rows = scenario.apply(traffic.sample_rows(pool, size, seed=window_seed), window_seed)
+                rows = scenario.apply(synthetic_traffic.sample_rows(pool, size, seed=window_seed), window_seed)
                 judge(rows, baseline, raw_features, settings, scenario, tally)
             progress(size, scenario.name, tally)
     return tallies

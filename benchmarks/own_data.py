@@ -4,7 +4,7 @@
     python -m benchmarks.own_data --results                   # penguins, penguin body mass, taxi
 
 --preflight-rows generates rows shaped like the bundled data (data.generate) and times
-`data.preflight.scan` on them, with the categorical label and with a numeric one.
+`data.csv_checks.scan` on them, with the categorical label and with a numeric one.
 
 --results runs, per dataset, `local_runner.py` in a subprocess into a fresh output folder
 (whole-process wall time, imports included) and reads the Evaluator's metric on the eval

@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     # TensorFlow and the serving client load here, after the flags: --help and bad input answer at once.
     import tensorflow as tf
 
-    from serving import traffic
+    from serving import synthetic_traffic
     from serving.client import DEFAULT_CSV, GrpcClient, RestClient, run_load
     from serving.contract import SERVING_SIGNATURE, schema_path
     from serving.raw_features import RawFeatures
@@ -107,7 +107,7 @@ def main(argv=None) -> int:
         return exit_codes.BAD_INPUT
     version_dir = os.path.join(base_path, str(versions[0]))
     features = RawFeatures.from_file(schema_path(version_dir))
-    rows = traffic.sample_rows(features.read_csv(DEFAULT_CSV), 512, seed=0)
+    rows = synthetic_traffic.sample_rows(features.read_csv(DEFAULT_CSV), 512, seed=0)
     serialized = features.serialize(rows)
     one = serialized[:1]
 

@@ -297,7 +297,7 @@ def schema_text(schema, p: Plan) -> str:
         "# - NaN and infinity are anomalies in float features (float_domain disallow_nan/disallow_inf):",
         "#   set them to false to let such values through, and the model treats them as missing;",
         f"# - every feature may be missing in {int(MISSING_SLACK * 100)}% more rows than in this data (presence);",
-        f"# - drift and skew comparators ({DRIFT_THRESHOLD}) for serving/monitor.py.",
+        f"# - drift and skew comparators ({DRIFT_THRESHOLD}) for monitoring/drift.py.",
         "# Review it: tighten or widen ranges, add the categories you expect, then keep it as the contract.",
     ]
     return "\n".join(header) + "\n" + text_format.MessageToString(schema)

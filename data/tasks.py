@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-from data.preflight import DataError, LabelProfile, as_number
+from data.csv_checks import DataError, LabelProfile, as_number
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"

@@ -5,9 +5,9 @@ once):
 - new data: a `span-<N>/` folder whose files have stopped changing (`--settle`), or a
   span (or a folder without spans) whose files changed since ExampleGen read them;
 - a schedule (`--every 6h`): cached components make a run without new data cheap;
-- an alert: every `--monitor-every` the drift monitor (`serving.monitor`) reads the
+- an alert: every `--monitor-every` the drift monitor (`monitoring.drift`) reads the
   recent request log, and with `--labels FILE` the live-quality check
-  (`serving.feedback`) joins the labels that arrived; an alert is recorded in ML
+  (`monitoring.live_quality`) joins the labels that arrived; an alert is recorded in ML
   Metadata, runs `--on-alert 'command'` with the report's path as its argument, and
   makes the next run's trigger "drift" (or "live quality"). Retraining on the same data
   is pointless, so an alert alone retrains only with `--retrain-on-drift`.
@@ -16,12 +16,15 @@ once):
 new", the pipeline's own exit codes otherwise. `--max-runs N` bounds the loop.
 SIGINT/SIGTERM stop it after the current run. The loop holds the output folder's run
 lock for its whole life, so no other run writes the same store meanwhile. The monitors
-and the smoke test run as `python -m serving....` commands: the pipeline package never
-imports serving.
+(`python -m monitoring.drift`, `monitoring.live_quality`) and the smoke test run as commands:
+the pipeline package imports neither serving nor monitoring, and reads a monitor's result
+file (runs/layout.py: OutputLayout.monitoring_result) by the keys monitoring/result_file.py
+documents.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import signal
@@ -31,7 +34,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Dict, List, Optional, TextIO
+from typing import Any, Dict, List, Optional, TextIO
 
 from pipeline.config import ConfigError, PipelineConfig
 from pipeline.config_flags import add_config_arguments, config_from_args
@@ -68,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                             help="run the drift monitor over the request log of the last DURATION, every DURATION")
     monitoring.add_argument("--labels", metavar="FILE",
                             help="with --monitor-every: also check live quality against these delayed labels "
-                                 "(python -m serving.feedback)")
+                                 "(python -m monitoring.live_quality)")
     monitoring.add_argument("--on-alert", metavar="COMMAND",
                             help="shell command run on an alert, with the report's path as its last argument")
     monitoring.add_argument("--retrain-on-drift", action="store_true",
@@ -182,10 +185,10 @@ class Loop:
                                                        if result.pushed_version else ""))
         return code
 
-    def command(self, module: str, *extra: str, model_flag: str = "--model-name") -> List[str]:
+    def command(self, module: str, *extra: str) -> List[str]:
         """`python -m <module>` on this output folder and metadata store."""
         metadata = self.config.metadata
-        flags = ["--output-dir", self.config.output_dir, model_flag, self.config.model_name]
+        flags = ["--output-dir", self.config.output_dir, "--model-name", self.config.model_name]
         if metadata.mysql_host:
             flags += ["--mysql-host", metadata.mysql_host, "--mysql-port", str(metadata.mysql_port),
                       "--mysql-database", metadata.mysql_database, "--mysql-user", metadata.mysql_user,
@@ -217,18 +220,18 @@ class Loop:
         # requests of the second the check starts in.
         since = (now - timedelta(seconds=self.args.monitor_every)).isoformat(timespec="milliseconds")
         until = now.isoformat(timespec="milliseconds")
-        checks = [(DRIFT, self.command("serving.monitor", "--since", since, "--until", until,
-                                       model_flag="--model_name"))]
+        checks = [(DRIFT, "drift", self.command("monitoring.drift", "--since", since, "--until", until))]
         if self.args.labels:
-            checks.append((LIVE_QUALITY, self.command("serving.feedback", "--labels", self.args.labels,
-                                                      "--since", since, "--until", until, model_flag="--model_name")))
-        for kind, command in checks:
+            checks.append((LIVE_QUALITY, "live_quality", self.command(
+                "monitoring.live_quality", "--labels", self.args.labels, "--since", since, "--until", until)))
+        for kind, check, command in checks:
             done = subprocess.run(command, capture_output=True, text=True)
-            report = _report_path(done.stdout)
+            result = _fresh_result(self.config.layout.monitoring_result(self.config.model_name, check), now)
+            report = next((p for p in result.get("report_files", []) if p.endswith(".md")), None)
             if done.returncode == exit_codes.OK:
                 verdict, detail = "clean", "nothing found"
             elif done.returncode == exit_codes.FOUND:
-                verdict, detail = "alert", _finding(done.stdout, report)
+                verdict, detail = "alert", _finding(result)
             else:
                 verdict = "not checked"
                 detail = (done.stderr.strip().splitlines() or ["exit code %d" % done.returncode])[-1]
@@ -281,36 +284,30 @@ def _newest_run_start(store, pipeline_name: str) -> Optional[float]:
     return metadata.run_context(store, runs[0]).create_time_since_epoch / 1000 if runs else None
 
 
-def _report_path(stdout: str) -> Optional[str]:
-    """The report a monitor wrote: its 'Written: a.json, b.md' line (the readable one preferred)."""
-    for line in stdout.splitlines():
-        if line.startswith("Written:"):
-            paths = [p.strip() for p in line[len("Written:"):].split(",") if p.strip()]
-            return next((p for p in paths if p.endswith(".md")), paths[0] if paths else None)
-    return None
+def _fresh_result(path: str, started: datetime) -> Dict[str, Any]:
+    """A monitor's result file, when it was written by the check started at `started`; else {}.
+
+    An older file is the previous check's: a check that could not run writes none.
+    """
+    try:
+        with open(path) as f:
+            result = json.load(f)
+        checked_at = datetime.fromisoformat(result["checked_at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return result if checked_at >= started else {}
 
 
-def _finding(stdout: str, report: Optional[str]) -> str:
-    """What a monitor found: the features its JSON result names, else its verdict line."""
-    import json
-
-    result_path = os.path.splitext(report)[0] + ".json" if report else None
-    if result_path and os.path.exists(result_path):
-        try:
-            with open(result_path) as f:
-                result = json.load(f)
-        except (OSError, ValueError):
-            result = {}
-        named = [f"{key.split('_')[0]} in {', '.join(result[key])}" for key in
-                 ("drifted_features", "skewed_features", "anomalous_features") if result.get(key)]
-        if result.get("summary"):
-            named.append(str(result["summary"]))
-        if named:
-            return "; ".join(named)
-    for line in stdout.splitlines():
-        if "verdict" in line.lower() or line.startswith("Alert"):
-            return line.strip("-* ").strip()
-    return "alert (see the report)"
+def _finding(result: Dict[str, Any]) -> str:
+    """What a monitor found, by its result's documented keys (monitoring/result_file.py)."""
+    found = [f"{what} in {', '.join(result[key])}" for what, key in
+             (("drifted", "drifted_features"), ("anomalous", "anomalous_features")) if result.get(key)]
+    skewed = (result.get("tfdv") or {}).get("skew_threshold_exceeded")
+    if skewed:  # TFDV's comparator is reported beside the alert, never the cause of one
+        found.append(f"TFDV skew threshold exceeded in {', '.join(skewed)}")
+    if not found and result.get("summary"):
+        found.append(str(result["summary"]))
+    return "; ".join(found) or "alert (see the report)"
 
 
 def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout) -> int:

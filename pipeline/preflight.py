@@ -1,6 +1,6 @@
 """The data checked against the run's configuration, before the pipeline is built.
 
-Every runner calls `check` first: it scans the dataset's CSV files (data.preflight),
+Every runner calls `check` first: it scans the dataset's CSV files (data.csv_checks),
 settles the task and the classes from the label (data.tasks), checks that the metric
 fits them, and stops "NaN"/"inf" strings in numeric columns that the schema in force
 does not allow. A problem is a ConfigError with one line, raised before anything is

@@ -5,7 +5,8 @@
   <output>/serving_model/<model>/<version>/    pushed SavedModels (TF Serving's layout)
   <output>/reports/<run>.html, latest.html     the static run reports
   <output>/request_log/<model>/requests.jsonl  the server's request log
-  <output>/monitoring/<model>/                 drift monitor results
+  <output>/monitoring/<model>/                 the monitors' reports (<check>_<time>.json and .md)
+  <output>/monitoring/<model>/latest_<check>.json  the newest result of a monitor (drift, live_quality)
   <output>/kubeflow/<pipeline>.yaml            compiled Kubeflow / Vertex specs
   <output>/run.lock                            held by the run (or loop) using the folder
 
@@ -94,6 +95,13 @@ class OutputLayout:
 
     def monitoring_dir(self, model_name: str) -> str:
         return self._path(MONITORING, model_name)
+
+    def monitoring_result(self, model_name: str, check: str) -> str:
+        """<output>/monitoring/<model>/latest_<check>.json: what the continuous loop reads after a check.
+
+        `check` is "drift" or "live_quality"; the file's keys are documented in monitoring/__init__.py.
+        """
+        return self._path(MONITORING, model_name, f"latest_{check}.json")
 
     def kubeflow_spec(self, pipeline_name: str) -> str:
         return self._path(KUBEFLOW, f"{pipeline_name}.yaml")

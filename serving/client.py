@@ -1,7 +1,7 @@
 """Client and small load generator for TF Serving's REST and gRPC APIs.
 
 `python -m serving.client` reads rows from a CSV (or samples and optionally shifts
-them, see serving/traffic.py), sends them to a running server (this project's or a
+them, see serving/synthetic_traffic.py), sends them to a running server (this project's or a
 real TF Serving) and prints the predictions; with `--requests N --concurrency C` it
 becomes a bounded load generator and prints latency percentiles and errors.
 """
@@ -23,7 +23,7 @@ import numpy as np
 
 from runs import exit_codes
 from runs.cli import add_flag, add_model_name
-from serving import traffic
+from serving import synthetic_traffic
 from serving.contract import EXAMPLES_INPUT, REQUEST_ID_HEADER
 from serving.raw_features import RawFeatures
 
@@ -81,7 +81,7 @@ class RestClient:
 
     @property
     def last_request_id(self) -> Optional[str]:
-        """The x-request-id of this thread's last answer: what delayed labels refer to (serving.feedback)."""
+        """The x-request-id of this thread's last answer: what delayed labels refer to (monitoring.live_quality)."""
         return getattr(self._local, "request_id", None)
 
     def _model_path(self, version: Optional[int]) -> str:
@@ -249,8 +249,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     features = RawFeatures.from_file(args.schema)
     rows = features.read_csv(args.csv, limit=None if args.sample else args.rows)
     if args.sample:
-        rows = traffic.sample_rows(rows, args.rows, seed=args.seed)
-    rows = traffic.shift_rows(rows, traffic.parse_shifts(args.shift))
+        rows = synthetic_traffic.sample_rows(rows, args.rows, seed=args.seed)
+    rows = synthetic_traffic.shift_rows(rows, synthetic_traffic.parse_shifts(args.shift))
     if not rows:
         print(f"error: no rows in {args.csv}", file=sys.stderr)
         return exit_codes.BAD_INPUT
@@ -279,7 +279,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             predictions = predict(batch)
             request_id = client.last_request_id if args.protocol == "rest" else None
             for index, (row, prediction) in enumerate(zip(batch, predictions)):
-                # With the request id and row, a label that arrives later can be joined (serving.feedback).
+                # With the request id and row, a label that arrives later can be joined (monitoring.live_quality).
                 ids = {"request_id": request_id, "row": index} if request_id else {}
                 print(json.dumps({"features": row, "prediction": prediction, **ids}))
         return exit_codes.OK

@@ -9,25 +9,23 @@ a message that names the feature.
 from __future__ import annotations
 
 import base64
-import csv
 import functools
 import math
 import re
 import warnings
-from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
-from google.protobuf import message, text_format
+from google.protobuf import message
 from tensorflow.core.example import example_pb2, feature_pb2
 from tensorflow_metadata.proto.v0 import schema_pb2
+
+from serving.contract import FeatureError, ServingFeatures
 
 # protobuf's C++ parser warns (once per process, on stderr) about some byte strings that
 # are not messages; such input is a client error answered with a 400, not a server warning.
 warnings.filterwarnings("ignore", message="Unexpected end-group tag", category=RuntimeWarning)
 
-SERVING_ENVIRONMENT = "SERVING"
-_TYPE_NAMES = {schema_pb2.BYTES: "string", schema_pb2.INT: "integer", schema_pb2.FLOAT: "number"}
 _INT64 = np.iinfo(np.int64)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 # A non-finite float32 has every exponent bit set: little-endian, its two high bytes are
@@ -40,69 +38,19 @@ _MAYBE_NON_FINITE_FLOAT32 = re.compile(rb"[\x80-\xff][\x7f\xff]")
 NON_FINITE_HINT = "non-finite numbers are refused: send a finite value, or leave the feature out if it is optional"
 
 
-class FeatureError(ValueError):
-    """A raw-feature value the model cannot take; the message names the feature and the fix."""
-
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    name: str
-    type: int  # schema_pb2.FeatureType
-    required: bool  # every example needs a value
-    max_values: int  # 0 = unbounded
-    # Every example carries the feature, maybe with no value: CsvExampleGen writes
-    # an empty CSV field as an empty list, so a schema inferred from CSV data
-    # demands presence, not a value. A missing value is then sent the same way.
-    always_present: bool = False
-
-    @property
-    def type_name(self) -> str:
-        return _TYPE_NAMES.get(self.type, "unknown")
-
-
 def _empty_list(feature: feature_pb2.Feature, kind: int) -> None:
     """Marks a feature present with no values, in the list kind its type takes."""
     {schema_pb2.BYTES: feature.bytes_list, schema_pb2.INT: feature.int64_list,
      schema_pb2.FLOAT: feature.float_list}[kind].SetInParent()
 
 
-def load_schema(path: str) -> schema_pb2.Schema:
-    with open(path) as f:
-        return text_format.Parse(f.read(), schema_pb2.Schema())
-
-
-def _in_environment(feature: schema_pb2.Feature, environment: str) -> bool:
-    if environment in feature.not_in_environment:
-        return False
-    return not feature.in_environment or environment in feature.in_environment
-
-
-class RawFeatures:
-    """The features a client sends to the served model, as the schema declares them.
+class RawFeatures(ServingFeatures):
+    """The features a client sends (serving.contract.ServingFeatures), encoded as the model parses them.
 
     The schema's other features (the label, ignored columns: not in the SERVING
     environment) are columns of the training CSV: a row sent as it appears there is
     accepted and those values are dropped. A key the schema never had is an error.
     """
-
-    def __init__(self, schema: schema_pb2.Schema, environment: str = SERVING_ENVIRONMENT):
-        self.schema = schema
-        self.specs: Dict[str, FeatureSpec] = {}
-        self.dropped = frozenset(f.name for f in schema.feature if not _in_environment(f, environment))
-        for feature in schema.feature:
-            if feature.name in self.dropped:
-                continue
-            self.specs[feature.name] = FeatureSpec(
-                feature.name, feature.type, feature.value_count.min >= 1, feature.value_count.max,
-                always_present=feature.presence.min_fraction >= 1.0)
-
-    @classmethod
-    def from_file(cls, path: str) -> "RawFeatures":
-        return cls(load_schema(path))
-
-    @property
-    def names(self) -> List[str]:
-        return list(self.specs)
 
     @functools.cached_property
     def float_names(self) -> List[str]:
@@ -190,37 +138,6 @@ class RawFeatures:
             except FeatureError as e:
                 raise FeatureError(f"instance {i}: {e}") from None
         return out
-
-    # ---- CSV -> JSON objects ----------------------------------------------------------
-
-    def read_csv(self, path: str, limit: Optional[int] = None) -> List[Dict[str, Any]]:
-        """CSV rows (header line, empty field = missing) -> typed rows of serving features."""
-        rows = []
-        with open(path, newline="") as f:
-            reader = csv.DictReader(f)
-            missing = [n for n, s in self.specs.items()
-                       if (s.required or s.always_present) and n not in (reader.fieldnames or ())]
-            if missing:
-                raise FeatureError(f"{path}: the CSV lacks the required column(s) {missing}")
-            for line in reader:
-                try:
-                    rows.append({name: self._parse_csv_value(spec, line.get(name, ""))
-                                 for name, spec in self.specs.items()})
-                except ValueError as e:
-                    raise FeatureError(f"{path}:{reader.line_num}: {e}") from None
-                if limit is not None and len(rows) >= limit:
-                    break
-        return rows
-
-    @staticmethod
-    def _parse_csv_value(spec: FeatureSpec, text: Optional[str]):
-        if text is None or text == "":
-            return None
-        if spec.type == schema_pb2.INT:
-            return int(float(text))
-        if spec.type == schema_pb2.FLOAT:
-            return float(text)
-        return text
 
 
 def _as_list(value) -> list:

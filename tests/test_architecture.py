@@ -2,9 +2,18 @@
 
 - `serving` never imports the TFX pipeline code (`pipeline`, `models`, `tfx`): it runs where only a
   SavedModel and a metadata store exist. It reads runs through `runs`.
-- `runs` (reading what runs left behind) imports neither `pipeline`, `models` nor `serving`.
+- `serving` never imports `monitoring`: the server never loads TFDV or scipy's statistics (checked
+  in a fresh process too; TensorFlow itself imports scipy.sparse and scipy.linalg, not scipy.stats).
+  The old commands `python -m serving.monitor` and `serving.feedback` run the monitoring ones by
+  name (runpy), without importing them.
+- `monitoring` (everything after the request log) imports no `pipeline`, `models` or `tfx`, and from
+  `serving` exactly two modules: the model/server contract (`serving.contract`: where a version's
+  schema is and which features it takes) and the request-log format (`serving.request_log_format`:
+  the log's files and record fields). Not the server, not the encoder of tf.Examples.
+- `runs` (reading what runs left behind) imports neither `pipeline`, `models`, `serving` nor `monitoring`.
 - `models` (the ML a user edits) imports none of the project's other packages.
-- `pipeline` never imports `serving`: data flows one way.
+- `pipeline` never imports `serving` or `monitoring`: data flows one way. The continuous loop runs
+  the monitors as commands and reads their result files (monitoring/result_file.py documents them).
 - `data` (the dataset tools) imports none of the project's other packages, except two leaf modules
   of `runs` every command shares: `runs.exit_codes` and `runs.cli`. A leaf imports no project module,
   so `data` still loads nothing of the pipeline, the store or the server.
@@ -18,18 +27,23 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-PACKAGES = ("pipeline", "runs", "models", "serving", "data", "benchmarks")
+PACKAGES = ("pipeline", "runs", "models", "serving", "monitoring", "data", "benchmarks")
 FORBIDDEN = {
-    "serving": {"pipeline", "models", "tfx"},
-    "runs": {"pipeline", "models", "serving", "tfx"},
-    "models": {"pipeline", "runs", "serving", "data", "benchmarks"},
-    "pipeline": {"serving"},
-    "data": {"pipeline", "runs", "serving", "models"},
+    "serving": {"pipeline", "models", "tfx", "monitoring"},
+    "monitoring": {"pipeline", "models", "tfx"},
+    "runs": {"pipeline", "models", "serving", "monitoring", "tfx"},
+    "models": {"pipeline", "runs", "serving", "monitoring", "data", "benchmarks"},
+    "pipeline": {"serving", "monitoring"},
+    "data": {"pipeline", "runs", "serving", "monitoring", "models"},
 }
 # Modules a package may import although FORBIDDEN names their package (they import no project module).
 ALLOWED_LEAVES = {
     "data": {"runs.exit_codes", "runs.cli"},
 }
+
+# What monitoring may take from serving: the contract and the request-log format, one module each
+# (`serving` itself counts only as the package a `from serving import contract` names).
+MONITORING_SEES_OF_SERVING = {"serving", "serving.contract", "serving.request_log_format"}
 
 
 def _module_files() -> Dict[str, str]:
@@ -65,7 +79,7 @@ def _imports(path: str) -> Set[str]:
 
 
 def test_the_project_has_the_packages_the_readme_describes():
-    for package in ("pipeline", "runs", "models", "serving", "serving.server", "serving.deploy"):
+    for package in ("pipeline", "runs", "models", "serving", "serving.server", "serving.deploy", "monitoring"):
         assert package in MODULES
 
 
@@ -89,6 +103,25 @@ def test_allowed_leaves_import_no_project_module(leaf):
     assert not {i for i in _imports(MODULES[leaf]) if i.split(".")[0] in top_level}
     package = leaf.rsplit(".", 1)[0]
     assert not open(MODULES[package]).read().strip(), f"{package}/__init__.py must stay empty"
+
+
+def test_monitoring_takes_only_the_contract_and_the_request_log_format_from_serving():
+    broken = [f"{module} imports {imported}" for module, path in MODULES.items() if module.split(".")[0] == "monitoring"
+              for imported in _imports(path)
+              if imported.split(".")[0] == "serving" and imported not in MONITORING_SEES_OF_SERVING]
+    assert not broken
+
+
+def test_the_server_never_loads_tfdv_or_scipy_stats():
+    """What `python -m serving.server` imports; the old monitor commands name monitoring, never import it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, serving.server, serving.server.model_server, serving.monitor, serving.feedback; "
+            "print(sorted(m for m in ('tensorflow_data_validation', 'scipy.stats', 'monitoring') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_runners_are_thin():

@@ -119,7 +119,7 @@ def test_dockerignore_keeps_local_state_out(ignore_patterns, path):
 
 def test_dockerignore_keeps_everything_the_image_needs(ignore_patterns):
     needed = ["setup.py", "requirements.lock", "local_runner.py", "kubeflow_runner.py"]
-    for package in ("pipeline", "models", "data", "serving"):
+    for package in ("pipeline", "models", "data", "serving", "monitoring"):
         for folder, _, files in os.walk(os.path.join(REPO_ROOT, package)):
             needed += [os.path.relpath(os.path.join(folder, f), REPO_ROOT) for f in files
                        if not f.endswith(".pyc")]

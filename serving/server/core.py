@@ -5,7 +5,7 @@ translate back; status, latency and the request log are recorded here once, so t
 two APIs cannot drift apart. Every prediction gets a request id (the client's own
 `x-request-id` when it sends a sane one): REST returns it as a response header, gRPC
 as response metadata, and the request log records it, so labels that arrive later can
-be joined with what was predicted (serving/feedback.py).
+be joined with what was predicted (monitoring/live_quality.py).
 """
 from __future__ import annotations
 

@@ -28,7 +28,8 @@ from typing import Any, Callable, Deque, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from serving.server.request_log_writer import ACK, FRAME_HEADER, LOG_FILE
+from serving.request_log_format import LOG_FILE
+from serving.server.request_log_writer import ACK, FRAME_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -174,17 +175,3 @@ class RequestLog:
             log.error("Request log stopped: %s; requests are still served but no longer logged (%s)",
                       reason, self.path)
         self._drop(lost)
-
-
-def log_files(directory: str) -> List[str]:
-    """The current log and its rotated backups, oldest first."""
-    if not os.path.isdir(directory):
-        return []
-    backups = sorted((n for n in os.listdir(directory) if n.startswith(LOG_FILE + ".")
-                      and n[len(LOG_FILE) + 1:].isdigit()),
-                     key=lambda n: int(n[len(LOG_FILE) + 1:]), reverse=True)
-    files = [os.path.join(directory, n) for n in backups]
-    current = os.path.join(directory, LOG_FILE)
-    if os.path.exists(current):
-        files.append(current)
-    return files

@@ -23,8 +23,8 @@ from typing import Any, BinaryIO, List, Sequence
 import orjson
 
 from serving.example_rows import parse_examples
+from serving.request_log_format import LOG_FILE
 
-LOG_FILE = "requests.jsonl"
 FRAME_HEADER = struct.Struct("<I")
 ACK = struct.Struct("<Q")
 

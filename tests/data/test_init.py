@@ -95,7 +95,7 @@ def test_multiclass_bound_is_above_the_majority_class(tmp_path):
 
 
 def _profile(frame, label):
-    from data.preflight import LabelProfile
+    from data.csv_checks import LabelProfile
 
     profile = LabelProfile(label)
     for i, value in enumerate(frame[label].fillna(""), start=2):

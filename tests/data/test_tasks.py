@@ -2,7 +2,7 @@
 import pytest
 
 from data import tasks
-from data.preflight import MAX_CLASSES, DataError, LabelProfile
+from data.csv_checks import MAX_CLASSES, DataError, LabelProfile
 from models import features
 
 

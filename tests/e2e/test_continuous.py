@@ -70,7 +70,7 @@ def _drifted_traffic(output, rows: int = 600):
     from serving.contract import schema_path
     from serving.raw_features import RawFeatures
     from serving.server.request_log import LoggedRequest, RequestLog
-    from serving.traffic import sample_rows, shift_rows
+    from serving.synthetic_traffic import sample_rows, shift_rows
 
     base = os.path.join(output, "serving_model", "penguins")
     version = max(int(v) for v in os.listdir(base))

@@ -16,7 +16,8 @@ import pytest
 
 from pipeline.config import load_config
 from runs import exit_codes, inspect
-from serving import monitor, smoke, traffic
+from monitoring import drift
+from serving import smoke, synthetic_traffic
 from serving.client import RestClient
 from serving.raw_features import RawFeatures
 from serving.server import ModelServer
@@ -93,7 +94,7 @@ def served_traffic(mysql_run):
     with ModelServer(mysql_run.model_name, mysql_run.serving_dir, grpc_port=0, rest_port=0,
                      request_log_dir=mysql_run.layout.request_log_dir(mysql_run.model_name)) as server:
         client = RestClient(server.host, server.rest_port, mysql_run.model_name)
-        sample = traffic.sample_rows(rows, 200, seed=3)
+        sample = synthetic_traffic.sample_rows(rows, 200, seed=3)
         for start in range(0, len(sample), 20):
             client.predict_rows(sample[start:start + 20])
         client.close()
@@ -102,7 +103,7 @@ def served_traffic(mysql_run):
 def test_monitor_finds_the_training_baseline_in_the_mysql_store(mysql_run, served_traffic, database, tmp_path,
                                                                  capsys):
     """The drift monitor opens the same store the run wrote: no SQLite file exists at all."""
-    code = monitor.main(["--output-dir", mysql_run.output_dir, "--report_dir", str(tmp_path), *_flags(database)])
+    code = drift.main(["--output-dir", mysql_run.output_dir, "--report_dir", str(tmp_path), *_flags(database)])
     out = capsys.readouterr().out
     assert code in (exit_codes.OK, exit_codes.FOUND), out
     [result] = [json.load(open(tmp_path / p)) for p in os.listdir(tmp_path) if p.endswith(".json")]
@@ -117,7 +118,7 @@ def test_smoke_sends_the_rows_the_model_was_trained_on_found_in_the_mysql_store(
 
 
 def test_monitor_without_the_store_flags_says_where_it_looked(mysql_run, served_traffic, tmp_path, capsys):
-    code = monitor.main(["--output-dir", mysql_run.output_dir, "--report_dir", str(tmp_path), "--min_rows", "1"])
+    code = drift.main(["--output-dir", mysql_run.output_dir, "--report_dir", str(tmp_path), "--min_rows", "1"])
     assert code == exit_codes.BAD_INPUT
     assert f"no metadata store at {mysql_run.layout.metadata_sqlite}" in capsys.readouterr().err
 

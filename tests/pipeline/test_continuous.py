@@ -75,15 +75,26 @@ def test_a_span_that_made_a_run_fail_waits_for_its_files_to_change(tmp_path, spa
     assert "span 2: its files made the last run fail" in loop.out.getvalue()
 
 
-def _monitor_answers(monkeypatch, returncode, report, stdout_extra=""):
+def _monitor_answers(monkeypatch, loop, returncode, result=None):
+    """Stands in for the monitor commands: exits `returncode` and, given a `result`, writes it where
+    the layout says, with the keys monitoring/result_file.py documents (a copy, so no monitoring import)."""
     calls = []
 
     def run(command, **kwargs):
         calls.append(command)
         if kwargs.get("shell"):
             return subprocess.CompletedProcess(command, 0)
-        return subprocess.CompletedProcess(command, returncode, f"{stdout_extra}Written: {report}.json, {report}.md\n",
-                                           "error: only 3 logged rows\n" if returncode == 2 else "")
+        if result is not None:
+            check = command[2].split(".")[-1]
+            report = os.path.join(loop.config.layout.monitoring_dir(loop.config.model_name), f"{check}_1")
+            written = {"check": check, "model": loop.config.model_name, "summary": "", "ok": returncode == 0,
+                       "checked_at": datetime.now(timezone.utc).isoformat(),
+                       "report_files": [report + ".json", report + ".md"], **result}
+            path = loop.config.layout.monitoring_result(loop.config.model_name, check)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as f:
+                json.dump(written, f)
+        return subprocess.CompletedProcess(command, returncode, "", "error: only 3 logged rows\n" if returncode == 2 else "")
 
     monkeypatch.setattr(continuous.subprocess, "run", run)
     return calls
@@ -96,48 +107,69 @@ def _served(loop):
 
 def test_nothing_is_checked_before_a_model_is_served(tmp_path, monkeypatch):
     loop = _loop(tmp_path, "--monitor-every", "10m")
-    calls = _monitor_answers(monkeypatch, 1, str(tmp_path / "r"))
+    calls = _monitor_answers(monkeypatch, loop, 1, {})
     loop.monitor()
     assert calls == [] and records.checks(loop.store) == []
 
 
 def test_drift_is_recorded_runs_the_hook_and_becomes_the_next_trigger(tmp_path, monkeypatch):
     loop = _served(_loop(tmp_path, "--monitor-every", "10m", "--on-alert", "notify --team ml"))
-    report = str(tmp_path / "monitor_1")
-    with open(report + ".json", "w") as f:
-        json.dump({"drifted_features": ["bill_length_mm"], "ok": False}, f)
-    calls = _monitor_answers(monkeypatch, 1, report)
+    calls = _monitor_answers(monkeypatch, loop, 1, {"drifted_features": ["bill_length_mm"], "anomalous_features": [],
+                                                    "tfdv": {"skew_threshold_exceeded": ["body_mass_g"]}})
     loop.monitor()
-    assert calls[0][1:3] == ["-m", "serving.monitor"] and "--since" in calls[0]
-    assert calls[1] == f"notify --team ml {report}.md"
+    report = os.path.join(loop.config.layout.monitoring_dir(loop.config.model_name), "drift_1.md")
+    assert calls[0][1:3] == ["-m", "monitoring.drift"] and "--since" in calls[0]
+    assert calls[1] == f"notify --team ml {report}"
     [check] = records.checks(loop.store)
     assert (check.check, check.verdict, check.detail, check.report) == (
-        "drift", "alert", "drifted in bill_length_mm", report + ".md")
+        "drift", "alert", "drifted in bill_length_mm; TFDV skew threshold exceeded in body_mass_g", report)
     assert loop.alert.trigger == "drift"
     assert "next run's trigger: drift" in loop.out.getvalue()
 
 
+def test_a_live_quality_alert_is_told_by_its_summary(tmp_path, monkeypatch):
+    loop = _served(_loop(tmp_path, "--monitor-every", "10m", "--labels", "labels.csv"))
+    _monitor_answers(monkeypatch, loop, 1, {"summary": "ALERT: version 1 (all) 0.5000 vs blessed 0.9000"})
+    loop.monitor()
+    assert [(c.check, c.detail) for c in records.checks(loop.store)] == [
+        ("drift", "ALERT: version 1 (all) 0.5000 vs blessed 0.9000"),
+        ("live quality", "ALERT: version 1 (all) 0.5000 vs blessed 0.9000")]
+    assert loop.alert.trigger == "live quality"
+
+
+def test_a_result_file_left_by_an_earlier_check_is_not_read(tmp_path, monkeypatch):
+    loop = _served(_loop(tmp_path, "--monitor-every", "10m"))
+    path = loop.config.layout.monitoring_result(loop.config.model_name, "drift")
+    os.makedirs(os.path.dirname(path))
+    with open(path, "w") as f:
+        json.dump({"checked_at": "2020-01-01T00:00:00+00:00", "drifted_features": ["island"],
+                   "report_files": ["old.json", "old.md"]}, f)
+    _monitor_answers(monkeypatch, loop, 1)
+    loop.monitor()
+    [check] = records.checks(loop.store)
+    assert (check.verdict, check.detail, check.report) == ("alert", "alert (see the report)", "")
+
+
 def test_the_window_ends_at_the_millisecond_the_check_starts(tmp_path, monkeypatch):
     """Requests logged in the same second as the check are in its window (the log stamps milliseconds)."""
-    from serving.logged_traffic import _timestamp
-    from serving.monitor import parse_time
+    from runs.durations import moment
 
     loop = _served(_loop(tmp_path, "--monitor-every", "10m"))
-    calls = _monitor_answers(monkeypatch, 1, str(tmp_path / "r"))
+    calls = _monitor_answers(monkeypatch, loop, 1, {})
     before = datetime.now(timezone.utc)
     time.sleep(0.002)
     loop.monitor()
     command = calls[0]
-    since, until = (parse_time(command[command.index(flag) + 1], None) for flag in ("--since", "--until"))
-    assert _timestamp({"timestamp": before.isoformat(timespec="milliseconds")}) < until
+    since, until = (moment(command[command.index(flag) + 1], None) for flag in ("--since", "--until"))
+    assert datetime.fromisoformat(before.isoformat(timespec="milliseconds")) < until  # as the log stamps it
     assert (until - since).total_seconds() == 600
 
 
 def test_a_check_that_could_not_run_is_recorded_and_changes_nothing(tmp_path, monkeypatch):
     loop = _served(_loop(tmp_path, "--monitor-every", "10m", "--labels", "labels.csv"))
-    calls = _monitor_answers(monkeypatch, 2, str(tmp_path / "r"))
+    calls = _monitor_answers(monkeypatch, loop, 2)
     loop.monitor()
-    assert [c[2] for c in calls] == ["serving.monitor", "serving.feedback"]
+    assert [c[2] for c in calls] == ["monitoring.drift", "monitoring.live_quality"]
     assert [(c.check, c.verdict, c.detail) for c in records.checks(loop.store)] == [
         ("drift", "not checked", "error: only 3 logged rows"), ("live quality", "not checked", "error: only 3 logged rows")]
     assert loop.alert is None
@@ -145,7 +177,7 @@ def test_a_check_that_could_not_run_is_recorded_and_changes_nothing(tmp_path, mo
 
 def test_the_monitors_get_the_store_the_loop_uses(tmp_path):
     loop = _loop(tmp_path)
-    command = loop.command("serving.monitor")
+    command = loop.command("monitoring.drift")
     assert command[command.index("--output-dir") + 1] == str(tmp_path / "out")
     assert "--sqlite" not in command and "--mysql-host" not in command
     (tmp_path / "b").mkdir()

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from tensorflow.core.example import example_pb2
 
-from serving.server.request_log import LOG_FILE, LoggedRequest, RequestLog, log_files
+from serving.request_log_format import LOG_FILE, log_files
+from serving.server.request_log import LoggedRequest, RequestLog
 from serving.server.request_log_writer import record_line
 
 from tests.conftest import REPO_ROOT

@@ -6,8 +6,10 @@ from datetime import datetime, timezone
 
 import pytest
 
+from monitoring import drift
 from runs import exit_codes
-from serving import monitor, traffic
+from runs.layout import OutputLayout
+from serving import synthetic_traffic
 from serving.client import GrpcClient, RestClient
 from serving.raw_features import RawFeatures
 from serving.server import ModelServer
@@ -42,7 +44,7 @@ def log(output_dir, rows, extra_lines=()):
 
 
 def check(output_dir, capsys, *flags):
-    code = monitor.main(["--output-dir", str(output_dir), "--baseline_data", CSV, *flags])
+    code = drift.main(["--output-dir", str(output_dir), "--baseline-data", CSV, *flags])
     captured = capsys.readouterr()
     reports = output_dir / "monitoring" / MODEL
     results = sorted(reports.glob("*.json")) if reports.exists() else []
@@ -50,10 +52,10 @@ def check(output_dir, capsys, *flags):
 
 
 def test_a_clean_window_is_clean_and_every_feature_is_reported(output_dir, rows, capsys):
-    log(output_dir, traffic.sample_rows(rows, 500, seed=11))
+    log(output_dir, synthetic_traffic.sample_rows(rows, 500, seed=11))
     code, result, out = check(output_dir, capsys)
     assert code == exit_codes.OK, out.out
-    assert result["verdict"] == monitor.CLEAN and result["ok"] and result["drifted_features"] == []
+    assert result["verdict"] == drift.CLEAN and result["ok"] and result["drifted_features"] == []
     features = set(RawFeatures.from_file(SCHEMA).specs)
     assert {t["feature"] for t in result["tests"]} == features
     for test in result["tests"]:
@@ -67,15 +69,15 @@ def test_a_clean_window_is_clean_and_every_feature_is_reported(output_dir, rows,
 
 def test_a_one_sd_shift_names_that_feature_only(output_dir, rows, capsys):
     sd = float(__import__("numpy").std([r["bill_length_mm"] for r in rows if r["bill_length_mm"] is not None]))
-    log(output_dir, traffic.shift_rows(traffic.sample_rows(rows, 500, seed=12), {"bill_length_mm": sd}))
+    log(output_dir, synthetic_traffic.shift_rows(synthetic_traffic.sample_rows(rows, 500, seed=12), {"bill_length_mm": sd}))
     code, result, out = check(output_dir, capsys)
     assert code == exit_codes.FOUND
-    assert result["verdict"] == monitor.DRIFT and result["drifted_features"] == ["bill_length_mm"]
+    assert result["verdict"] == drift.DRIFT and result["drifted_features"] == ["bill_length_mm"]
     assert "**drift**" in out.out and result["summary"].startswith("bill_length_mm (kolmogorov_smirnov")
 
 
 def test_unreadable_lines_and_non_finite_values_are_counted_not_fatal(output_dir, rows, capsys):
-    window = traffic.sample_rows(rows, 400, seed=13)
+    window = synthetic_traffic.sample_rows(rows, 400, seed=13)
     for row in window[:20]:
         row["bill_depth_mm"] = float("nan")
         row["island"] = float("inf")
@@ -93,10 +95,10 @@ def test_unreadable_lines_and_non_finite_values_are_counted_not_fatal(output_dir
 
 @pytest.mark.parametrize("count", [1, 40])
 def test_too_few_rows_is_a_verdict_of_its_own(output_dir, rows, capsys, count):
-    log(output_dir, traffic.sample_rows(rows, count, seed=14))
+    log(output_dir, synthetic_traffic.sample_rows(rows, count, seed=14))
     code, result, out = check(output_dir, capsys)
     assert code == exit_codes.BAD_INPUT
-    assert result["verdict"] == monitor.NOT_ENOUGH_ROWS and result["tests"] == []
+    assert result["verdict"] == drift.NOT_ENOUGH_ROWS and result["tests"] == []
     needed = result["rows_needed"]["rows"]
     assert needed > count
     assert out.err.strip() == (f"error: not enough rows to judge: {count} logged rows in this window, a "
@@ -104,7 +106,7 @@ def test_too_few_rows_is_a_verdict_of_its_own(output_dir, rows, capsys, count):
                                f"needs at least {needed} (false alarm rate 0.01, detection rate 0.95); send "
                                f"traffic or widen --since/--until")
     # The rates set the need: a laxer false alarm rate needs fewer rows.
-    code, laxer, _ = check(output_dir, capsys, "--false_alarm_rate", "0.2", "--detection_rate", "0.5")
+    code, laxer, _ = check(output_dir, capsys, "--false-alarm-rate", "0.2", "--detection-rate", "0.5")
     assert laxer["rows_needed"]["rows"] < needed
 
 
@@ -112,15 +114,15 @@ def test_bad_flags_and_inputs_are_one_line(output_dir, tmp_path, rows, capsys):
     code, _, out = check(output_dir, capsys)
     assert code == exit_codes.BAD_INPUT and "only 0 logged rows" in out.err
     log(output_dir, rows[:50])
-    assert monitor.main(["--output-dir", str(output_dir), "--baseline_data", str(tmp_path / "nope.csv")]) == \
+    assert drift.main(["--output-dir", str(output_dir), "--baseline_data", str(tmp_path / "nope.csv")]) == \
         exit_codes.BAD_INPUT
     err = capsys.readouterr().err
     assert err.startswith("error: cannot read --baseline_data") and err.count("\n") == 1
     with pytest.raises(SystemExit) as exit_info:
-        monitor.main(["--output-dir", str(output_dir), "--false_alarm_rate", "1.5"])
+        drift.main(["--output-dir", str(output_dir), "--false-alarm-rate", "1.5"])
     assert exit_info.value.code == exit_codes.BAD_INPUT
     with pytest.raises(SystemExit):
-        monitor.main(["--output-dir", str(output_dir), "--min_shift_sd", "-1"])
+        drift.main(["--output-dir", str(output_dir), "--min-shift-sd", "-1"])
 
 
 def serve_and_send(pipeline_run, log_dir, rows):
@@ -145,8 +147,8 @@ def rows():
 
 
 def run_monitor(pipeline_run, log_dir, report_dir, capsys):
-    code = monitor.main(["--output-dir", pipeline_run.output_dir, "--log_dir", str(log_dir),
-                         "--report_dir", str(report_dir)])
+    code = drift.main(["--output-dir", pipeline_run.output_dir, "--log-dir", str(log_dir),
+                         "--report-dir", str(report_dir)])
     out = capsys.readouterr().out
     [json_path] = [p for p in os.listdir(report_dir) if p.endswith(".json")]
     return code, json.load(open(os.path.join(report_dir, json_path))), out
@@ -155,12 +157,12 @@ def run_monitor(pipeline_run, log_dir, report_dir, capsys):
 def test_normal_traffic_is_clean_and_shifted_traffic_drifts_on_the_shifted_features(
         pipeline_run, rows, tmp_path, capsys):
     normal_log, shifted_log = tmp_path / "normal", tmp_path / "shifted"
-    serve_and_send(pipeline_run, normal_log, traffic.sample_rows(rows, 400, seed=1))
-    serve_and_send(pipeline_run, shifted_log, traffic.shift_rows(traffic.sample_rows(rows, 400, seed=2), SHIFTS))
+    serve_and_send(pipeline_run, normal_log, synthetic_traffic.sample_rows(rows, 400, seed=1))
+    serve_and_send(pipeline_run, shifted_log, synthetic_traffic.shift_rows(synthetic_traffic.sample_rows(rows, 400, seed=2), SHIFTS))
 
     code, result, report = run_monitor(pipeline_run, normal_log, tmp_path / "r1", capsys)
     assert code == exit_codes.OK, report
-    assert result["ok"] and result["verdict"] == monitor.CLEAN and result["rows"] == 400 and result["requests"] == 20
+    assert result["ok"] and result["verdict"] == drift.CLEAN and result["rows"] == 400 and result["requests"] == 20
     assert result["drifted_features"] == [] and result["anomalies"] == {}
     assert set(result["tfdv"]["drift"]) == set(rows[0])  # every serving feature was compared by TFDV too
     assert "MLMD lineage" in result["baseline"]["source"] and result["baseline"]["rows"] > 200
@@ -168,7 +170,7 @@ def test_normal_traffic_is_clean_and_shifted_traffic_drifts_on_the_shifted_featu
 
     code, result, report = run_monitor(pipeline_run, shifted_log, tmp_path / "r2", capsys)
     assert code == exit_codes.FOUND, report
-    assert result["verdict"] == monitor.DRIFT and result["drifted_features"] == sorted(SHIFTS)
+    assert result["verdict"] == drift.DRIFT and result["drifted_features"] == sorted(SHIFTS)
     assert result["tfdv"]["drift_threshold_exceeded"] == sorted(SHIFTS)
     for name in SHIFTS:
         [ks] = [t for t in result["tests"] if t["feature"] == name and t["test"] == "kolmogorov_smirnov"]
@@ -179,21 +181,51 @@ def test_normal_traffic_is_clean_and_shifted_traffic_drifts_on_the_shifted_featu
 def test_window_and_errors(pipeline_run, rows, tmp_path, capsys):
     log_dir = tmp_path / "log"
     serve_and_send(pipeline_run, log_dir, rows[:40])
-    code = monitor.main(["--output-dir", pipeline_run.output_dir, "--log_dir", str(log_dir),
-                         "--report_dir", str(tmp_path / "r"), "--until", "2000-01-01T00:00:00"])
+    code = drift.main(["--output-dir", pipeline_run.output_dir, "--log-dir", str(log_dir),
+                         "--report-dir", str(tmp_path / "r"), "--until", "2000-01-01T00:00:00"])
     assert code == exit_codes.BAD_INPUT
     assert "only 0 logged rows" in capsys.readouterr().err
-    code = monitor.main(["--output-dir", pipeline_run.output_dir, "--log_dir", str(log_dir),
-                         "--report_dir", str(tmp_path / "r"), "--since", "1h"])
+    code = drift.main(["--output-dir", pipeline_run.output_dir, "--log-dir", str(log_dir),
+                         "--report-dir", str(tmp_path / "r"), "--since", "1h"])
     assert code == exit_codes.BAD_INPUT  # 40 rows are too few to catch a one-sd shift at the default rates
     assert "not enough rows to judge: 40 logged rows" in capsys.readouterr().err
-    assert monitor.main(["--output-dir", str(tmp_path / "none")]) == exit_codes.BAD_INPUT
+    assert drift.main(["--output-dir", str(tmp_path / "none")]) == exit_codes.BAD_INPUT
 
 
-def test_parse_time():
+def test_the_window_is_read_as_every_command_reads_a_moment():
     now = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
-    assert monitor.parse_time("90m", now) == datetime(2024, 5, 1, 10, 30, tzinfo=timezone.utc)
-    assert monitor.parse_time("2024-05-01T10:00:00", now) == datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
-    assert monitor.parse_time(None, now) is None
-    with pytest.raises(monitor.MonitorError, match="ISO 8601"):
-        monitor.parse_time("yesterday", now)
+    assert drift.window_moment("90m", now) == datetime(2024, 5, 1, 10, 30, tzinfo=timezone.utc)
+    assert drift.window_moment("600", now) == datetime(2024, 5, 1, 11, 50, tzinfo=timezone.utc)  # seconds
+    assert drift.window_moment(None, now) is None
+    with pytest.raises(drift.MonitorError, match="ISO 8601"):
+        drift.window_moment("yesterday", now)
+
+
+def test_the_result_file_is_where_the_layout_says_with_the_documented_keys(output_dir, rows, capsys):
+    from monitoring.result_file import KEYS
+
+    log(output_dir, synthetic_traffic.sample_rows(rows, 500, seed=11))
+    code, result, _ = check(output_dir, capsys)
+    latest = OutputLayout(str(output_dir)).monitoring_result(MODEL, "drift")
+    assert json.loads(open(latest).read()) == result
+    assert set(KEYS) <= set(result) and result["check"] == "drift"
+    assert [os.path.basename(p)[:6] for p in result["report_files"]] == ["drift_", "drift_"]
+    assert all(os.path.exists(p) for p in result["report_files"])
+
+
+def test_the_old_snake_case_flags_still_work(output_dir, rows, capsys):
+    log(output_dir, synthetic_traffic.sample_rows(rows, 500, seed=11))
+    code = drift.main(["--output-dir", str(output_dir), "--baseline_data", CSV, "--false_alarm_rate", "0.01",
+                       "--model_name", MODEL, "--min_rows", "31"])
+    assert code == exit_codes.OK, capsys.readouterr()
+    assert "--false_alarm_rate" not in drift.build_parser().format_help()
+
+
+def test_python_m_serving_monitor_is_an_alias_of_monitoring_drift():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "serving.monitor", "--help"], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "python -m monitoring.drift" in done.stdout and "--false-alarm-rate" in done.stdout

@@ -4,10 +4,10 @@ import pytest
 from scipy import stats
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from serving import drift_tests
-from serving.drift_tests import (CHI_SQUARED, DRIFT, FISHER_PRESENCE, KOLMOGOROV_SMIRNOV, NO_DRIFT, SMALL_CHANGE,
+from monitoring import drift_statistics
+from monitoring.drift_statistics import (CHI_SQUARED, DRIFT, FISHER_PRESENCE, KOLMOGOROV_SMIRNOV, NO_DRIFT, SMALL_CHANGE,
                                  UNSEEN_CATEGORY, UNTESTABLE, DriftSettings, holm, judge, rows_needed)
-from serving.feature_values import columns_from_rows
+from monitoring.feature_columns import columns_from_rows
 
 TYPES = {"x": schema_pb2.FLOAT, "n": schema_pb2.INT, "color": schema_pb2.BYTES}
 SETTINGS = DriftSettings()
@@ -81,8 +81,8 @@ def test_a_category_never_seen_in_training_is_counted():
     chi = by(judge(columns_from_rows(rows, TYPES), TRAIN, SETTINGS), "color", CHI_SQUARED)
     assert chi.verdict == DRIFT and chi.effect_size >= 0.25
     window = {"red": 10, "purple": 5}
-    categories, table = drift_tests._pooled_table(window, {"red": 100, "green": 50})
-    assert UNSEEN_CATEGORY in categories or drift_tests.POOLED_CATEGORY in categories
+    categories, table = drift_statistics._pooled_table(window, {"red": 100, "green": 50})
+    assert UNSEEN_CATEGORY in categories or drift_statistics.POOLED_CATEGORY in categories
     assert table.sum() == 165  # nothing dropped by pooling
 
 
@@ -152,7 +152,7 @@ def test_rows_needed_give_the_configured_detection_rate():
 
 def test_categorical_rows_needed_match_a_noncentral_chi_squared_power():
     counts = {"a": 150, "b": 100, "c": 50}
-    needed = drift_tests.chi_squared_rows_needed(counts, alpha=0.001, power=0.95)
+    needed = drift_statistics.chi_squared_rows_needed(counts, alpha=0.001, power=0.95)
     p0 = np.array([0.5, 1 / 3, 1 / 6])
     p1 = p0 * (1 - 0.2 / (5 / 6))
     p1[2] += 0.2 / (5 / 6)

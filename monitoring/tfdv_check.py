@@ -2,7 +2,7 @@
 
 The schema's `drift_comparator` / `skew_comparator` thresholds are the TFX contract and are
 reported beside the drift tests, but they do not alarm: a fixed divergence threshold on
-histograms ignores sample size (see serving/drift_tests.py for what does). Schema anomalies
+histograms ignores sample size (see monitoring/drift_statistics.py for what does). Schema anomalies
 of the traffic (values outside a domain, a required feature absent...) do alarm.
 """
 from __future__ import annotations

@@ -100,7 +100,7 @@ def _version(value: Any) -> Any:
 def read_traffic(log_dir: str, model_name: str, since: Optional[datetime], until: Optional[datetime]
                  ) -> LoggedTraffic:
     """Logged raw-feature rows of one model within [since, until), from every rotated file."""
-    from serving.server.request_log import log_files
+    from serving.request_log_format import log_files
 
     traffic = LoggedTraffic()
     latest = None

@@ -1,12 +1,12 @@
-"""Drift of live traffic against the served model's training data: `python -m serving.monitor`.
+"""Drift of live traffic against the served model's training data: `python -m monitoring.drift`.
 
-Reads the request log of a time window (serving/logged_traffic.py), finds the training data
+Reads the request log of a time window (monitoring/logged_requests.py), finds the training data
 of the model version that served it through the MLMD lineage (runs/lineage.py; SQLite or
 MySQL, the same store flags as `inspect`), and judges every serving feature with a
 two-sample test that accounts for both sample sizes, Holm-adjusted so one number sets the
 chance of a false alarm per window, with an effect size beside each p-value
-(serving/drift_tests.py). TFDV's comparators and schema checks run beside it
-(serving/tfdv_check.py). Writes a JSON result and a markdown report; exits 0 when clean,
+(monitoring/drift_statistics.py). TFDV's comparators and schema checks run beside it
+(monitoring/tfdv_check.py). Writes a JSON result and a markdown report; exits 0 when clean,
 1 when drift or schema anomalies are found, 2 when it could not judge (too few rows for
 the configured rates, no baseline...).
 """
@@ -15,22 +15,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from dataclasses import asdict
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional
 
-from runs import exit_codes
+from monitoring.baseline import Baseline, BaselineError, csv_baseline, lineage_baseline
+from monitoring.drift_statistics import DriftSettings
+from monitoring.feature_columns import schema_types
+from monitoring.result_file import write_result
+from runs import durations, exit_codes
+from runs.cli import add_flag, add_model_name
 from runs.layout import LayoutError, OutputLayout
 from runs.store import MetadataConfig, StoreError, add_store_arguments, output_dir_from_args, store_from_args
-from serving.baseline import Baseline, BaselineError, csv_baseline, lineage_baseline
-from serving.drift_tests import DriftSettings
-from serving.feature_values import schema_types
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
+CHECK = "drift"  # the name of its result file: OutputLayout.monitoring_result(model, CHECK)
 CLEAN, DRIFT, ANOMALIES, NOT_ENOUGH_ROWS = "clean", "drift", "anomalies", "not enough rows"
 EXIT_CODES = {CLEAN: exit_codes.OK, DRIFT: exit_codes.FOUND, ANOMALIES: exit_codes.FOUND,
               NOT_ENOUGH_ROWS: exit_codes.BAD_INPUT}
@@ -40,18 +39,12 @@ class MonitorError(RuntimeError):
     """The check could not run (no traffic, no baseline...); the message says what to do."""
 
 
-def parse_time(text: Optional[str], now: datetime) -> Optional[datetime]:
-    """ISO 8601 (UTC if no zone) or a duration back from now: '30m', '2h', '1d'."""
-    if text is None:
-        return None
-    match = _DURATION.match(text.strip())
-    if match:
-        return now - timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+def window_moment(text: Optional[str], now: datetime) -> Optional[datetime]:
+    """--since/--until: ISO 8601 or a duration back from now (runs/durations.py, the one reading)."""
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise MonitorError(f"cannot read time {text!r}: use ISO 8601 (2024-05-01T12:00:00) or 30m/2h/1d") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return durations.moment(text, now)
+    except ValueError as e:
+        raise MonitorError(str(e)) from None
 
 
 def _values_summary(column) -> Dict[str, int]:
@@ -59,19 +52,19 @@ def _values_summary(column) -> Dict[str, int]:
             "wrong_type": column.wrong_type}
 
 
-def judge_window(rows: List[Dict[str, Any]], baseline: Baseline, raw_features, settings: DriftSettings,
+def judge_window(rows: List[Dict[str, Any]], baseline: Baseline, features, settings: DriftSettings,
                  min_rows: int = 1) -> Dict[str, Any]:
     """The verdict on one window of rows: the part of `run` that needs no files (the benchmark calls it too)."""
-    from serving import drift_tests, tfdv_check
-    from serving.feature_values import read_rows
+    from monitoring import drift_statistics, tfdv_check
+    from monitoring.feature_columns import read_rows
 
-    types = schema_types(raw_features)
-    needed = drift_tests.rows_needed(baseline.columns, settings)
+    types = schema_types(features)
+    needed = drift_statistics.rows_needed(baseline.columns, settings)
     enough = max(needed.rows, min_rows) if needed.rows is not None else None
     result: Dict[str, Any] = {
         "rows": len(rows),
         "settings": asdict(settings),
-        "test_count": drift_tests.tests_per_window(baseline.columns),
+        "test_count": drift_statistics.tests_per_window(baseline.columns),
         "rows_needed": {"rows": enough, "by_feature": needed.by_feature, "limiting_feature": needed.limiting_feature,
                         "undetectable": needed.undetectable},
         "tests": [], "drifted_features": [], "changed_features": [], "values": {}, "tfdv": {},
@@ -83,8 +76,8 @@ def judge_window(rows: List[Dict[str, Any]], baseline: Baseline, raw_features, s
         result["ok"] = False
         return result
     window, values = read_rows(rows, types)
-    judgement = drift_tests.judge(window, baseline.columns, settings)
-    tfdv = tfdv_check.findings(tfdv_check.statistics_of(values, types), baseline.statistics, raw_features.schema,
+    judgement = drift_statistics.judge(window, baseline.columns, settings)
+    tfdv = tfdv_check.findings(tfdv_check.statistics_of(values, types), baseline.statistics, features.schema,
                                set(types))
     result.update({
         "tests": [t.to_dict() for t in judgement.tests],
@@ -133,16 +126,16 @@ def run(output_dir: str, model_name: Optional[str] = None, *, log_dir: Optional[
         baseline_data: Optional[List[str]] = None, report_dir: Optional[str] = None,
         settings: Optional[DriftSettings] = None, min_rows: int = 30, now: Optional[datetime] = None,
         metadata_config: Optional[MetadataConfig] = None) -> Dict[str, Any]:
-    """Everything `python -m serving.monitor` does; returns the result and writes the report files.
+    """Everything `python -m monitoring.drift` does; returns the result and writes the report files.
 
     `result["verdict"]` is "clean", "drift", "anomalies" or "not enough rows" (EXIT_CODES maps
     each to the command's exit code). Raises MonitorError when it cannot check at all. The
     baseline is found in `metadata_config`'s store (default <output>/metadata.sqlite).
     """
-    from serving import monitor_report
+    from monitoring import drift_report
+    from monitoring.logged_requests import read_traffic
+    from serving.contract import ServingFeatures
     from serving.contract import schema_path as model_schema_path
-    from serving.logged_traffic import read_traffic
-    from serving.raw_features import RawFeatures
 
     now = now or datetime.now(timezone.utc)
     settings = settings or DriftSettings()
@@ -152,12 +145,12 @@ def run(output_dir: str, model_name: Optional[str] = None, *, log_dir: Optional[
     except LayoutError as e:
         raise MonitorError(str(e)) from None
     log_dir = log_dir or layout.request_log_dir(model_name)
-    start, end = parse_time(since, now), parse_time(until, now)
+    start, end = window_moment(since, now), window_moment(until, now)
     traffic = read_traffic(log_dir, model_name, start, end)
     version = model_version or traffic.latest_version
     if version is None and traffic.rows:
         raise MonitorError(f"the logged rows of '{model_name}' in {log_dir} name no model version; "
-                           f"pass --model_version")
+                           f"pass --model-version")
     if version is None:
         raise MonitorError(f"only 0 logged rows of '{model_name}' in {log_dir} for this window "
                            f"({traffic.unreadable.summary()}); send traffic or widen --since/--until")
@@ -165,13 +158,13 @@ def run(output_dir: str, model_name: Optional[str] = None, *, log_dir: Optional[
     schema_path = model_schema_path(version_dir)
     if not os.path.exists(schema_path):
         raise MonitorError(f"{schema_path} not found: is version {version} still under {base_path}?")
-    raw_features = RawFeatures.from_file(schema_path)
+    features = ServingFeatures.from_file(schema_path)
     try:
         if baseline_data:
-            baseline = csv_baseline(baseline_data, raw_features)
+            baseline = csv_baseline(baseline_data, features)
         else:
             baseline = lineage_baseline(metadata_config or MetadataConfig.for_output(output_dir), version_dir,
-                                        raw_features)
+                                        features)
     except BaselineError as e:
         raise MonitorError(str(e)) from None
     result = {
@@ -186,16 +179,9 @@ def run(output_dir: str, model_name: Optional[str] = None, *, log_dir: Optional[
         "unreadable_log_lines": {**traffic.unreadable.to_dict(), "summary": traffic.unreadable.summary()},
         "checked_at": now.isoformat(),
     }
-    result.update(judge_window(traffic.rows, baseline, raw_features, settings, min_rows))
-    report_dir = report_dir or layout.monitoring_dir(model_name)
-    os.makedirs(report_dir, exist_ok=True)
-    stamp = now.strftime("%Y%m%dT%H%M%SZ")
-    result["report_files"] = [os.path.join(report_dir, f"monitor_{stamp}.json"),
-                              os.path.join(report_dir, f"monitor_{stamp}.md")]
-    with open(result["report_files"][0], "w") as f:
-        json.dump(result, f, indent=2, allow_nan=False)
-    with open(result["report_files"][1], "w") as f:
-        f.write(monitor_report.render(result))
+    result.update(judge_window(traffic.rows, baseline, features, settings, min_rows))
+    write_result(result, report_dir or layout.monitoring_dir(model_name), CHECK, now, drift_report.render(result),
+                 layout.monitoring_result(model_name, CHECK))
     return result
 
 
@@ -206,33 +192,39 @@ def _rate(text: str) -> float:
     return value
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    from serving import monitor_report
-
-    p = argparse.ArgumentParser(prog="python -m serving.monitor", description=__doc__.split("\n\n")[0])
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m monitoring.drift", description=__doc__.split("\n\n")[0])
     add_store_arguments(p, "pipeline output dir (serving_model/, request_log/, metadata.sqlite); default ./outputs")
-    p.add_argument("--model_name", default=None, help="default: the only model under serving_model/")
-    p.add_argument("--log_dir", default=None, help="request log dir (default: <output>/request_log/<model>)")
-    p.add_argument("--since", default=None, help="window start: ISO 8601 or a duration back from now (30m, 2h)")
+    add_model_name(p)
+    add_flag(p, "--log-dir", default=None, help="request log dir (default: <output>/request_log/<model>)")
+    p.add_argument("--since", default=None,
+                   help="window start: ISO 8601 or a duration back from now (30m, 2h; a bare number is seconds)")
     p.add_argument("--until", default=None, help="window end (exclusive), same forms")
-    p.add_argument("--model_version", type=int, default=None,
-                   help="version whose training data is the baseline (default: the latest one in the log)")
-    p.add_argument("--baseline_data", nargs="+", default=None, metavar="CSV",
-                   help="CSV file(s) of training rows to compare with, instead of the MLMD lineage")
-    p.add_argument("--report_dir", default=None, help="default: <output>/monitoring/<model>")
+    add_flag(p, "--model-version", type=int, default=None,
+             help="version whose training data is the baseline (default: the latest one in the log)")
+    add_flag(p, "--baseline-data", nargs="+", default=None, metavar="CSV",
+             help="CSV file(s) of training rows to compare with, instead of the MLMD lineage")
+    add_flag(p, "--report-dir", default=None, help="default: <output>/monitoring/<model>")
     defaults = DriftSettings()
-    p.add_argument("--false_alarm_rate", type=_rate, default=defaults.false_alarm_rate,
-                   help="chance that a window without drift is flagged at all (default %(default)s)")
-    p.add_argument("--detection_rate", type=_rate, default=defaults.detection_rate,
-                   help="wanted chance of catching a one-standard-deviation shift; sets the rows a window "
-                        "needs (default %(default)s)")
-    p.add_argument("--min_shift_sd", type=float, default=defaults.min_shift_sd,
-                   help="smallest numeric change that counts as drift, in training standard deviations "
-                        "(default %(default)s)")
-    p.add_argument("--min_share_change", type=float, default=defaults.min_share_change,
-                   help="smallest change of category or missing shares that counts as drift (default %(default)s)")
-    p.add_argument("--min_rows", type=int, default=30,
-                   help="never judge fewer logged rows than this, whatever the rates allow (default %(default)s)")
+    add_flag(p, "--false-alarm-rate", type=_rate, default=defaults.false_alarm_rate,
+             help="chance that a window without drift is flagged at all (default %(default)s)")
+    add_flag(p, "--detection-rate", type=_rate, default=defaults.detection_rate,
+             help="wanted chance of catching a one-standard-deviation shift; sets the rows a window "
+                  "needs (default %(default)s)")
+    add_flag(p, "--min-shift-sd", type=float, default=defaults.min_shift_sd,
+             help="smallest numeric change that counts as drift, in training standard deviations "
+                  "(default %(default)s)")
+    add_flag(p, "--min-share-change", type=float, default=defaults.min_share_change,
+             help="smallest change of category or missing shares that counts as drift (default %(default)s)")
+    add_flag(p, "--min-rows", type=int, default=30,
+             help="never judge fewer logged rows than this, whatever the rates allow (default %(default)s)")
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    from monitoring import drift_report
+
+    p = build_parser()
     args = p.parse_args(argv)
     try:
         settings = DriftSettings(args.false_alarm_rate, args.detection_rate, args.min_shift_sd, args.min_share_change)
@@ -246,7 +238,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (MonitorError, StoreError) as e:
         print(f"error: {e}", file=sys.stderr)
         return exit_codes.BAD_INPUT
-    print(monitor_report.render(result))
+    print(drift_report.render(result))
     print("Written: " + ", ".join(result["report_files"]))
     if result["verdict"] == NOT_ENOUGH_ROWS:
         print(f"error: not enough rows to judge: {result['summary']}", file=sys.stderr)

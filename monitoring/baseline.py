@@ -10,9 +10,9 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, List
 
+from monitoring.feature_columns import read_rows, schema_types
 from runs import lineage
 from runs.store import MetadataConfig, StoreError
-from serving.feature_values import read_rows, schema_types
 
 
 class BaselineError(LookupError):
@@ -23,21 +23,21 @@ class BaselineError(LookupError):
 class Baseline:
     """What a window is compared with: the training split's values and its TFDV statistics."""
 
-    columns: Dict[str, Any]  # feature -> serving.feature_values.FeatureColumn
+    columns: Dict[str, Any]  # feature -> monitoring.feature_columns.FeatureColumn
     statistics: Any  # DatasetFeatureStatisticsList
     description: Dict[str, Any]
 
 
-def lineage_baseline(metadata_config: MetadataConfig, version_dir: str, raw_features) -> Baseline:
+def lineage_baseline(metadata_config: MetadataConfig, version_dir: str, features) -> Baseline:
     """The train split of the examples that trained `version_dir`, and StatisticsGen's statistics of it."""
     import tensorflow_data_validation as tfdv
 
+    from monitoring.training_examples import TrainingDataError, training_columns
     from runs.store import open_store
-    from serving.training_data import TrainingDataError, training_columns
 
     try:
         found = lineage.training_statistics(open_store(metadata_config, readonly=True), version_dir)
-        columns = training_columns(found.examples_uri, schema_types(raw_features))
+        columns = training_columns(found.examples_uri, schema_types(features))
     except (StoreError, lineage.LineageError, TrainingDataError) as e:
         raise BaselineError(f"{e} (or pass --baseline_data)") from None
     return Baseline(columns, tfdv.load_stats_binary(found.path), {
@@ -45,27 +45,27 @@ def lineage_baseline(metadata_config: MetadataConfig, version_dir: str, raw_feat
         "source": f"MLMD lineage of PushedModel artifact {found.pushed_model_artifact_id}"})
 
 
-def rows_baseline(rows: List[Dict[str, Any]], raw_features, description: Dict[str, Any]) -> Baseline:
+def rows_baseline(rows: List[Dict[str, Any]], features, description: Dict[str, Any]) -> Baseline:
     """Training rows given directly; their TFDV statistics are computed here, as the window's are."""
-    from serving.tfdv_check import statistics_of
+    from monitoring.tfdv_check import statistics_of
 
-    types = schema_types(raw_features)
+    types = schema_types(features)
     columns, values = read_rows(rows, types)
     return Baseline(columns, statistics_of(values, types), description)
 
 
-def csv_baseline(paths: List[str], raw_features) -> Baseline:
+def csv_baseline(paths: List[str], features) -> Baseline:
     """Training rows as CSV files (as a dataset folder holds them)."""
-    from serving.raw_features import FeatureError
+    from serving.contract import FeatureError
 
     rows = []
     for path in paths:
         try:
-            rows.extend(raw_features.read_csv(path))
+            rows.extend(features.read_csv(path))
         except (OSError, FeatureError) as e:
             raise BaselineError(f"cannot read --baseline_data {path}: {e}") from None
     if not rows:
         raise BaselineError(f"--baseline_data {', '.join(paths)} holds no rows")
-    return rows_baseline(rows, raw_features, {
+    return rows_baseline(rows, features, {
         "data": [os.path.abspath(p) for p in paths], "statistics": "computed from --baseline_data",
         "source": "--baseline_data " + ", ".join(paths)})

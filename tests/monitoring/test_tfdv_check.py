@@ -3,8 +3,8 @@ import os
 
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from serving import tfdv_check
-from serving.raw_features import RawFeatures, load_schema
+from monitoring import tfdv_check
+from serving.contract import ServingFeatures, load_schema
 from tests.conftest import PENGUINS
 
 SCHEMA = os.path.join(PENGUINS, "schema.pbtxt")
@@ -15,7 +15,7 @@ def table(rows, types):
 
 
 def test_comparators_are_measured_and_schema_anomalies_kept_apart():
-    features = RawFeatures.from_file(SCHEMA)
+    features = ServingFeatures.from_file(SCHEMA)
     types = {name: spec.type for name, spec in features.specs.items()}
     rows = features.read_csv(os.path.join(PENGUINS, "penguins.csv"))
     train = tfdv_check.statistics_of(table(rows, types), types)

@@ -2,8 +2,8 @@
 import json
 from datetime import datetime, timezone
 
-from serving.logged_traffic import MALFORMED_JSON, NOT_A_RECORD, NOT_UTF8, TRUNCATED, read_traffic
-from serving.server.request_log import LOG_FILE
+from monitoring.logged_requests import MALFORMED_JSON, NOT_A_RECORD, NOT_UTF8, TRUNCATED, read_traffic
+from serving.request_log_format import LOG_FILE
 
 
 def record(i, model="penguins", version=5, stamp="2024-05-01T12:00:00+00:00", **extra):

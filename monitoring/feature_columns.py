@@ -43,9 +43,9 @@ class FeatureColumn:
         return self.rows - self.missing
 
 
-def schema_types(raw_features) -> Dict[str, int]:
-    """Feature name -> schema type (schema_pb2.FeatureType) of a serving.raw_features.RawFeatures."""
-    return {name: spec.type for name, spec in raw_features.specs.items()}
+def schema_types(features) -> Dict[str, int]:
+    """Feature name -> schema type (schema_pb2.FeatureType) of a serving.contract.ServingFeatures."""
+    return {name: spec.type for name, spec in features.specs.items()}
 
 
 def kind_of(schema_type: int) -> str:

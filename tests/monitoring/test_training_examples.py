@@ -6,7 +6,7 @@ import tensorflow as tf
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from serving.raw_features import RawFeatures
-from serving.training_data import TrainingDataError, read_examples, training_columns
+from monitoring.training_examples import TrainingDataError, read_examples, training_columns
 from tests.conftest import PENGUINS
 
 

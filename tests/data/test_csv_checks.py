@@ -3,7 +3,7 @@ import codecs
 
 import pytest
 
-from data.preflight import MAX_CLASSES, DataError, scan
+from data.csv_checks import MAX_CLASSES, DataError, scan
 
 HEADER = "species,island,bill_length_mm,body_mass_g\n"
 ROWS = "Adelie,Dream,39.1,3750\nGentoo,Biscoe,46.1,4500\n"

@@ -1,4 +1,4 @@
-"""Live quality from delayed labels: `python -m serving.feedback --output-dir DIR --labels FILE`.
+"""Live quality from delayed labels: `python -m monitoring.live_quality --output-dir DIR --labels FILE`.
 
 True labels arrive after the predictions (a penguin's species confirmed in the lab, a
 loan repaid or not). The server returns a request id with every prediction and writes
@@ -24,10 +24,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Dict, List, Optional, Tuple
 
+from monitoring.result_file import write_result
 from runs import durations, exit_codes
+from runs.cli import add_flag, add_model_name
 from runs.layout import LayoutError, OutputLayout
 from runs.store import MetadataConfig, StoreError, add_store_arguments, output_dir_from_args, store_from_args
 
+CHECK = "live_quality"  # the name of its result file: OutputLayout.monitoring_result(model, CHECK)
 CLASSES = "classes"
 REQUIRED = ("request_id", "label")
 
@@ -108,7 +111,7 @@ def read_labels(path: str) -> List[Label]:
 def read_predictions(log_dir: str, model_name: str, since: Optional[datetime], until: Optional[datetime]
                      ) -> Dict[str, dict]:
     """Logged requests by request id: {'version', 'time', 'classes'} (requests without an id are skipped)."""
-    from serving.server.request_log import log_files
+    from serving.request_log_format import log_files
 
     found = {}
     for path in log_files(log_dir):
@@ -186,9 +189,8 @@ def check(output_dir: str, labels_path: str, model_name: Optional[str] = None, *
           until: Optional[str] = None, window: str = "1h", min_labels: int = 30,
           max_drop: Optional[float] = None, metadata_config: Optional[MetadataConfig] = None,
           now: Optional[datetime] = None) -> Dict[str, object]:
-    """Everything `python -m serving.feedback` does; returns the JSON-ready result and writes the report files."""
+    """Everything `python -m monitoring.live_quality` does; returns the JSON-ready result and writes the report files."""
     from runs.store import open_store
-    from serving.monitor import parse_time
 
     now = now or datetime.now(timezone.utc)
     layout = OutputLayout(output_dir)
@@ -198,10 +200,10 @@ def check(output_dir: str, labels_path: str, model_name: Optional[str] = None, *
         raise FeedbackError(str(e)) from None
     try:
         window_seconds = durations.seconds(window)
+        start, end = durations.moment(since, now), durations.moment(until, now)
     except ValueError as e:
-        raise FeedbackError(f"--window: {e}") from None
-    predictions = read_predictions(layout.request_log_dir(model_name), model_name,
-                                   parse_time(since, now), parse_time(until, now))
+        raise FeedbackError(str(e)) from None
+    predictions = read_predictions(layout.request_log_dir(model_name), model_name, start, end)
     joined = join(read_labels(labels_path), predictions)
     if not joined.rows:
         raise FeedbackError(f"none of the {joined.labels} labels matches a logged prediction of '{model_name}' "
@@ -220,15 +222,9 @@ def check(output_dir: str, labels_path: str, model_name: Optional[str] = None, *
               "window_seconds": window_seconds, "checked_at": now.isoformat(),
               "cells": [dict(asdict(c), live=c.live, change=c.change) for c in result_cells],
               "ok": not any(c.alert for c in result_cells)}
-    stamp = now.strftime("%Y%m%dT%H%M%SZ")
-    report_dir = layout.monitoring_dir(model_name)
-    os.makedirs(report_dir, exist_ok=True)
-    result["report_files"] = [os.path.join(report_dir, f"feedback_{stamp}.json"),
-                              os.path.join(report_dir, f"feedback_{stamp}.md")]
-    with open(result["report_files"][0], "w") as f:
-        json.dump(result, f, indent=2)
-    with open(result["report_files"][1], "w") as f:
-        f.write(render(result))
+    result["summary"] = verdict(result)
+    write_result(result, layout.monitoring_dir(model_name), CHECK, now, render(result),
+                 layout.monitoring_result(model_name, CHECK))
     return result
 
 
@@ -236,15 +232,19 @@ def _number(value: Optional[float], signed: bool = False) -> str:
     return "-" if value is None else (f"{value:+.4f}" if signed else f"{value:.4f}")
 
 
-def render(result: Dict[str, object]) -> str:
+def verdict(result: Dict[str, object]) -> str:
+    """One line: that live quality holds, or which versions and windows fell below their blessed value."""
     alerts = [c for c in result["cells"] if c["alert"]]
-    verdict = "live quality holds" if not alerts else \
+    return "live quality holds" if not alerts else \
         "ALERT: " + "; ".join(f"version {c['version']} ({c['window']}) {c['live']:.4f} vs blessed "
                               f"{c['blessed_value']:.4f}, allowed drop {c['max_drop']:g}" for c in alerts)
+
+
+def render(result: Dict[str, object]) -> str:
     lines = [f"# Live quality of '{result['model']}'", "",
              f"- labels: {result['labels']}, joined with the request log: {result['joined']} "
              f"(no logged request: {result['unmatched']}, several rows but no row index: {result['ambiguous']})",
-             f"- verdict: **{verdict}**", "",
+             f"- verdict: **{verdict(result)}**", "",
              "| version | window | labels | live accuracy | blessed on | blessed value | change | allowed drop |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for c in result["cells"]:
@@ -257,17 +257,23 @@ def render(result: Dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m serving.feedback", description=__doc__.split("\n\n")[0])
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m monitoring.live_quality", description=__doc__.split("\n\n")[0])
     add_store_arguments(p, "pipeline output dir (serving_model/, request_log/, metadata.sqlite); default ./outputs")
     p.add_argument("--labels", required=True, metavar="FILE", help="CSV or JSON lines: request_id, label[, row]")
-    p.add_argument("--model_name", default=None, help="default: the only model under serving_model/")
-    p.add_argument("--since", default=None, help="only requests from then: ISO 8601 or a duration back (30m, 2h)")
+    add_model_name(p)
+    p.add_argument("--since", default=None,
+                   help="only requests from then: ISO 8601 or a duration back (30m, 2h; a bare number is seconds)")
     p.add_argument("--until", default=None, help="only requests before then, same forms")
     p.add_argument("--window", default="1h", help="time window per row of the report (default 1h)")
-    p.add_argument("--min-labels", type=int, default=30, help="no alert on fewer labels than this (default 30)")
-    p.add_argument("--max-drop", type=float, default=None,
-                   help="largest allowed drop below the blessed value (default: the evaluation's max_regression)")
+    add_flag(p, "--min-labels", type=int, default=30, help="no alert on fewer labels than this (default 30)")
+    add_flag(p, "--max-drop", type=float, default=None,
+             help="largest allowed drop below the blessed value (default: the evaluation's max_regression)")
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # TFMA's deprecation notes while reading metrics
     try:

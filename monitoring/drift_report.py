@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from serving.drift_tests import DRIFT
+from monitoring.drift_statistics import DRIFT
 
 VERDICT_WORDS = {"clean": "clean: no drift, no anomalies", "drift": "DRIFT", "anomalies": "ANOMALIES",
                  "not enough rows": "not enough rows to judge"}

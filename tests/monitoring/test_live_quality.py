@@ -1,13 +1,17 @@
 """Live quality: delayed labels joined with the request log by request id, per version and window."""
 import json
 import os
+import subprocess
+import sys
 from datetime import datetime, timezone
 
 import numpy as np
 import pytest
 
-from serving import feedback
+from monitoring import live_quality
+from runs.layout import OutputLayout
 from serving.server.request_log import LoggedRequest, RequestLog
+from tests.conftest import REPO_ROOT
 from tests.mlmd_fake import FakeTfxStore
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=timezone.utc).timestamp()
@@ -50,7 +54,7 @@ def test_live_accuracy_per_version_and_window_is_exact(output, tmp_path):
         [json.dumps({"request_id": "b3", "label": "Gentoo", "row": 1}),              # ... + row 1 of b3: 2 of 4
          json.dumps({"request_id": "b3", "label": "Adelie"}),                        # two rows, no row index
          json.dumps({"request_id": "zz", "label": "Adelie"})])                       # never logged
-    result = feedback.check(str(output), labels, min_labels=1, window="1h")
+    result = live_quality.check(str(output), labels, min_labels=1, window="1h")
     cells = {(c["version"], c["window"]): c for c in result["cells"]}
     assert cells[("1", "all")]["live"] == 0.75 and cells[("1", "all")]["labels"] == 4
     assert cells[("2", "all")]["live"] == 0.5 and cells[("2", "all")]["labels"] == 4
@@ -59,18 +63,23 @@ def test_live_accuracy_per_version_and_window_is_exact(output, tmp_path):
     assert (result["labels"], result["joined"], result["unmatched"], result["ambiguous"]) == (10, 8, 1, 1)
     assert result["ok"]  # nothing to compare with: no blessing recorded for these versions
     assert all(os.path.exists(p) for p in result["report_files"])
+    latest = OutputLayout(str(output)).monitoring_result(result["model"], "live_quality")
+    assert json.loads(open(latest).read()) == json.loads(json.dumps(result))
+    assert result["check"] == "live_quality" and result["summary"] == "live quality holds"
 
 
 def test_a_drop_beyond_the_allowed_regression_alerts(output, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(feedback, "blessed_bar", lambda store, base, version: ("accuracy",
+    monkeypatch.setattr(live_quality, "blessed_bar", lambda store, base, version: ("accuracy",
                                                                                0.9, 0.02))
     csv_labels = _labels(tmp_path, ["request_id,label"] + [f"a{i},Adelie" for i in range(1, 5)], "labels.csv")
-    assert feedback.main(["--output-dir", str(output), "--labels", csv_labels, "--min-labels", "4"]) == 1
+    assert live_quality.main(["--output-dir", str(output), "--labels", csv_labels, "--min-labels", "4"]) == 1
     printed = capsys.readouterr().out
     assert "ALERT: version 1 (all) 0.5000 vs blessed 0.9000, allowed drop 0.02" in printed
     assert "Written: " in printed
+    result = json.loads(open(OutputLayout(str(output)).monitoring_result("penguins", "live_quality")).read())
+    assert not result["ok"] and result["summary"].startswith("ALERT: version 1 (all)")
     # Too few labels to judge: reported, not alerted.
-    assert feedback.main(["--output-dir", str(output), "--labels", csv_labels, "--min-labels", "30"]) == 0
+    assert live_quality.main(["--output-dir", str(output), "--labels", csv_labels, "--min-labels", "30"]) == 0
 
 
 @pytest.mark.parametrize("content, message", [
@@ -82,13 +91,13 @@ def test_a_drop_beyond_the_allowed_regression_alerts(output, tmp_path, monkeypat
 def test_unreadable_labels_are_one_line(output, tmp_path, content, message, capsys):
     path = tmp_path / "labels.csv"
     path.write_text(content)
-    assert feedback.main(["--output-dir", str(output), "--labels", str(path)]) == 2
+    assert live_quality.main(["--output-dir", str(output), "--labels", str(path)]) == 2
     assert message in capsys.readouterr().err
 
 
 def test_labels_that_match_nothing_cannot_be_checked(output, tmp_path, capsys):
     labels = _labels(tmp_path, ["request_id,label", "nope,Adelie"], "labels.csv")
-    assert feedback.main(["--output-dir", str(output), "--labels", labels]) == 2
+    assert live_quality.main(["--output-dir", str(output), "--labels", labels]) == 2
     assert "none of the 1 labels matches a logged prediction" in capsys.readouterr().err
 
 
@@ -120,10 +129,25 @@ def test_labels_for_served_requests_give_the_exact_live_accuracy_beside_the_bles
     for version, rid, predicted in sent:
         correct = sum(1 for v, r, _ in sent[:sent.index((version, rid, predicted))] if v == version) < right[version]
         labels.append(json.dumps({"request_id": rid, "label": predicted if correct else other[predicted]}))
-    result = feedback.check(str(output), _labels(tmp_path, labels), min_labels=5)
+    result = live_quality.check(str(output), _labels(tmp_path, labels), min_labels=5)
     overall = {c["version"]: c for c in result["cells"] if c["window"] == "all"}
     assert overall[str(first)]["live"] == 7 / 10 and overall[str(done.new_version)]["live"] == 2 / 8
     for cell in overall.values():
         assert cell["blessed_metric"] == "accuracy" and cell["blessed_value"] is not None
         assert cell["max_drop"] == pytest.approx(0.02) and cell["alert"]
     assert not result["ok"]
+
+
+def test_the_old_snake_case_flags_still_work_and_help_shows_kebab_case(output, tmp_path):
+    labels = _labels(tmp_path, ["request_id,label", "a1,Adelie"], "labels.csv")
+    args = live_quality.build_parser().parse_args(["--labels", labels, "--min_labels", "3", "--max_drop", "0.1",
+                                                   "--model_name", "penguins"])
+    assert (args.min_labels, args.max_drop, args.model_name) == (3, 0.1, "penguins")
+    assert "--min_labels" not in live_quality.build_parser().format_help()
+
+
+def test_python_m_serving_feedback_is_an_alias_of_monitoring_live_quality():
+    done = subprocess.run([sys.executable, "-m", "serving.feedback", "--help"], capture_output=True, text=True,
+                          cwd=REPO_ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "python -m monitoring.live_quality" in done.stdout and "--min-labels" in done.stdout

@@ -1,6 +1,6 @@
 import pytest
 
-from serving.traffic import parse_shifts, push_toward, sample_rows, shift_rows
+from serving.synthetic_traffic import parse_shifts, push_toward, sample_rows, shift_rows
 
 ROWS = [{"a": 1, "b": 2.5, "c": "x"}, {"a": None, "b": 1.0, "c": "y"}]
 

@@ -4,7 +4,7 @@ import base64
 import numpy as np
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from serving.feature_values import CATEGORICAL, NUMERIC, columns_from_rows, columns_from_value_lists, read_rows
+from monitoring.feature_columns import CATEGORICAL, NUMERIC, columns_from_rows, columns_from_value_lists, read_rows
 
 TYPES = {"f": schema_pb2.FLOAT, "i": schema_pb2.INT, "s": schema_pb2.BYTES}
 

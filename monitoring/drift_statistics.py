@@ -30,7 +30,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 from scipy import stats
 
-from serving.feature_values import CATEGORICAL, FeatureColumn
+from monitoring.feature_columns import CATEGORICAL, FeatureColumn
 
 KOLMOGOROV_SMIRNOV = "kolmogorov_smirnov"
 FISHER_PRESENCE = "fisher_exact_presence"

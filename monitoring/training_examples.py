@@ -13,8 +13,8 @@ from typing import Dict, List, Mapping
 
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from monitoring.feature_columns import FeatureColumn, columns_from_value_lists
 from runs.lineage import TRAIN_SPLIT
-from serving.feature_values import FeatureColumn, columns_from_value_lists
 
 _BATCH = 8192
 
