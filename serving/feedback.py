@@ -1,4 +1,5 @@
-"""`python -m serving.feedback`: the former name of `python -m monitoring.live_quality`, kept so scripts keep working.
+"""`python -m serving.feedback`: the former name of `python -m monitoring.live_quality`:
+kept so scripts keep working.
 
 It runs that command by name: serving never imports monitoring (tests/test_architecture.py).
 """

@@ -1,4 +1,5 @@
-"""`python -m serving.monitor`: the former name of `python -m monitoring.drift`, kept so scripts keep working.
+"""`python -m serving.monitor`: the former name of `python -m monitoring.drift`:
+kept so scripts keep working.
 
 It runs that command by name: serving never imports monitoring (tests/test_architecture.py).
 """

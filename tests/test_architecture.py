@@ -3,8 +3,9 @@
 - `serving` never imports the TFX pipeline code (`pipeline`, `models`, `tfx`): it runs where only a
   SavedModel and a metadata store exist. It reads runs through `runs`.
 - `serving` never imports `monitoring`: the server never loads TFDV or scipy's statistics (checked
-  in a fresh process too; TensorFlow itself imports scipy.sparse and scipy.linalg, not scipy.stats). The old commands `python -m serving.monitor` and `serving.feedback` run the
-  monitoring ones by name (runpy), without importing them.
+  in a fresh process too; TensorFlow itself imports scipy.sparse and scipy.linalg, not scipy.stats).
+  The old commands `python -m serving.monitor` and `serving.feedback` run the monitoring ones by
+  name (runpy), without importing them.
 - `monitoring` (everything after the request log) imports no `pipeline`, `models` or `tfx`, and from
   `serving` exactly two modules: the model/server contract (`serving.contract`: where a version's
   schema is and which features it takes) and the request-log format (`serving.request_log_format`:
