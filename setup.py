@@ -10,7 +10,8 @@ setup(
     version="0.1.0",
     description="An end-to-end TFX pipeline: CSV to a served, monitored model.",
     python_requires=">=3.9,<3.11",
-    packages=find_packages(include=["pipeline*", "runs*", "models*", "serving*", "monitoring*", "data*", "benchmarks*"]),
+    packages=find_packages(include=["pipeline*", "runs*", "models*", "serving*", "monitoring*", "data*",
+                                    "benchmarks*"]),
     py_modules=["local_runner", "kubeflow_runner"],
     package_data={"data": ["*/*.csv", "*/*.pbtxt", "*/*.yaml"]},
     install_requires=[

@@ -30,16 +30,16 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from monitoring import drift
+from monitoring.baseline import Baseline, BaselineError, lineage_baseline, rows_baseline
+from monitoring.drift_statistics import DriftSettings
+from monitoring.feature_columns import CATEGORICAL
 from runs import exit_codes
 from runs.cli import add_flag, add_output_dir
 from runs.layout import LayoutError, OutputLayout
 from runs.store import MetadataConfig
-from monitoring import drift
 from serving import synthetic_traffic
-from monitoring.baseline import Baseline, BaselineError, lineage_baseline, rows_baseline
-from monitoring.drift_statistics import DriftSettings
-from monitoring.feature_columns import CATEGORICAL
-from serving.raw_features import RawFeatures
+from serving.contract import ServingFeatures
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PENGUINS = os.path.join(REPO_ROOT, "data", "penguins")
@@ -85,8 +85,8 @@ def scenarios(baseline: Baseline) -> List[Scenario]:
             counts = {v: int(c) for v, c in zip(*np.unique(column.values.astype(str), return_counts=True))}
             rarest = min(counts, key=counts.get)
             out.append(Scenario(f"{name} -> {rarest} +{PUSH_POINTS * 100:.0f} pts", name,
-                                lambda rows, seed, n=name, v=rarest: synthetic_traffic.push_toward(rows, n, v, PUSH_POINTS,
-                                                                                         seed)))
+                                lambda rows, seed, n=name, v=rarest: synthetic_traffic.push_toward(
+                                    rows, n, v, PUSH_POINTS, seed)))
         else:
             sd = float(np.std(column.values, ddof=1))
             for k in SHIFTS_SD:
@@ -95,7 +95,7 @@ def scenarios(baseline: Baseline) -> List[Scenario]:
     return out
 
 
-def bundled(raw_features: RawFeatures, output_dir: Optional[str], seed: int) -> Tuple[str, Baseline, list]:
+def bundled(raw_features: ServingFeatures, output_dir: Optional[str], seed: int) -> Tuple[str, Baseline, list]:
     rows = raw_features.read_csv(CSV)
     if output_dir:
         layout = OutputLayout(output_dir)
@@ -112,7 +112,7 @@ def bundled(raw_features: RawFeatures, output_dir: Optional[str], seed: int) -> 
     return where, baseline, rows
 
 
-def generated(raw_features: RawFeatures, training_rows: int, seed: int) -> Tuple[str, Baseline, list]:
+def generated(raw_features: ServingFeatures, training_rows: int, seed: int) -> Tuple[str, Baseline, list]:
     from data import generate
 
     fitted = generate.fit(PENGUINS)
@@ -248,7 +248,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if min(args.sizes) < 1 or args.windows < 1 or args.clean_windows < 1:
         print("error: --sizes, --windows and --clean-windows must be >= 1", file=sys.stderr)
         return exit_codes.BAD_INPUT
-    raw_features = RawFeatures.from_file(SCHEMA)
+    raw_features = ServingFeatures.from_file(SCHEMA)
     settings = DriftSettings(false_alarm_rate=args.false_alarm_rate)
     report: Dict[str, Any] = {"settings": vars(args)}
     for dataset in args.datasets:

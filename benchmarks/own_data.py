@@ -83,7 +83,7 @@ def results(train_steps: int, workdir: str) -> List[Result]:
 
 def preflight_seconds(rows: int, workdir: str) -> List[tuple]:
     """(label, seconds) for a scan of `rows` generated rows, with a categorical and a numeric label."""
-    from data import generate, preflight
+    from data import csv_checks, generate
 
     folder = os.path.join(workdir, f"generated-{rows}")
     generate.main(["--rows", str(rows), "--out", folder])
@@ -91,7 +91,7 @@ def preflight_seconds(rows: int, workdir: str) -> List[tuple]:
     timings = []
     for label in ("species", "body_mass_g"):
         started = time.perf_counter()
-        preflight.scan(files, label)
+        csv_checks.scan(files, label)
         timings.append((label, time.perf_counter() - started))
     return timings
 

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from data import preflight, tasks
+from data import csv_checks, tasks
 from runs import exit_codes
 
 # A column with a different value in at least this share of rows looks like an identifier.
@@ -119,7 +119,7 @@ def _leak_score(values, label, target: tasks.Target) -> float:
 
 
 def target_numeric(target: tasks.Target) -> bool:
-    return all(preflight.as_number(c) is not None for c in target.classes)
+    return all(csv_checks.as_number(c) is not None for c in target.classes)
 
 
 def plan(frame, name: str, label: str, target: tasks.Target, ignore: Sequence[str]) -> Plan:
@@ -308,27 +308,27 @@ def create(csv_path: str, label: str, task: Optional[str], name: Optional[str], 
     """Build the dataset folder beside its destination, then move it into place; returns its path."""
     name = name or dataset_name(csv_path)
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
-        raise preflight.DataError(f"--name {name!r}: use lower-case letters, digits, '_' and '-' "
+        raise csv_checks.DataError(f"--name {name!r}: use lower-case letters, digits, '_' and '-' "
                                   "(it names the served model)")
     destination = os.path.join(data_dir, name)
     if os.path.exists(destination):
-        raise preflight.DataError(f"{destination} already exists: choose another --name, or remove it first")
+        raise csv_checks.DataError(f"{destination} already exists: choose another --name, or remove it first")
     if not os.path.isfile(csv_path):
-        raise preflight.DataError(f"{csv_path}: no such file")
+        raise csv_checks.DataError(f"{csv_path}: no such file")
     os.makedirs(data_dir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{name}-", dir=data_dir)
     try:
         csv_name = os.path.basename(csv_path) if csv_path.endswith(".csv") else f"{name}.csv"
         copy = os.path.join(staging, csv_name)
         stripped = copy_without_bom(csv_path, copy)
-        profile = preflight.scan([copy], label)
+        profile = csv_checks.scan([copy], label)
         if profile.non_finite:
             column, where = next(iter(profile.non_finite.items()))
-            raise preflight.DataError(f"column '{column}' has the non-finite value {where}: leave unknown values "
+            raise csv_checks.DataError(f"column '{column}' has the non-finite value {where}: leave unknown values "
                                       "empty (an empty field is a missing value)")
         missing = [c for c in ignore if c not in profile.columns]
         if missing:
-            raise preflight.DataError(f"--ignore names columns not in the CSV: {missing}")
+            raise csv_checks.DataError(f"--ignore names columns not in the CSV: {missing}")
         target = tasks.resolve(profile.label, task)
         the_plan = plan(_read_frame(copy), name, label, target, ignore)
         with open(os.path.join(staging, "dataset.yaml"), "w", encoding="utf-8") as f:
@@ -343,7 +343,7 @@ def create(csv_path: str, label: str, task: Optional[str], name: Optional[str], 
     return destination
 
 
-def _report(p: Plan, profile: preflight.DataProfile, destination: str, stripped: bool, out) -> None:
+def _report(p: Plan, profile: csv_checks.DataProfile, destination: str, stripped: bool, out) -> None:
     print(f"Created {destination}/ from {profile.rows} rows: the CSV, dataset.yaml and schema.pbtxt", file=out)
     if stripped:
         print("  the UTF-8 byte-order mark at the start of the file was left out of the copy", file=out)
@@ -391,7 +391,7 @@ def main(argv=None) -> int:
     _quiet()
     try:
         create(args.csv, args.label, args.task, args.name, args.data_dir, args.ignore)
-    except preflight.DataError as e:
+    except csv_checks.DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return exit_codes.BAD_INPUT
     return exit_codes.OK

@@ -13,7 +13,6 @@ the configured rates, no baseline...).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from dataclasses import asdict

@@ -189,7 +189,7 @@ def check(output_dir: str, labels_path: str, model_name: Optional[str] = None, *
           until: Optional[str] = None, window: str = "1h", min_labels: int = 30,
           max_drop: Optional[float] = None, metadata_config: Optional[MetadataConfig] = None,
           now: Optional[datetime] = None) -> Dict[str, object]:
-    """Everything `python -m monitoring.live_quality` does; returns the JSON-ready result and writes the report files."""
+    """Everything `python -m monitoring.live_quality` does; returns the result and writes its files."""
     from runs.store import open_store
 
     now = now or datetime.now(timezone.utc)

@@ -15,7 +15,7 @@ from typing import List, Optional, Tuple
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from data import preflight, tasks
+from data import csv_checks, tasks
 from pipeline.config import SCHEMA_FILE, ConfigError, PipelineConfig
 
 
@@ -58,7 +58,7 @@ def _schema(config: PipelineConfig):
             raise ConfigError(f"{config.dataset.schema_path} is not a valid schema: {e}") from None
 
 
-def _non_finite_refusal(column: str, where: preflight.Where, schema) -> Optional[str]:
+def _non_finite_refusal(column: str, where: csv_checks.Where, schema) -> Optional[str]:
     """Why a NaN/inf value in a numeric column cannot go on, or None when the schema allows it."""
     fix = "leave unknown values empty (an empty field is a missing value)"
     if schema is None:
@@ -70,7 +70,7 @@ def _non_finite_refusal(column: str, where: preflight.Where, schema) -> Optional
     if feature.type != schema_pb2.FLOAT:
         return (f"column '{column}' has the non-finite value {where}, but the schema declares it a whole number: "
                 f"{fix}")
-    nan = preflight.NONFINITE.fullmatch(where.text).group(1).lower() == "nan"
+    nan = csv_checks.NONFINITE.fullmatch(where.text).group(1).lower() == "nan"
     disallowed = feature.float_domain.disallow_nan if nan else feature.float_domain.disallow_inf
     if not disallowed:
         return None
@@ -84,11 +84,11 @@ def check(config: PipelineConfig) -> Tuple[PipelineConfig, DataCheck]:
     """(the config with task and classes settled, what was learned); ConfigError with one line."""
     dataset = config.dataset
     try:
-        profile = preflight.scan(dataset.csv_files, dataset.label)
+        profile = csv_checks.scan(dataset.csv_files, dataset.label)
         target = tasks.resolve(profile.label, dataset.task or None, dataset.positive_class or None)
         metric = dataset.evaluation.metric or tasks.DEFAULT_METRIC[target.kind]
         tasks.check_metric_fits(metric, target)
-    except preflight.DataError as e:
+    except csv_checks.DataError as e:
         raise ConfigError(str(e)) from None
     evaluation = dataclasses.replace(dataset.evaluation, metric=metric)
     evaluation.validate(target.task)

@@ -13,7 +13,7 @@ import functools
 import math
 import re
 import warnings
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Sequence
 
 import numpy as np
 from google.protobuf import message

@@ -1,11 +1,11 @@
 """The drift calibration benchmark: its scenarios, its table and a tiny run of the real thing."""
 from benchmarks import drift
 from runs import exit_codes
-from serving.raw_features import RawFeatures
+from serving.contract import ServingFeatures
 
 
 def test_scenarios_shift_each_feature_in_turn():
-    features = RawFeatures.from_file(drift.SCHEMA)
+    features = ServingFeatures.from_file(drift.SCHEMA)
     _, baseline, pool = drift.bundled(features, None, seed=0)
     names = [s.name for s in drift.scenarios(baseline)]
     assert names[0] == drift.CLEAN

@@ -14,9 +14,9 @@ import time
 
 import pytest
 
+from monitoring import drift
 from pipeline.config import load_config
 from runs import exit_codes, inspect
-from monitoring import drift
 from serving import smoke, synthetic_traffic
 from serving.client import RestClient
 from serving.raw_features import RawFeatures
@@ -103,7 +103,7 @@ def served_traffic(mysql_run):
 def test_monitor_finds_the_training_baseline_in_the_mysql_store(mysql_run, served_traffic, database, tmp_path,
                                                                  capsys):
     """The drift monitor opens the same store the run wrote: no SQLite file exists at all."""
-    code = drift.main(["--output-dir", mysql_run.output_dir, "--report_dir", str(tmp_path), *_flags(database)])
+    code = drift.main(["--output-dir", mysql_run.output_dir, "--report-dir", str(tmp_path), *_flags(database)])
     out = capsys.readouterr().out
     assert code in (exit_codes.OK, exit_codes.FOUND), out
     [result] = [json.load(open(tmp_path / p)) for p in os.listdir(tmp_path) if p.endswith(".json")]
@@ -118,7 +118,7 @@ def test_smoke_sends_the_rows_the_model_was_trained_on_found_in_the_mysql_store(
 
 
 def test_monitor_without_the_store_flags_says_where_it_looked(mysql_run, served_traffic, tmp_path, capsys):
-    code = drift.main(["--output-dir", mysql_run.output_dir, "--report_dir", str(tmp_path), "--min_rows", "1"])
+    code = drift.main(["--output-dir", mysql_run.output_dir, "--report-dir", str(tmp_path), "--min-rows", "1"])
     assert code == exit_codes.BAD_INPUT
     assert f"no metadata store at {mysql_run.layout.metadata_sqlite}" in capsys.readouterr().err
 

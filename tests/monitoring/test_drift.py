@@ -11,7 +11,7 @@ from runs import exit_codes
 from runs.layout import OutputLayout
 from serving import synthetic_traffic
 from serving.client import GrpcClient, RestClient
-from serving.raw_features import RawFeatures
+from serving.contract import ServingFeatures
 from serving.server import ModelServer
 from tests.conftest import REPO_ROOT as REPO
 
@@ -56,7 +56,7 @@ def test_a_clean_window_is_clean_and_every_feature_is_reported(output_dir, rows,
     code, result, out = check(output_dir, capsys)
     assert code == exit_codes.OK, out.out
     assert result["verdict"] == drift.CLEAN and result["ok"] and result["drifted_features"] == []
-    features = set(RawFeatures.from_file(SCHEMA).specs)
+    features = set(ServingFeatures.from_file(SCHEMA).specs)
     assert {t["feature"] for t in result["tests"]} == features
     for test in result["tests"]:
         assert {"test", "statistic", "p_value", "adjusted_p_value", "effect_size", "verdict"} <= set(test)
@@ -69,7 +69,8 @@ def test_a_clean_window_is_clean_and_every_feature_is_reported(output_dir, rows,
 
 def test_a_one_sd_shift_names_that_feature_only(output_dir, rows, capsys):
     sd = float(__import__("numpy").std([r["bill_length_mm"] for r in rows if r["bill_length_mm"] is not None]))
-    log(output_dir, synthetic_traffic.shift_rows(synthetic_traffic.sample_rows(rows, 500, seed=12), {"bill_length_mm": sd}))
+    window = synthetic_traffic.sample_rows(rows, 500, seed=12)
+    log(output_dir, synthetic_traffic.shift_rows(window, {"bill_length_mm": sd}))
     code, result, out = check(output_dir, capsys)
     assert code == exit_codes.FOUND
     assert result["verdict"] == drift.DRIFT and result["drifted_features"] == ["bill_length_mm"]
@@ -143,7 +144,7 @@ def serve_and_send(pipeline_run, log_dir, rows):
 
 @pytest.fixture(scope="module")
 def rows():
-    return RawFeatures.from_file(os.path.join(REPO, "data", "penguins", "schema.pbtxt")).read_csv(CSV)
+    return ServingFeatures.from_file(os.path.join(REPO, "data", "penguins", "schema.pbtxt")).read_csv(CSV)
 
 
 def run_monitor(pipeline_run, log_dir, report_dir, capsys):
@@ -158,7 +159,8 @@ def test_normal_traffic_is_clean_and_shifted_traffic_drifts_on_the_shifted_featu
         pipeline_run, rows, tmp_path, capsys):
     normal_log, shifted_log = tmp_path / "normal", tmp_path / "shifted"
     serve_and_send(pipeline_run, normal_log, synthetic_traffic.sample_rows(rows, 400, seed=1))
-    serve_and_send(pipeline_run, shifted_log, synthetic_traffic.shift_rows(synthetic_traffic.sample_rows(rows, 400, seed=2), SHIFTS))
+    shifted = synthetic_traffic.shift_rows(synthetic_traffic.sample_rows(rows, 400, seed=2), SHIFTS)
+    serve_and_send(pipeline_run, shifted_log, shifted)
 
     code, result, report = run_monitor(pipeline_run, normal_log, tmp_path / "r1", capsys)
     assert code == exit_codes.OK, report

@@ -5,8 +5,9 @@ from scipy import stats
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from monitoring import drift_statistics
-from monitoring.drift_statistics import (CHI_SQUARED, DRIFT, FISHER_PRESENCE, KOLMOGOROV_SMIRNOV, NO_DRIFT, SMALL_CHANGE,
-                                 UNSEEN_CATEGORY, UNTESTABLE, DriftSettings, holm, judge, rows_needed)
+from monitoring.drift_statistics import (CHI_SQUARED, DRIFT, FISHER_PRESENCE, KOLMOGOROV_SMIRNOV, NO_DRIFT,
+                                         SMALL_CHANGE, UNSEEN_CATEGORY, UNTESTABLE, DriftSettings, holm, judge,
+                                         rows_needed)
 from monitoring.feature_columns import columns_from_rows
 
 TYPES = {"x": schema_pb2.FLOAT, "n": schema_pb2.INT, "color": schema_pb2.BYTES}

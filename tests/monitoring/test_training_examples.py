@@ -5,8 +5,8 @@ import pytest
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from serving.raw_features import RawFeatures
 from monitoring.training_examples import TrainingDataError, read_examples, training_columns
+from serving.raw_features import RawFeatures  # to write the examples the monitor reads
 from tests.conftest import PENGUINS
 
 

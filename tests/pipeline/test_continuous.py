@@ -94,7 +94,8 @@ def _monitor_answers(monkeypatch, loop, returncode, result=None):
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "w") as f:
                 json.dump(written, f)
-        return subprocess.CompletedProcess(command, returncode, "", "error: only 3 logged rows\n" if returncode == 2 else "")
+        stderr = "error: only 3 logged rows\n" if returncode == 2 else ""
+        return subprocess.CompletedProcess(command, returncode, "", stderr)
 
     monkeypatch.setattr(continuous.subprocess, "run", run)
     return calls

@@ -16,7 +16,8 @@ def test_every_output_has_one_path_under_the_output_dir(tmp_path):
     assert layout.model_base_path("penguins") == str(tmp_path / "serving_model" / "penguins")
     assert layout.request_log_dir("penguins") == str(tmp_path / "request_log" / "penguins")
     assert layout.monitoring_dir("penguins") == str(tmp_path / "monitoring" / "penguins")
-    assert layout.monitoring_result("penguins", "drift") == str(tmp_path / "monitoring" / "penguins" / "latest_drift.json")
+    assert layout.monitoring_result("penguins", "drift") == str(tmp_path / "monitoring" / "penguins"
+                                                                / "latest_drift.json")
     assert layout.latest_report == str(tmp_path / "reports" / "latest.html")
     assert layout.kubeflow_spec("p") == str(tmp_path / "kubeflow" / "p.yaml")
 

@@ -5,6 +5,7 @@ import pytest
 
 from models import export, warmup
 from serving import contract
+from tests.conftest import PENGUINS
 
 
 def test_both_sides_name_the_same_signature_input_and_schema_asset():
@@ -52,3 +53,14 @@ def test_an_empty_folder_misses_everything(tmp_path):
     assert contract.missing_files(str(tmp_path)) == [
         "saved_model.pb", "variables/variables.index", "assets.extra/schema.pbtxt",
         "variables/variables.data-00000-of-00001"]
+
+
+def test_the_served_features_are_the_schemas_serving_environment(tmp_path):
+    features = contract.ServingFeatures.from_file(os.path.join(PENGUINS, "schema.pbtxt"))
+    assert "species" not in features.names and "species" in features.dropped
+    assert "bill_length_mm" in features.names
+    rows = features.read_csv(os.path.join(PENGUINS, "penguins.csv"), limit=2)
+    assert len(rows) == 2 and set(rows[0]) == set(features.names)
+    (tmp_path / "bad.csv").write_text("bill_length_mm\n39.1\n")  # island is always present
+    with pytest.raises(contract.FeatureError, match="lacks the required column"):
+        features.read_csv(str(tmp_path / "bad.csv"))
