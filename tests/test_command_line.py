@@ -30,9 +30,6 @@ EXCEPTIONS = {
     "serving.server.model_server": ALL,
     "serving.client": {"--rest_api_port"},
 }
-# Converted by the move to monitoring/ (monitoring.drift, monitoring.live_quality), not here; once
-# these modules are thin aliases without a parser, test_not_yet_converted_is_not_stale says to empty this.
-NOT_YET_CONVERTED = {"serving.monitor", "serving.feedback"}
 
 
 def _project_modules() -> Dict[str, str]:
@@ -49,8 +46,7 @@ def _project_modules() -> Dict[str, str]:
 
 
 COMMANDS = sorted(m for m, path in _project_modules().items() if "ArgumentParser(" in open(path).read())
-CONVERTED = [m for m in COMMANDS if m not in NOT_YET_CONVERTED]
-CHECKED = [m for m in CONVERTED if EXCEPTIONS.get(m) != ALL]
+CHECKED = [m for m in COMMANDS if EXCEPTIONS.get(m) != ALL]
 
 
 def _parsers(parser: argparse.ArgumentParser, prog: str) -> Iterator[Tuple[str, argparse.ArgumentParser]]:
@@ -103,7 +99,7 @@ def test_the_project_has_commands():
         <= set(COMMANDS)
 
 
-@pytest.mark.parametrize("module", CONVERTED)
+@pytest.mark.parametrize("module", COMMANDS)
 def test_every_command_exposes_build_parser(module):
     assert isinstance(_all_parsers(module)[0][1], argparse.ArgumentParser)
 
@@ -148,8 +144,3 @@ def test_server_flags_stay_tf_servings():
     assert {"--model_name", "--model_base_path", "--model_config_file", "--port", "--rest_api_port",
             "--file_system_poll_wait_seconds", "--enable_batching", "--batching_parameters_file"} \
         <= set(parser._option_string_actions)
-
-
-def test_not_yet_converted_is_not_stale():
-    assert NOT_YET_CONVERTED <= set(COMMANDS), \
-        f"{sorted(NOT_YET_CONVERTED - set(COMMANDS))} no longer build a parser: remove them from NOT_YET_CONVERTED"
