@@ -221,13 +221,3 @@ def test_the_old_snake_case_flags_still_work(output_dir, rows, capsys):
                        "--model_name", MODEL, "--min_rows", "31"])
     assert code == exit_codes.OK, capsys.readouterr()
     assert "--false_alarm_rate" not in drift.build_parser().format_help()
-
-
-def test_python_m_serving_monitor_is_an_alias_of_monitoring_drift():
-    import subprocess
-    import sys
-
-    done = subprocess.run([sys.executable, "-m", "serving.monitor", "--help"], capture_output=True, text=True,
-                          cwd=REPO, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert "python -m monitoring.drift" in done.stdout and "--false-alarm-rate" in done.stdout

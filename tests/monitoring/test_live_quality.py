@@ -1,8 +1,6 @@
 """Live quality: delayed labels joined with the request log by request id, per version and window."""
 import json
 import os
-import subprocess
-import sys
 from datetime import datetime, timezone
 
 import numpy as np
@@ -11,7 +9,6 @@ import pytest
 from monitoring import live_quality
 from runs.layout import OutputLayout
 from serving.server.request_log import LoggedRequest, RequestLog
-from tests.conftest import REPO_ROOT
 from tests.mlmd_fake import FakeTfxStore
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=timezone.utc).timestamp()
@@ -144,10 +141,3 @@ def test_the_old_snake_case_flags_still_work_and_help_shows_kebab_case(output, t
                                                    "--model_name", "penguins"])
     assert (args.min_labels, args.max_drop, args.model_name) == (3, 0.1, "penguins")
     assert "--min_labels" not in live_quality.build_parser().format_help()
-
-
-def test_python_m_serving_feedback_is_an_alias_of_monitoring_live_quality():
-    done = subprocess.run([sys.executable, "-m", "serving.feedback", "--help"], capture_output=True, text=True,
-                          cwd=REPO_ROOT, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert "python -m monitoring.live_quality" in done.stdout and "--min-labels" in done.stdout
