@@ -1,12 +1,9 @@
 """kubeflow_runner.py: the compiled Kubeflow/Vertex spec is the local pipeline, on the cluster's terms.
 
-Everything here is offline: compiling needs no cluster, and the submit paths are checked up to the
-point where they would need a real endpoint or real credentials.
+Everything here is offline: compiling needs no cluster. Bad input and the submit paths are in
+tests/test_kubeflow_submit.py.
 """
 import json
-import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
@@ -16,33 +13,8 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 import kubeflow_runner
 from pipeline import preflight
 from pipeline.config import DEFAULT_DATASET as PENGUINS, load_config
-
-IMAGE = "europe-docker.pkg.dev/acme/ml/tfx-pipeline-template:1.2.3"
-ROOT = "gs://acme-ml/penguins/pipeline_root"
-SERVING = "s3://acme-serving/models"
-DATA = "gs://acme-ml/penguins/data"
-RESOLVER = "latest_blessed_model_resolver"
-RESOLVER_TASKS = (f"{RESOLVER}-model-blessing-resolver", f"{RESOLVER}-model-resolver")
-CONFIGURED = ["--image", IMAGE, "--pipeline-root", ROOT, "--serving-dir", SERVING, "--data-uri", DATA,
-              "--train-steps", "123", "--eval-steps", "7"]
-DATAFLOW = ["--runner=DataflowRunner", "--project=acme", "--region=europe-west4",
-            "--temp_location=gs://acme-ml/tmp", f"--sdk_container_image={IMAGE}"]
-FLINK = ["--runner=FlinkRunner", "--flink_master=flink-jobmanager:8081", "--environment_type=EXTERNAL",
-         "--environment_config=localhost:50000"]
-SPARK = ["--runner=SparkRunner", "--spark_master_url=spark://spark-master:7077", "--environment_type=EXTERNAL",
-         "--environment_config=localhost:50000"]
-
-
-def compile_spec(tmp_path, argv, name="pipeline.yaml"):
-    """Runs the CLI; returns (the PipelineSpec as a dict, the whole file as loaded)."""
-    path = tmp_path / name
-    assert kubeflow_runner.main([*argv, "--output", str(path)]) == 0
-    loaded = json.loads(path.read_text()) if name.endswith(".json") else yaml.safe_load(path.read_text())
-    return (loaded["pipelineSpec"] if name.endswith(".json") else loaded), loaded
-
-
-def beam_flags(args):
-    return [f"--beam-arg={a}" for a in args]
+from tests.kubeflow_spec import (CONFIGURED, DATA, DATAFLOW, FLINK, IMAGE, RESOLVER, RESOLVER_TASKS, ROOT,
+                                  SERVING, SPARK, beam_flags, compile_spec, executor, node_of, parameter, tasks)
 
 
 @pytest.fixture(scope="module")
@@ -55,24 +27,6 @@ def local_pipeline():
     from pipeline.pipeline import create_pipeline
 
     return create_pipeline(preflight.check(load_config(None, {"dataset": PENGUINS}))[0])
-
-
-def tasks(spec):
-    return spec["root"]["dag"]["tasks"]
-
-
-def executor(spec, task):
-    label = spec["components"][tasks(spec)[task]["componentRef"]["name"]]["executorLabel"]
-    return spec["deploymentSpec"]["executors"][label]
-
-
-def node_of(task):
-    """The local node a task comes from: the latest-blessed-model resolver compiles to two tasks."""
-    return RESOLVER if task in RESOLVER_TASKS else task
-
-
-def parameter(spec, task, name):
-    return tasks(spec)[task]["inputs"]["parameters"][name]["runtimeValue"]["constantValue"]["stringValue"]
 
 
 def test_every_local_component_is_a_task(spec, local_pipeline):
@@ -301,140 +255,6 @@ def test_config_file_sets_storage_and_flags_override_it(tmp_path):
     assert spec["defaultPipelineRoot"] == "gs://from-file/root"
     assert json.loads(parameter(spec, "Trainer", "train_args")) == {"num_steps": 22}
     assert "gs://f/s/penguins" in parameter(spec, "Pusher", "push_destination")
-
-
-def closed_port_url():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
-
-
-NO_GOOGLE_CREDENTIALS = {"GOOGLE_APPLICATION_CREDENTIALS": None, "NO_GCE_CHECK": "true"}
-SUBMITTABLE = ["--image", IMAGE, "--pipeline-root", ROOT, "--serving-dir", "gs://acme/serving"]
-
-
-@pytest.mark.parametrize("argv, env, message", [
-    (["--output-dir", "x"], {}, "--output-dir is for local runs"),
-    (["--output", "spec.txt"], {}, "use a .json/.yaml/.yml file name"),
-    (["--pipeline-root", "outputs/root"], {}, "--pipeline-root must be on object storage"),
-    (["--serving-dir", "/tmp/models"], {}, "--serving-dir must be on object storage"),
-    (["--data-uri", "data/penguins"], {}, "--data-uri must be an absolute path in the image"),
-    (["--submit", "kfp", "--endpoint", "http://kfp"], {}, "cannot submit with placeholders: set --image"),
-    ([*SUBMITTABLE, "--submit", "kfp"], {"KF_PIPELINES_ENDPOINT": None}, "--submit kfp needs --endpoint"),
-    ([*SUBMITTABLE, "--submit", "kfp", "--endpoint", "CLOSED"], {}, "cannot reach Kubeflow Pipelines at"),
-    ([*SUBMITTABLE, "--submit", "vertex", "--project", "p"], {}, "--submit vertex needs --region"),
-    (["--image", IMAGE, "--pipeline-root", "s3://b/root", "--serving-dir", "s3://b/s", "--submit", "vertex",
-      "--region", "europe-west4"], {}, "--pipeline-root must start with gs://"),
-    ([*SUBMITTABLE, "--submit", "vertex", "--region", "europe-west4"], NO_GOOGLE_CREDENTIALS,
-     "no Google Cloud credentials"),
-])
-def test_bad_input_gets_a_one_line_error_before_compiling(tmp_path, monkeypatch, capsys, argv, env, message):
-    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))  # no gcloud login from this machine
-    for name, value in env.items():
-        monkeypatch.delenv(name, raising=False) if value is None else monkeypatch.setenv(name, value)
-    argv = [closed_port_url() if a == "CLOSED" else a for a in argv]
-    output = tmp_path / "spec.yaml"
-    argv = argv if "--output" in argv else [*argv, "--output", str(output)]
-    assert kubeflow_runner.main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and message in err and "\n" not in err
-    assert not output.exists()
-
-
-def test_kfp_submit_needs_a_yaml_spec(tmp_path, capsys):
-    argv = [*SUBMITTABLE, "--submit", "kfp", "--endpoint", closed_port_url(), "--output", str(tmp_path / "p.json")]
-    assert kubeflow_runner.main(argv) == 2
-    assert "kfp.Client uploads YAML pipeline specs only" in capsys.readouterr().err
-
-
-def test_dataset_outside_the_project_needs_a_data_uri(tmp_path, capsys):
-    import shutil
-
-    dataset = shutil.copytree(PENGUINS, tmp_path / "mydata")
-    assert kubeflow_runner.main(["--dataset", str(dataset), "--output", str(tmp_path / "p.yaml")]) == 2
-    assert "is outside the project, so it is not in the image" in capsys.readouterr().err
-    spec, _ = compile_spec(tmp_path, ["--dataset", str(dataset), "--data-uri", "gs://b/mydata/"])
-    assert parameter(spec, "CsvExampleGen", "input_base") == "gs://b/mydata"
-
-
-def test_pipeline_name_must_suit_kubeflow(tmp_path, capsys):
-    config = tmp_path / "c.yaml"
-    config.write_text("pipeline_name: My_Pipeline\n")
-    assert kubeflow_runner.main(["--config", str(config), "--output", str(tmp_path / "p.yaml")]) == 2
-    assert "pipeline name 'My_Pipeline' is not valid on Kubeflow/Vertex" in capsys.readouterr().err
-
-
-def test_direct_runner_mode_is_chosen_from_the_local_copy_of_the_data(tmp_path, monkeypatch):
-    monkeypatch.setattr("pipeline.config.IN_MEMORY_MAX_BYTES", 0)  # as if the data were large
-    spec, _ = compile_spec(tmp_path, CONFIGURED)
-    assert "--direct_running_mode=multi_processing" in executor(spec, "Transform")["container"]["args"]
-
-
-class FakeKfpApi(BaseHTTPRequestHandler):
-    """Just enough of the Kubeflow Pipelines v2beta1 REST API for kfp.Client to start a run."""
-
-    runs = []
-
-    def _reply(self, body):
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):
-        if self.path.startswith("/apis/v2beta1/healthz"):
-            return self._reply({"multi_user": False})
-        if self.path.startswith("/apis/v2beta1/experiments"):
-            return self._reply({"experiments": [{"experiment_id": "exp-1", "display_name": "Default"}]})
-        self.send_error(404)
-
-    def do_POST(self):
-        if self.path.startswith("/apis/v2beta1/runs"):
-            self.runs.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            return self._reply({"run_id": "run-1", "experiment_id": "exp-1"})
-        self.send_error(404)
-
-    def log_message(self, *args):
-        pass
-
-
-def test_kfp_submit_uploads_the_compiled_spec(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("HOME", str(tmp_path))  # kfp.Client keeps a context file there
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeKfpApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        endpoint = f"http://127.0.0.1:{server.server_port}"
-        spec, _ = compile_spec(tmp_path, [*SUBMITTABLE, "--submit", "kfp", "--endpoint", endpoint])
-    finally:
-        server.shutdown()
-    (run,) = FakeKfpApi.runs
-    assert run["experiment_id"] == "exp-1"
-    assert run["pipeline_spec"]["pipelineInfo"]["name"] == "penguins-pipeline"
-    assert run["pipeline_spec"]["defaultPipelineRoot"] == ROOT
-    assert run["pipeline_spec"]["root"] == spec["root"]
-    assert f"submitted run run-1 to {endpoint}" in capsys.readouterr().out
-
-
-def test_vertex_submit_builds_the_pipeline_job_from_the_compiled_spec(tmp_path, monkeypatch, capsys):
-    """Offline up to the API call: the real PipelineJob parses the spec; only submit() is replaced."""
-    import google.auth
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import aiplatform
-
-    submitted = []
-    monkeypatch.setattr(google.auth, "default", lambda: (AnonymousCredentials(), "acme"))
-    monkeypatch.setattr(aiplatform.PipelineJob, "submit", lambda job: submitted.append(job))
-    monkeypatch.setattr(aiplatform.PipelineJob, "resource_name", "projects/acme/pipelineJobs/1")
-    spec, _ = compile_spec(tmp_path, [*SUBMITTABLE, "--submit", "vertex", "--region", "europe-west4"])
-    (job,) = submitted
-    resource = job._gca_resource
-    assert resource.runtime_config.gcs_output_directory == ROOT
-    assert resource.display_name == "penguins-pipeline"
-    assert job.location == "europe-west4" and job.project == "acme"
-    assert type(resource).to_dict(resource)["pipeline_spec"]["root"] == spec["root"]
-    assert "submitted projects/acme/pipelineJobs/1" in capsys.readouterr().out
 
 
 # ---- a dataset of spans ----
