@@ -87,12 +87,12 @@ class RestClient:
     def _model_path(self, version: Optional[int]) -> str:
         return f"/v1/models/{self.model_name}" + (f"/versions/{version}" if version else "")
 
-    def predict_rows(self, rows: Sequence[Mapping[str, Any]], version: Optional[int] = None) -> List[Dict]:
+    def predict_rows(self, rows: Sequence[Mapping[str, Any]], version: Optional[int] = None) -> List[Any]:
         """Friendly form: raw feature objects; the server encodes them with the model's schema."""
         body = json.dumps({"instances": list(rows)}).encode()
         return self.request("POST", self._model_path(version) + ":predict", body)["predictions"]
 
-    def predict_examples(self, serialized: Sequence[bytes], version: Optional[int] = None) -> List[Dict]:
+    def predict_examples(self, serialized: Sequence[bytes], version: Optional[int] = None) -> List[Any]:
         """TF Serving's documented form: base64 serialized tf.Examples."""
         instances = [{"b64": base64.b64encode(s).decode("ascii")} for s in serialized]
         body = json.dumps({"instances": instances}).encode()
@@ -163,6 +163,17 @@ class GrpcClient:
 
     def close(self) -> None:
         self.channel.close()
+
+
+def named_rows(predictions: Sequence[Any], output_names: Sequence[str]) -> List[Dict]:
+    """REST `predictions` as one {output: value} object per row, whatever the signature's output count.
+
+    TF Serving's row format names the outputs only when there are several: with a single
+    output each row is its bare value (a number, a list, a string), so a client that expects
+    objects must wrap those rows with the one output's name."""
+    if len(output_names) == 1:
+        return [{output_names[0]: p} for p in predictions]
+    return [dict(p) for p in predictions]
 
 
 def grpc_predictions(outputs: Mapping[str, np.ndarray]) -> List[Dict]:

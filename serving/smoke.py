@@ -109,7 +109,7 @@ def _training_csv(version_dir: str, metadata_config) -> str:
 def _run_checks(result: SmokeResult, server, servable, rows, max_rows: int, metadata_config) -> None:
     import tensorflow as tf
 
-    from serving.client import GrpcClient, RestClient, grpc_predictions
+    from serving.client import GrpcClient, RestClient, grpc_predictions, named_rows
     from serving.contract import EXAMPLES_INPUT, SERVING_SIGNATURE
 
     features = servable.raw_features
@@ -146,10 +146,11 @@ def _run_checks(result: SmokeResult, server, servable, rows, max_rows: int, meta
         _check(result, "gRPC GetModelMetadata gives the same signature", grpc_sig is not None
                and sorted(grpc_sig.outputs) == sorted(expected), grpc_sig)
 
+        outputs = sorted(expected)
         _compare(result, "REST predict (base64 tf.Examples) matches in-process call",
-                 rest.predict_examples(serialized), expected)
+                 named_rows(rest.predict_examples(serialized), outputs), expected)
         _compare(result, "REST predict (raw feature objects) matches in-process call",
-                 rest.predict_rows(rows), expected)
+                 named_rows(rest.predict_rows(rows), outputs), expected)
         _compare(result, "gRPC Predict matches in-process call",
                  grpc_predictions(grpc_client.predict_examples(serialized)), expected)
     finally:

@@ -3,7 +3,10 @@ import shutil
 import pytest
 
 from serving import smoke
+from serving.client import named_rows
 from serving.smoke import SmokeTestFailed, smoke_test
+from tests.models.model_fixtures import RAW_ROWS
+from tests.serving.conftest import REGRESSION_MODEL
 
 MODEL = "penguins"
 
@@ -43,3 +46,21 @@ def test_command(pipeline_run, capsys, tmp_path):
     assert "PASSED" in capsys.readouterr().out
     assert smoke.main(["--output-dir", str(tmp_path)]) == 2
     assert "no models" in capsys.readouterr().err
+
+
+def test_a_regression_model_passes_although_rest_answers_bare_values(regression_base_path):
+    """A regression signature has a single output, so TF Serving's REST rows are bare values."""
+    rows = [{k: v for k, v in row.items() if k not in ("species", "year")} for row in RAW_ROWS]
+    result = smoke_test(regression_base_path, REGRESSION_MODEL, rows, raise_on_failure=False)
+    assert result.ok, result.report()
+    assert "REST predict (raw feature objects) matches in-process call" in result.report()
+
+
+@pytest.mark.parametrize("predictions, outputs, rows", [
+    ([1.5, 2.5], ["predictions"], [{"predictions": 1.5}, {"predictions": 2.5}]),
+    ([[0.1, 0.9]], ["probabilities"], [{"probabilities": [0.1, 0.9]}]),
+    ([{"classes": "a", "probabilities": [0.9, 0.1]}], ["classes", "probabilities"],
+     [{"classes": "a", "probabilities": [0.9, 0.1]}]),
+])
+def test_named_rows_names_the_single_output_as_rest_leaves_it_bare(predictions, outputs, rows):
+    assert named_rows(predictions, outputs) == rows
