@@ -1,5 +1,6 @@
 """Fixtures shared by the serving tests."""
 import os
+import shutil
 
 import pytest
 from google.protobuf import text_format
@@ -29,3 +30,21 @@ def regression_base_path(tiny_transform, tmp_path_factory):
     (version / "assets.extra" / "schema.pbtxt").write_text(text_format.MessageToString(
         export.serving_schema(os.path.join(PENGUINS, "schema.pbtxt"), ["species", "year"])))
     return str(version.parent)
+
+
+@pytest.fixture(scope="session")
+def optional_regression_base_path(regression_base_path, tmp_path_factory):
+    """The regression model with every feature optional in its shipped schema, as data.init writes
+    schemas, under an output folder's serving_model/ (<output>/serving_model/mass)."""
+    from serving import contract
+
+    base = tmp_path_factory.mktemp("optional") / "serving_model" / REGRESSION_MODEL
+    shutil.copytree(regression_base_path, base)
+    path = contract.schema_path(str(base / "1"))
+    schema = contract.load_schema(path)
+    for feature in schema.feature:
+        feature.ClearField("presence")
+        feature.ClearField("value_count")
+    with open(path, "w") as f:
+        f.write(text_format.MessageToString(schema))
+    return str(base)

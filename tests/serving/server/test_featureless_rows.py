@@ -1,16 +1,11 @@
 """A row carrying none of the model's features is refused, over REST and gRPC, for Predict and
 Regress, even when every feature is optional (as data.init writes schemas); a row with some
 features missing is answered."""
-import shutil
-
 import grpc
 import pytest
 import requests
-from google.protobuf import text_format
 from tensorflow.core.example import example_pb2
-from tensorflow_metadata.proto.v0 import schema_pb2
 
-from serving import contract
 from serving.client import GrpcClient, RequestFailed
 from serving.server import ModelServer
 from tests.serving.conftest import REGRESSION_MODEL as MODEL
@@ -20,18 +15,8 @@ NONE_OF_THEM = "carries none of the model's features"
 
 
 @pytest.fixture(scope="module")
-def server(regression_base_path, tmp_path_factory):
-    """The regression model with every feature optional in its shipped schema."""
-    base = tmp_path_factory.mktemp("optional") / MODEL
-    shutil.copytree(regression_base_path, base)
-    path = contract.schema_path(str(base / "1"))
-    schema = contract.load_schema(path)
-    for feature in schema.feature:
-        feature.ClearField("presence")
-        feature.ClearField("value_count")
-    with open(path, "w") as f:
-        f.write(text_format.MessageToString(schema))
-    with ModelServer(MODEL, str(base), grpc_port=0, rest_port=0) as srv:
+def server(optional_regression_base_path):
+    with ModelServer(MODEL, optional_regression_base_path, grpc_port=0, rest_port=0) as srv:
         assert not any(spec.required or spec.always_present for spec in srv.models.current.raw_features.specs.values())
         yield srv
 
