@@ -74,8 +74,11 @@ class SmokeTestFailed(RuntimeError):
 def smoke_test(model_base_path: str, model_name: str,
                rows: Union[str, Sequence[Mapping[str, Any]], None] = None, *,
                max_rows: int = DEFAULT_ROWS, raise_on_failure: bool = True,
-               load_timeout_seconds: float = 120.0, metadata_config=None) -> SmokeResult:
-    """Serves `model_base_path` and checks it.
+               load_timeout_seconds: float = 120.0, metadata_config=None,
+               version: Optional[int] = None) -> SmokeResult:
+    """Serves `model_base_path` and checks that `version` (default: the newest there, the last
+    pushed) serves, and serves correctly. The server would serve an older version in place of
+    one that cannot load: that is a failure here, with the version's status message as reason.
 
     rows: a CSV path, raw-feature dicts, or None for the CSV the served version was
     trained on, found through ML Metadata (`metadata_config`, by default the store of
@@ -85,19 +88,24 @@ def smoke_test(model_base_path: str, model_name: str,
     from serving.server.registry import NoLoadableVersion
     from serving.server.versions import list_versions
 
-    result = SmokeResult(model_name, os.path.abspath(model_base_path))
+    result = SmokeResult(model_name, os.path.abspath(model_base_path),
+                         version or (list_versions(model_base_path) or [None])[0])
     server = None
     try:
         server = ModelServer(model_name, model_base_path, grpc_port=0, rest_port=0, request_log_dir=None)
         try:
             server.start(wait_for_model_seconds=load_timeout_seconds)
-        except NoLoadableVersion as e:  # the server's own reason; the newest version is the one pushed
-            result.version = (list_versions(result.model_base_path) or [None])[0]
+        except NoLoadableVersion as e:  # start() stopped the server; its message is the versions' reasons
+            server = None
             result.checks.append(Check(LOADS, False, str(e)))
-            server = None  # start() stopped it
             return _finish(result, raise_on_failure)
         servable = server.models.current
-        result.version = servable.version
+        if servable.version != result.version:
+            state = server.models.states(model_name, result.version)[0]
+            result.checks.append(Check(LOADS, False, f"version {result.version} does not serve "
+                                       f"({state.error_message or state.state}); version {servable.version} "
+                                       f"serves in its place"))
+            return _finish(result, raise_on_failure)
         result.checks.append(Check(LOADS, True,
                                    f"version {servable.version}, {server.rest_url}, {server.grpc_target}"))
         _run_checks(result, server, servable, rows, max_rows, metadata_config)

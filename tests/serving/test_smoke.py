@@ -100,6 +100,19 @@ def test_a_version_that_cannot_load_fails_fast_with_the_servers_reason(regressio
     assert result.verdict().startswith(smoke.LOADS + ": no loadable version of mass")
 
 
+def test_an_older_version_serving_in_place_of_the_pushed_one_is_a_failure(regression_base_path, tmp_path):
+    base = tmp_path / REGRESSION_MODEL
+    shutil.copytree(regression_base_path, base)
+    shutil.copytree(base / "1", base / "2")
+    _sabotage_warmup(base / "2")
+    result = smoke_test(str(base), REGRESSION_MODEL, [{"bill_length_mm": 40.0}], raise_on_failure=False)
+    assert not result.ok and result.version == 2
+    assert result.verdict() == (f"{smoke.LOADS}: version 2 does not serve (not loaded: failed to load: ValueError: "
+                                f"warm-up record 1 failed: {result.failures[0].detail.split('warm-up record 1 failed: ')[1]}")
+    assert result.failures[0].detail.endswith("; version 1 serves in its place")
+    assert smoke_test(str(base), REGRESSION_MODEL, RAW_ROWS, version=1).ok
+
+
 def test_a_failed_smoke_test_is_marked_on_the_run_that_pushed_the_version(pipeline_run, tmp_path, capsys):
     """Run through the command, as the continuous runner does; the session's own run passed its smoke test."""
     output = tmp_path / "output"
