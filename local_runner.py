@@ -38,18 +38,23 @@ def run(config: PipelineConfig, verbose: bool = False, out=sys.stdout, smoke_tes
         result = local_run.run(config, store=store, verbose=verbose, out=out, started=started, data_check=data_check)
         if result.exit_code == exit_codes.OK and result.pushed_version and smoke_test \
                 and "://" not in config.serving_dir:
-            return _smoke_test(config, out)
+            return _smoke_test(config, int(result.pushed_version), store, out)
         return result.exit_code
     finally:
         lock.release()
 
 
-def _smoke_test(config: PipelineConfig, out) -> int:
-    """Serve the pushed directory and check REST and gRPC answers before anyone relies on them."""
-    from serving.smoke import smoke_test
+def _smoke_test(config: PipelineConfig, version: int, store, out) -> int:
+    """Serve the pushed version and check REST and gRPC answers before anyone relies on them;
+    the verdict is recorded on the run that pushed it (`inspect history` shows a failure)."""
+    from serving.smoke import record, smoke_test
 
     started = time.monotonic()
-    result = smoke_test(config.serving_dir, config.model_name, config.dataset.csv_files[0], raise_on_failure=False)
+    result = smoke_test(config.serving_dir, config.model_name, config.dataset.csv_files[0], raise_on_failure=False,
+                        version=version)
+    unmarked = record(result, store)
+    if unmarked:
+        print(f"note: the smoke test's verdict is not recorded in ML Metadata: {unmarked}", file=out, flush=True)
     if not result.ok:
         print(result.report(), file=out, flush=True)
         return exit_codes.SMOKE_FAILED

@@ -1,8 +1,8 @@
 """The history of a pipeline: one row per run, newest first, and what served when.
 
 Each row says why the run happened (its recorded trigger), which spans it ingested and
-trained on, how it ended (pushed / not blessed / anomalies / failed / nothing new /
-ingested), the evaluation metric that decided the blessing and its change against the
+trained on, how it ended (pushed / smoke test failed / not blessed / anomalies / failed /
+nothing new / ingested), the evaluation metric that decided the blessing and its change against the
 baseline, and the version it pushed. Rollbacks appear as runs of their own. Everything
 is read from ML Metadata, so a cluster's or a teammate's store reads the same.
 """
@@ -18,6 +18,7 @@ from runs import lineage, metadata, records, results, spans
 
 PUSHED, NOT_BLESSED, ANOMALIES, FAILED, NOTHING_NEW, INGESTED, UNFINISHED = (
     "pushed", "not blessed", "anomalies", "failed", "nothing new", "ingested", "unfinished")
+SMOKE_FAILED = "smoke test failed"  # pushed, but the pushed version does not serve correctly
 
 
 @dataclass
@@ -36,6 +37,7 @@ class HistoryRow:
     pushed_version: Optional[str] = None
     restored_version: Optional[str] = None
     anomalies: int = 0
+    smoke_test: Optional[str] = None  # "passed", "failed: <why>", or None when no smoke test ran
 
     def to_dict(self) -> Dict[str, object]:
         return asdict(self)
@@ -117,7 +119,9 @@ def history_row(store: metadata_store.MetadataStore, run_id: str) -> HistoryRow:
     elif notes[records.STAGE] == records.INGEST_STAGE:
         row.outcome = INGESTED
     elif row.pushed_version:
-        row.outcome = PUSHED
+        row.smoke_test = records.smoke_test_of(store, run_id)
+        failed = (row.smoke_test or "").startswith(records.SMOKE_FAILED_PREFIX)
+        row.outcome = SMOKE_FAILED if failed else PUSHED
     elif "Evaluator" in by_node and by_node.get("Pusher", by_node["Evaluator"]).state != "cached":
         row.outcome = NOT_BLESSED
     return row

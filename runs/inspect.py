@@ -6,6 +6,7 @@
   artifacts  artifacts by type: id, URI, producing component, run, key properties
   lineage    from a pushed model (latest, --version N or --artifact ID) back to the input files
   history    one row per run, newest first: trigger, spans, outcome, metric and change, pushed version
+             (a push whose smoke test failed reads "smoke test failed", with the reason below the table)
              (--html writes the history page of the report)
   report     write the static HTML report of a run (default the latest) and print its path
 
@@ -19,7 +20,7 @@ import json
 import sys
 from typing import Any, Dict, List, Optional, Sequence
 
-from runs import exit_codes, metadata
+from runs import exit_codes, metadata, records
 from runs.layout import OutputLayout
 from runs.store import StoreError, add_store_arguments, open_store, output_dir_from_args, store_from_args
 
@@ -98,7 +99,8 @@ def runs_data(store, where: str, limit: int) -> List[Dict[str, Any]]:
         rows.append({"run_id": run.run_id, "pipeline": run.pipeline_name, "status": run.status,
                      "beam_args": run.beam_args,
                      "started": run.started.isoformat(sep=" ", timespec="seconds"),
-                     "seconds": round(run.seconds, 1), "components": components})
+                     "seconds": round(run.seconds, 1), "components": components,
+                     "smoke_test": records.smoke_test_of(store, run.run_id)})
     return rows
 
 
@@ -159,7 +161,9 @@ def format_runs(rows: List[Dict[str, Any]]) -> List[str]:
     out = []
     for run in rows:
         status = f", {run['status']}" if run["status"] not in (None, metadata.FINISHED) else ""
-        out.append(f"Run {run['run_id']} ({run['pipeline']}): started {run['started']}, took {run['seconds']} s{status}")
+        smoke = f", smoke test {run['smoke_test']}" if run.get("smoke_test") else ""
+        out.append(f"Run {run['run_id']} ({run['pipeline']}): started {run['started']}, took {run['seconds']} s"
+                   f"{status}{smoke}")
         out += _table([("component", "state", "seconds")] + [
             (c["component"], c["state"], "-" if c["seconds"] is None else f"{c['seconds']:.1f}")
             for c in run["components"]])
@@ -215,7 +219,7 @@ def format_lineage(data: Dict[str, Any]) -> List[str]:
 
 
 def format_history(rows: List[Dict[str, Any]]) -> List[str]:
-    from runs.history import HistoryRow
+    from runs.history import SMOKE_FAILED, HistoryRow
 
     metric = next((r["metric"] for r in rows if r["metric"]), "metric")
     table = [("run", "started", "trigger", "spans", "outcome", metric, "change", "version")]
@@ -226,7 +230,9 @@ def format_history(rows: List[Dict[str, Any]]) -> List[str]:
         table.append((row.run_id, row.started, row.trigger, row.spans_text(), outcome,
                       "-" if row.value is None else f"{row.value:.4f}",
                       "-" if row.change is None else f"{row.change:+.4f}", version))
-    return _table(table, indent="")
+    failures = [f"{r['run_id']}: smoke test {r['smoke_test']}" for r in rows
+                if r["outcome"] == SMOKE_FAILED and r["smoke_test"]]
+    return _table(table, indent="") + failures
 
 
 def _quiet() -> None:

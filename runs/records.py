@@ -6,6 +6,8 @@
   restored push's model and blessing as inputs and a PushedModel as output, exactly as
   TFX records a Pusher; lineage, `history`, the drift monitor and the Evaluator's
   baseline therefore see it as the push it is.
+- A smoke test's verdict on a pushed version: a custom property on the run context of
+  the run that pushed it, so `history` and `inspect runs` show a push that does not serve.
 - A monitoring check (drift, live quality): an execution of type `MonitoringCheck`
   attached to the pipeline's context, with its window, verdict and report.
 """
@@ -33,6 +35,9 @@ CHECK = "MonitoringCheck"
 PUSHED_MODEL = "PushedModel"
 RESTORED_VERSION = "restored_version"
 REPLACED_VERSION = "replaced_version"
+SMOKE_TEST = "smoke_test"  # "passed", or "failed: <the first failed check>"
+SMOKE_PASSED = "passed"
+SMOKE_FAILED_PREFIX = "failed: "
 _RETRIES = 5  # SQLite refuses writes while another process writes; a run and a rollback may overlap
 
 
@@ -74,6 +79,27 @@ def run_annotations(store: metadata_store.MetadataStore, run_id: str) -> Dict[st
     values = {name: str(metadata.custom_property(context, name) or "") for name in (TRIGGER, TRIGGER_DETAIL, STAGE)}
     values[TRIGGER] = values[TRIGGER] or MANUAL
     return values
+
+
+# ---- smoke tests ----
+
+def record_smoke_test(store: metadata_store.MetadataStore, version_dir: str, passed: bool, detail: str = "") -> str:
+    """Marks the run that pushed `version_dir` with the smoke test's verdict; returns its run id.
+    Raises lineage.LineageError when no recorded push has that destination."""
+    pushed = lineage.push_of_version_dir(store, version_dir)
+    producer = metadata.producer_execution(store, pushed.id)
+    run_id = metadata.run_id_of(store, producer.id) if producer else None
+    if run_id is None:
+        raise lineage.LineageError(f"the push of {version_dir} (artifact {pushed.id}) belongs to no recorded run")
+    context = metadata.run_context(store, run_id)
+    _set(context.custom_properties, SMOKE_TEST, SMOKE_PASSED if passed else SMOKE_FAILED_PREFIX + detail)
+    _retry(lambda: store.put_contexts([context]))
+    return run_id
+
+
+def smoke_test_of(store: metadata_store.MetadataStore, run_id: str) -> Optional[str]:
+    """The smoke test verdict recorded on a run ("passed" or "failed: ..."); None when none ran."""
+    return metadata.custom_property(metadata.run_context(store, run_id), SMOKE_TEST) or None
 
 
 # ---- pushes and rollbacks ----

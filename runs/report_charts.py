@@ -47,6 +47,7 @@ def top_values_svg(values: Dict[str, float], order: List[str]) -> str:
 
 
 OUTCOME_COLORS = {"pushed": "#11772d", "not blessed": "#d97706", "anomalies": "#b00020", "failed": "#555555",
+                  "smoke test failed": "#b00020",
                   "nothing new": "#4c78a8", "ingested": "#9ca3af", "unfinished": "#9ca3af"}
 
 

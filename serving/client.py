@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import csv
 import http.client
 import json
 import os
@@ -17,19 +18,20 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
+from google.protobuf import text_format
 
 from runs import exit_codes
-from runs.cli import add_flag, add_model_name
+from runs.cli import add_flag, add_model_name, add_output_dir
+from runs.layout import DEFAULT_OUTPUT_DIR, OutputLayout
 from serving import synthetic_traffic
-from serving.contract import EXAMPLES_INPUT, REQUEST_ID_HEADER
+from serving.contract import EXAMPLES_INPUT, REQUEST_ID_HEADER, FeatureError, schema_path
 from serving.raw_features import RawFeatures
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CSV = os.path.join(REPO_ROOT, "data", "penguins", "penguins.csv")
-DEFAULT_SCHEMA = os.path.join(REPO_ROOT, "data", "penguins", "schema.pbtxt")
 
 
 class RequestFailed(RuntimeError):
@@ -87,12 +89,12 @@ class RestClient:
     def _model_path(self, version: Optional[int]) -> str:
         return f"/v1/models/{self.model_name}" + (f"/versions/{version}" if version else "")
 
-    def predict_rows(self, rows: Sequence[Mapping[str, Any]], version: Optional[int] = None) -> List[Dict]:
+    def predict_rows(self, rows: Sequence[Mapping[str, Any]], version: Optional[int] = None) -> List[Any]:
         """Friendly form: raw feature objects; the server encodes them with the model's schema."""
         body = json.dumps({"instances": list(rows)}).encode()
         return self.request("POST", self._model_path(version) + ":predict", body)["predictions"]
 
-    def predict_examples(self, serialized: Sequence[bytes], version: Optional[int] = None) -> List[Dict]:
+    def predict_examples(self, serialized: Sequence[bytes], version: Optional[int] = None) -> List[Any]:
         """TF Serving's documented form: base64 serialized tf.Examples."""
         instances = [{"b64": base64.b64encode(s).decode("ascii")} for s in serialized]
         body = json.dumps({"instances": instances}).encode()
@@ -103,6 +105,10 @@ class RestClient:
 
     def status(self, version: Optional[int] = None) -> Dict:
         return self.request("GET", self._model_path(version))
+
+    def served_version(self) -> int:
+        """The version a request without one gets: the highest AVAILABLE (model status API)."""
+        return _highest(int(s["version"]) for s in self.status()["model_version_status"] if s["state"] == "AVAILABLE")
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -161,8 +167,44 @@ class GrpcClient:
             request.model_spec.version.value = version
         return self._call(self.models.GetModelStatus, request)
 
+    def served_version(self) -> int:
+        """The version a request without one gets: the highest AVAILABLE (GetModelStatus)."""
+        from tensorflow_serving.apis import get_model_status_pb2
+
+        available = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+        return _highest(s.version for s in self.status().model_version_status if s.state == available)
+
     def close(self) -> None:
         self.channel.close()
+
+
+def _highest(versions) -> int:
+    versions = list(versions)
+    if not versions:
+        raise RequestFailed("UNAVAILABLE", "no version of the model is AVAILABLE")
+    return max(versions)
+
+
+def served_schema(client, model_base_path: str, version: Optional[int]) -> str:
+    """The raw schema the served version ships (<base>/<version>/assets.extra/schema.pbtxt): the
+    features it takes and their types. Asks the server which version it serves unless given."""
+    version = version or client.served_version()
+    path = schema_path(os.path.join(model_base_path, str(version)))
+    if not os.path.isfile(path):
+        raise FeatureError(f"no schema of version {version} at {path}: pass --model-base-path (the folder the "
+                           f"server serves) or --schema (the version's assets.extra/schema.pbtxt)")
+    return path
+
+
+def named_rows(predictions: Sequence[Any], output_names: Sequence[str]) -> List[Dict]:
+    """REST `predictions` as one {output: value} object per row, whatever the signature's output count.
+
+    TF Serving's row format names the outputs only when there are several: with a single
+    output each row is its bare value (a number, a list, a string), so a client that expects
+    objects must wrap those rows with the one output's name."""
+    if len(output_names) == 1:
+        return [{output_names[0]: p} for p in predictions]
+    return [dict(p) for p in predictions]
 
 
 def grpc_predictions(outputs: Mapping[str, np.ndarray]) -> List[Dict]:
@@ -228,8 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_name(p, default="penguins", help="the name the server serves the model under (default penguins)")
     add_flag(p, "--model-version", type=int, default=None, help="default: the served (latest) version")
     p.add_argument("--csv", default=DEFAULT_CSV, help="rows to send (header line; empty field = missing)")
-    p.add_argument("--schema", default=DEFAULT_SCHEMA,
-                   help="raw schema used to type CSV values and encode tf.Examples")
+    p.add_argument("--schema", default=None,
+                   help="raw schema used to type CSV values and encode tf.Examples (default: the one the served "
+                        "version ships, read from --model-base-path)")
+    p.add_argument("--model-base-path", metavar="DIR", default=None,
+                   help="the folder of versions the server serves (default: <output-dir>/serving_model/<model-name>)")
+    add_output_dir(p)
     p.add_argument("--rows", type=int, default=5, help="rows taken from the CSV (or sampled with --sample)")
     p.add_argument("--sample", action="store_true", help="sample --rows rows with replacement (seeded)")
     p.add_argument("--seed", type=int, default=0)
@@ -244,19 +290,42 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    features = RawFeatures.from_file(args.schema)
+def _schema(args: argparse.Namespace, client) -> str:
+    if args.schema:
+        return args.schema
+    base_path = args.model_base_path or OutputLayout(args.output_dir or DEFAULT_OUTPUT_DIR).model_base_path(
+        args.model_name)
+    return served_schema(client, base_path, args.model_version)
+
+
+def _rows(args: argparse.Namespace, schema: str) -> Tuple[RawFeatures, List[Dict[str, Any]]]:
+    """The rows to send, typed by the schema."""
+    features = RawFeatures.from_file(schema)
     rows = features.read_csv(args.csv, limit=None if args.sample else args.rows)
     if args.sample:
         rows = synthetic_traffic.sample_rows(rows, args.rows, seed=args.seed)
     rows = synthetic_traffic.shift_rows(rows, synthetic_traffic.parse_shifts(args.shift))
     if not rows:
-        print(f"error: no rows in {args.csv}", file=sys.stderr)
+        raise FeatureError(f"no rows in {args.csv}")
+    return features, rows
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    client = (RestClient(args.host, args.rest_api_port, args.model_name) if args.protocol == "rest"
+              else GrpcClient(f"{args.host}:{args.port}", args.model_name))
+    try:
+        features, rows = _rows(args, _schema(args, client))
+    except (RequestFailed, ConnectionError) as e:  # asking the server which version it serves
+        client.close()
+        print(f"error: cannot tell which version {args.host} serves: {e}", file=sys.stderr)
+        return exit_codes.FAILED
+    except (ValueError, OSError, csv.Error, text_format.ParseError) as e:  # the schema, the CSV, a flag
+        client.close()
+        print(f"error: {e}", file=sys.stderr)
         return exit_codes.BAD_INPUT
     batches = [rows[i:i + args.batch_size] for i in range(0, len(rows), max(1, args.batch_size))]
     if args.protocol == "rest":
-        client = RestClient(args.host, args.rest_api_port, args.model_name)
         if args.format == "raw":
             def predict(batch):
                 return client.predict_rows(batch, args.model_version)
@@ -264,8 +333,6 @@ def main(argv: Optional[List[str]] = None) -> int:
             def predict(batch):
                 return client.predict_examples(features.serialize(batch), args.model_version)
     else:
-        client = GrpcClient(f"{args.host}:{args.port}", args.model_name)
-
         def predict(batch):
             return grpc_predictions(client.predict_examples(features.serialize(batch), args.model_version))
     try:

@@ -37,6 +37,16 @@ _MAYBE_NON_FINITE_FLOAT32 = re.compile(rb"[\x80-\xff][\x7f\xff]")
 # and a client sending them has a bug that a silent imputation would hide.
 NON_FINITE_HINT = "non-finite numbers are refused: send a finite value, or leave the feature out if it is optional"
 
+# Why a row without any feature is refused although each feature may be missing: the model
+# would answer it from its biases alone, a confident-looking answer about nothing; such a row
+# comes from a client sending the wrong keys or an empty object, not from real data.
+NO_FEATURES_HINT = "send at least one (a row with only some of them is answered, the others treated as missing)"
+
+
+def _names(specs: Mapping[str, Any], limit: int = 8) -> str:
+    names = list(specs)
+    return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
 
 def _empty_list(feature: feature_pb2.Feature, kind: int) -> None:
     """Marks a feature present with no values, in the list kind its type takes."""
@@ -71,6 +81,9 @@ class RawFeatures(ServingFeatures):
                 raise FeatureError(f"instance {i} is not a serialized tf.Example") from None
             if example.UnknownFields() or example.features.UnknownFields():
                 raise FeatureError(f"instance {i} is not a serialized tf.Example")
+            if self.specs and not self._carries_a_feature(example.features.feature):
+                raise FeatureError(f"instance {i} carries none of the model's features ({_names(self.specs)}); "
+                                   f"{NO_FEATURES_HINT}")
             if not floats or _MAYBE_NON_FINITE_FLOAT32.search(data) is None:
                 continue
             values = example.features.feature
@@ -79,6 +92,14 @@ class RawFeatures(ServingFeatures):
                     for value in values[name].float_list.value:
                         if not math.isfinite(value):
                             raise FeatureError(f"instance {i}: feature '{name}' is {value}; {NON_FINITE_HINT}")
+
+    def _carries_a_feature(self, features: Mapping[str, feature_pb2.Feature]) -> bool:
+        """Whether one of the model's features has a value (an empty list is no value)."""
+        for name, feature in features.items():
+            kind = feature.WhichOneof("kind")
+            if kind and name in self.specs and getattr(feature, kind).value:
+                return True
+        return False
 
     def sample_row(self) -> Dict[str, Any]:
         """A plausible row built from the schema's domains (for warming up a model)."""

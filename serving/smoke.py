@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 import numpy as np
 
 DEFAULT_ROWS = 32
+LOADS = "server loads a version and opens REST + gRPC"
 _ATOL = 1e-5
 
 
@@ -43,6 +44,17 @@ class SmokeResult:
     def failures(self) -> List[Check]:
         return [c for c in self.checks if not c.ok]
 
+    @property
+    def version_dir(self) -> Optional[str]:
+        return None if self.version is None else os.path.join(self.model_base_path, str(self.version))
+
+    def verdict(self) -> str:
+        """One line: passed, or the first failed check and why."""
+        if self.ok:
+            return "passed"
+        first = self.failures[0] if self.failures else Check("no check ran", False)
+        return f"{first.name}" + (f": {first.detail}" if first.detail else "")
+
     def report(self) -> str:
         head = (f"Smoke test of model '{self.model_name}' version {self.version} "
                 f"({self.model_base_path}), {self.rows} rows: {'PASSED' if self.ok else 'FAILED'}")
@@ -62,23 +74,39 @@ class SmokeTestFailed(RuntimeError):
 def smoke_test(model_base_path: str, model_name: str,
                rows: Union[str, Sequence[Mapping[str, Any]], None] = None, *,
                max_rows: int = DEFAULT_ROWS, raise_on_failure: bool = True,
-               load_timeout_seconds: float = 120.0, metadata_config=None) -> SmokeResult:
-    """Serves `model_base_path` and checks it.
+               load_timeout_seconds: float = 120.0, metadata_config=None,
+               version: Optional[int] = None) -> SmokeResult:
+    """Serves `model_base_path` and checks that `version` (default: the newest there, the last
+    pushed) serves, and serves correctly. The server would serve an older version in place of
+    one that cannot load: that is a failure here, with the version's status message as reason.
 
     rows: a CSV path, raw-feature dicts, or None for the CSV the served version was
     trained on, found through ML Metadata (`metadata_config`, by default the store of
     the output folder whose serving_model/ holds the base path).
     """
     from serving.server import ModelServer
+    from serving.server.registry import NoLoadableVersion
+    from serving.server.versions import list_versions
 
-    result = SmokeResult(model_name, os.path.abspath(model_base_path))
+    result = SmokeResult(model_name, os.path.abspath(model_base_path),
+                         version or (list_versions(model_base_path) or [None])[0])
     server = None
     try:
         server = ModelServer(model_name, model_base_path, grpc_port=0, rest_port=0, request_log_dir=None)
-        server.start(wait_for_model_seconds=load_timeout_seconds)
+        try:
+            server.start(wait_for_model_seconds=load_timeout_seconds)
+        except NoLoadableVersion as e:  # start() stopped the server; its message is the versions' reasons
+            server = None
+            result.checks.append(Check(LOADS, False, str(e)))
+            return _finish(result, raise_on_failure)
         servable = server.models.current
-        result.version = servable.version
-        result.checks.append(Check("server loads a version and opens REST + gRPC", True,
+        if servable.version != result.version:
+            state = server.models.states(model_name, result.version)[0]
+            result.checks.append(Check(LOADS, False, f"version {result.version} does not serve "
+                                       f"({state.error_message or state.state}); version {servable.version} "
+                                       f"serves in its place"))
+            return _finish(result, raise_on_failure)
+        result.checks.append(Check(LOADS, True,
                                    f"version {servable.version}, {server.rest_url}, {server.grpc_target}"))
         _run_checks(result, server, servable, rows, max_rows, metadata_config)
     except Exception as e:  # noqa: BLE001 - any failure becomes a reported check
@@ -86,9 +114,28 @@ def smoke_test(model_base_path: str, model_name: str,
     finally:
         if server is not None:
             server.stop()
+    return _finish(result, raise_on_failure)
+
+
+def _finish(result: SmokeResult, raise_on_failure: bool) -> SmokeResult:
     if raise_on_failure and not result.ok:
         raise SmokeTestFailed(result)
     return result
+
+
+def record(result: SmokeResult, store) -> Optional[str]:
+    """Marks the run that pushed the tested version with the verdict in ML Metadata (see
+    runs.records), so `inspect history` shows a push that does not serve; returns why it could
+    not (a version no run of this store pushed), or None."""
+    from runs import lineage, records
+
+    if result.version_dir is None:
+        return f"no version under {result.model_base_path} to mark"
+    try:
+        records.record_smoke_test(store, result.version_dir, result.ok, result.verdict())
+    except lineage.LineageError as e:
+        return str(e)
+    return None
 
 
 def _training_csv(version_dir: str, metadata_config) -> str:
@@ -109,7 +156,7 @@ def _training_csv(version_dir: str, metadata_config) -> str:
 def _run_checks(result: SmokeResult, server, servable, rows, max_rows: int, metadata_config) -> None:
     import tensorflow as tf
 
-    from serving.client import GrpcClient, RestClient, grpc_predictions
+    from serving.client import GrpcClient, RestClient, grpc_predictions, named_rows
     from serving.contract import EXAMPLES_INPUT, SERVING_SIGNATURE
 
     features = servable.raw_features
@@ -146,10 +193,11 @@ def _run_checks(result: SmokeResult, server, servable, rows, max_rows: int, meta
         _check(result, "gRPC GetModelMetadata gives the same signature", grpc_sig is not None
                and sorted(grpc_sig.outputs) == sorted(expected), grpc_sig)
 
+        outputs = sorted(expected)
         _compare(result, "REST predict (base64 tf.Examples) matches in-process call",
-                 rest.predict_examples(serialized), expected)
+                 named_rows(rest.predict_examples(serialized), outputs), expected)
         _compare(result, "REST predict (raw feature objects) matches in-process call",
-                 rest.predict_rows(rows), expected)
+                 named_rows(rest.predict_rows(rows), outputs), expected)
         _compare(result, "gRPC Predict matches in-process call",
                  grpc_predictions(grpc_client.predict_examples(serialized)), expected)
     finally:
@@ -210,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     from runs import exit_codes
     from runs.layout import LayoutError, OutputLayout
-    from runs.store import StoreError, output_dir_from_args, store_from_args
+    from runs.store import StoreError, open_store, output_dir_from_args, store_from_args
 
     args = build_parser().parse_args(argv)
     try:
@@ -222,6 +270,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     result = smoke_test(base_path, model_name, args.csv, max_rows=args.rows, raise_on_failure=False,
                         metadata_config=metadata_config)
     print(result.report())
+    try:
+        open_store(metadata_config, readonly=True)  # a missing store is reported, never created empty
+        unmarked = record(result, open_store(metadata_config))
+    except StoreError as e:
+        unmarked = str(e)
+    if unmarked:
+        print(f"note: the verdict is not recorded in ML Metadata: {unmarked}", file=sys.stderr)
     return exit_codes.OK if result.ok else exit_codes.FAILED
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Callable, Dict, List, Optional, Tuple
 
 from serving.server.errors import invalid_argument, not_found
@@ -23,6 +24,10 @@ log = logging.getLogger(__name__)
 LoadListener = Callable[[str, int, str], None]  # (model, version, outcome)
 Models = Dict[str, ModelVersions]
 Labels = Dict[str, Dict[str, int]]
+
+
+class NoLoadableVersion(RuntimeError):
+    """No version of a model serves at start; the message says why, in one line."""
 
 
 class ModelRegistry:
@@ -82,11 +87,23 @@ class ModelRegistry:
         self._view = (models, {spec.name: dict(spec.labels) for spec in self.config.models})
         for spec in self.config.models:
             model = models[spec.name]
-            if wait_seconds is not None and not model.available.wait(wait_seconds):
-                raise RuntimeError(
-                    f"no loadable version of {model.name} under {model.base_path} after "
-                    f"{wait_seconds:.0f}s; see the log for why versions were skipped")
+            if wait_seconds is not None:
+                self._wait_for(model, wait_seconds)
             self._warn_unserved_labels(spec, model)
+
+    def _wait_for(self, model: ModelVersions, wait_seconds: float) -> None:
+        """Returns once a version serves; raises NoLoadableVersion with the versions' own reasons
+        as soon as every one failed to load (that is permanent), or after `wait_seconds`."""
+        deadline = time.monotonic() + wait_seconds
+        while not model.available.is_set():
+            failure = model.load_failure()
+            if failure:
+                raise NoLoadableVersion(f"no loadable version of {model.name} under {model.base_path}: {failure}")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise NoLoadableVersion(f"no loadable version of {model.name} under {model.base_path} after "
+                                        f"{wait_seconds:.0f}s: {model.why_not_serving()}")
+            model.available.wait(min(remaining, max(self.poll_seconds, 0.1)))
 
     def _start_model(self, spec: ModelSpec) -> ModelVersions:
         model = ModelVersions(spec.name, spec.base_path, self.poll_seconds, policy=spec.policy,

@@ -84,6 +84,7 @@ class ModelVersions:
         self._states: Dict[int, VersionState] = {}
         self._seen: Dict[int, Fingerprint] = {}
         self._failed: Dict[int, Fingerprint] = {}
+        self._load_errors: Dict[int, str] = {}  # why a version that was complete failed to load
         self._first_poll = True
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
@@ -125,6 +126,30 @@ class ModelVersions:
         if not chosen:
             raise not_found(f"Could not find version {version} of model {model_name}")
         return chosen
+
+    def load_failure(self) -> Optional[str]:
+        """Why nothing can serve until files change, in one line; None while a version serves or may load.
+
+        A version that was complete and failed to load is tried again only when its files
+        change (as TF Serving does), so once every version the policy may serve has failed
+        that way, waiting longer cannot help. An incomplete version may still be being written."""
+        if self._serving:
+            return None
+        reasons = []
+        for version in self.policy.candidates(list_versions(self.base_path)):
+            reason = self._load_errors.get(version)
+            if reason is None or self._failed.get(version) != fingerprint(os.path.join(self.base_path, str(version))):
+                return None
+            reasons.append(f"version {version} {reason}")
+        return "; ".join(reasons) or None
+
+    def why_not_serving(self) -> str:
+        """What is known of each version that does not serve (GetModelStatus's error messages), in one line."""
+        with self._lock:
+            states = sorted(self._states.values(), key=lambda s: s.version, reverse=True)
+        reasons = [f"version {s.version} {s.error_message}" for s in states if s.error_message]
+        return "; ".join(reasons) or ("no version folder (an integer-named folder holding saved_model.pb) there"
+                                      if not list_versions(self.base_path) else "no version finished loading")
 
     # ---- watching side -----------------------------------------------------------------
 
@@ -212,6 +237,8 @@ class ModelVersions:
     def _skip(self, version: int, fp: Fingerprint, code: str, reason: str, outcome: str) -> None:
         """Remembers a version that cannot serve, until its files change."""
         self._failed[version] = fp
+        if outcome == "error":
+            self._load_errors[version] = reason
         self._set_state(VersionState(version, "END", code, f"not loaded: {reason}"))
         log.error("Skipping version %s of %s: %s (still serving %s)", version, self.name, reason,
                   ", ".join(map(str, self.serving_versions)) or "nothing")

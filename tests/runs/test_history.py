@@ -53,3 +53,17 @@ def test_the_served_version_is_the_newest_push(tmp_path):
     periods = history.served_periods(fake.store)
     assert [(p.version, p.restored_version) for p in periods] == [("100", None), ("300", "100")]
     assert periods[0].end_ms == periods[1].start_ms and periods[1].end_ms is None
+
+
+def test_a_push_whose_smoke_test_failed_reads_so_with_the_reason(tmp_path):
+    fake = FakeTfxStore(str(tmp_path / "m.sqlite"))
+    run = fake.run("2026-01-01T00:00:01")
+    train(fake, run, [ingest(fake, run, 1)], pushed_version=100)
+    [row] = history.history(fake.store)
+    assert (row.outcome, row.smoke_test) == (history.PUSHED, None)  # no smoke test ran
+    assert records.record_smoke_test(fake.store, "/serving/penguins/100", True) == run.name
+    assert history.history(fake.store)[0].smoke_test == "passed"
+    records.record_smoke_test(fake.store, "/serving/penguins/100", False, "server loads a version: warm-up failed")
+    [row] = history.history(fake.store)
+    assert row.outcome == history.SMOKE_FAILED and row.pushed_version == "100"
+    assert row.smoke_test == "failed: server loads a version: warm-up failed"

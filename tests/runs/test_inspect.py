@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from tests.mlmd_fake import CACHED, FAILED, RUNNING, FakeTfxStore, dead_pid
-from runs import inspect, metadata
+from tests.runs.span_records import ingest, train
+from runs import inspect, metadata, records
 
 from tests.conftest import REPO_ROOT
 COMPONENTS = ("CsvExampleGen", "ImportSchemaGen", "StatisticsGen", "ExampleValidator", "Transform",
@@ -213,3 +214,15 @@ def test_history_page_on_demand(two_runs, capsys):
     code, out, _ = _main(capsys, "history", "--html", "--output-dir", str(two_runs))
     assert code == 0 and out.strip() == str(two_runs / "reports" / "history.html")
     assert "run-1" in (two_runs / "reports" / "history.html").read_text()
+
+
+def test_a_failed_smoke_test_shows_in_history_and_runs(tmp_path, capsys):
+    fake = FakeTfxStore(str(tmp_path / "metadata.sqlite"))
+    run = fake.run("run-1")
+    train(fake, run, [ingest(fake, run, 1)], pushed_version=100)
+    records.record_smoke_test(fake.store, "/serving/penguins/100", False, "server loads a version: no")
+    code, out, _ = _main(capsys, "history", "--output-dir", str(tmp_path))
+    assert code == 0 and "smoke test failed" in out.splitlines()[1]
+    assert out.splitlines()[-1] == "run-1: smoke test failed: server loads a version: no"
+    code, out, _ = _main(capsys, "runs", "--output-dir", str(tmp_path))
+    assert out.splitlines()[0].endswith(", smoke test failed: server loads a version: no")

@@ -18,7 +18,9 @@ def server(pipeline_run, tmp_path_factory):
 
 
 def args(server, *extra):
-    return ["--rest_api_port", str(server.rest_port), "--port", str(server.grpc_port), *extra]
+    """The schema is the served version's, from the folder the server serves."""
+    return ["--rest_api_port", str(server.rest_port), "--port", str(server.grpc_port),
+            "--model-base-path", server.models.base_path, *extra]
 
 
 @pytest.mark.parametrize("extra", [["--protocol", "rest"], ["--protocol", "rest", "--format", "raw"],
@@ -56,9 +58,13 @@ def test_load_mode_reports_zero_errors(server, capsys, protocol):
 
 def test_server_errors_are_reported(server, capsys):
     assert client.main(args(server, "--model-name", "nope", "--rows", "1")) == 1
-    assert "404: Servable not found" in capsys.readouterr().err
+    assert "404: Could not find any versions of model nope" in capsys.readouterr().err
     assert client.main(args(server, "--protocol", "grpc", "--model-name", "nope", "--rows", "1")) == 1
     assert "NOT_FOUND" in capsys.readouterr().err
+    assert client.main(args(server, "--model-version", "99", "--rows", "1")) == 2  # no such version on disk
+    assert client.main(args(server, "--model-version", "99", "--rows", "1", "--schema",
+                            server.models.current.path + "/assets.extra/schema.pbtxt")) == 1
+    assert "404: Servable not found" in capsys.readouterr().err
 
 
 def test_run_load_counts_failures():

@@ -79,7 +79,24 @@ def test_int64_limits_are_accepted(features):
 
 def test_check_serialized_accepts_examples_and_missing_values(features):
     features.check_serialized([features.to_example(ROW).SerializeToString(),
-                               features.to_example({**ROW, "bill_length_mm": None}).SerializeToString(), b""])
+                               features.to_example({**ROW, "bill_length_mm": None}).SerializeToString(),
+                               features.to_example({"island": "Dream"}).SerializeToString()])
+
+
+def test_check_serialized_refuses_an_example_that_carries_none_of_the_features(features):
+    """The model would answer it from its biases alone: an empty example, empty value lists,
+    or only columns the model does not take (the label) say nothing about the instance."""
+    empty_lists = features.to_example(ROW)
+    for feature in empty_lists.features.feature.values():
+        feature.ClearField(feature.WhichOneof("kind"))
+        feature.float_list.SetInParent()
+    only_label = features.to_example(ROW)
+    only_label.features.Clear()
+    only_label.features.feature["species"].bytes_list.value.append(b"Adelie")
+    for data in (b"", empty_lists.SerializeToString(), only_label.SerializeToString()):
+        with pytest.raises(FeatureError, match=r"instance 1 carries none of the model's features \(island, .*\); "
+                                               r"send at least one"):
+            features.check_serialized([features.to_example(ROW).SerializeToString(), data])
 
 
 @pytest.mark.parametrize("data, message", [

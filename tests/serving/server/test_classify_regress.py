@@ -2,39 +2,22 @@
 
 Classify is tested on the pipeline's classifier in test_rest.py and test_grpc_api.py.
 """
-import os
-
 import grpc
 import numpy as np
 import pytest
 import requests
-from google.protobuf import text_format
 from tensorflow_serving.apis import prediction_service_pb2_grpc, regression_pb2
 
-from models import features as features_lib
-from models import export
-from models import model as model_lib
-from models.training import vocab_sizes
 from serving.server import ModelServer
-from tests.conftest import PENGUINS
-from tests.models.model_fixtures import CUSTOM_CONFIG, RAW_ROWS, schema
+from tests.models.model_fixtures import RAW_ROWS
+from tests.serving.conftest import REGRESSION_MODEL as MODEL
 
-MODEL = "mass"
 ROWS = [{k: v for k, v in row.items() if k not in ("species", "year")} for row in RAW_ROWS]
 
 
 @pytest.fixture(scope="module")
-def server(tiny_transform, tmp_path_factory):
-    """An untrained regression head is enough: the APIs must agree with predict, not be accurate."""
-    _, output = tiny_transform
-    features = features_lib.from_custom_config(schema(), CUSTOM_CONFIG)
-    model = model_lib.build_keras_model(features, vocab_sizes(features, output), 1)
-    version = tmp_path_factory.mktemp("regress") / MODEL / "1"
-    export.export(model, str(version), export.signatures(model, output, features, ["year"], [], (4000.0, 800.0)))
-    (version / "assets.extra").mkdir()
-    (version / "assets.extra" / "schema.pbtxt").write_text(text_format.MessageToString(
-        export.serving_schema(os.path.join(PENGUINS, "schema.pbtxt"), ["species", "year"])))
-    with ModelServer(MODEL, str(version.parent), grpc_port=0, rest_port=0) as srv:
+def server(regression_base_path):
+    with ModelServer(MODEL, regression_base_path, grpc_port=0, rest_port=0) as srv:
         yield srv
 
 
@@ -68,3 +51,14 @@ def test_classify_on_a_regression_model_says_there_is_no_classification_signatur
                       json={"signature_name": "regression", "examples": ROWS}, timeout=30)
     assert r.status_code == 400
     assert "this model has no classification signature" in r.json()["error"]
+
+
+def test_a_single_output_signature_answers_bare_values_per_row_as_tf_serving_does(server):
+    """TF Serving names outputs in the row format only when there are several: one output gives
+    each row's bare value, and the columnar format the bare column."""
+    rows = _predictions(server)
+    assert len(rows) == len(ROWS) and all(isinstance(r, float) for r in rows)
+    r = requests.post(f"{server.rest_url}/v1/models/{MODEL}:predict", json={"inputs": {
+        k: [row.get(k) for row in ROWS] for k in ROWS[0]}}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.json()["outputs"] == pytest.approx(rows, rel=1e-6)
