@@ -85,11 +85,8 @@ PROBE = 2 ** 40  # far beyond any mean: probing at 0 and 1 loses the slope of a 
 
 def _numeric_scale(tf_transform_output: tft.TFTransformOutput, features: features_lib.Features, raw_spec):
     """(mean, std) per numeric feature, read off the transform graph at raw values 0 and PROBE."""
-    probes = []
-    for value in (0, PROBE):
-        row = {name: (value if spec.dtype.is_integer else float(value)) if spec.dtype != tf.string else b""
-               for name, spec in raw_spec.items()}
-        probes.append(_example(row, raw_spec))
+    probes = [_example({name: b"" if spec.dtype == tf.string else value for name, spec in raw_spec.items()}, raw_spec)
+              for value in (0, PROBE)]
     # The layer, not transform_raw_features: it also runs a TF1-exported graph eagerly.
     z = tf_transform_output.transform_features_layer()(tf.io.parse_example(tf.constant(probes), raw_spec))
     mean, std = {}, {}
