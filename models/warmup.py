@@ -5,7 +5,10 @@ a TFRecord file of `PredictionLog` records, before a version takes traffic, so t
 client does not pay for graph tracing and table initialisation. The Trainer only sees
 transformed examples, so the raw rows are read back from them: vocabulary ids through the
 vocabularies, z-scores through the scale the transform graph applies (missing numbers were
-imputed with the mean and come back as it).
+imputed with the mean and come back as it). Every value is written in the type the schema
+gives its feature (the raw feature spec), whatever the vocabulary holds: a category coded as
+floats (1.0, 2.0, as pandas writes integers with gaps) has a vocabulary of strings ("1") yet
+must go back as a float, or the model's parser refuses the record and the version never loads.
 """
 from __future__ import annotations
 
@@ -64,14 +67,16 @@ def raw_examples(transformed_files: Sequence[str], tf_transform_output: tft.TFTr
         ids = transformed[features_lib.transformed_name(name)].numpy()
         columns[name] = [vocabulary[i] if 0 <= i < len(vocabulary) else None for i in ids]  # out of vocabulary: missing
     count = int(serialized.shape[0])
-    return [_example({name: values[i] for name, values in columns.items()}) for i in range(count)]
+    return [_example({name: values[i] for name, values in columns.items()}, raw_spec) for i in range(count)]
 
 
 def _raw_value(vocabulary_value, dtype: tf.dtypes.DType):
-    """A vocabulary entry as the raw column holds it: an integer column's categories are
-    vocabulary strings ("3") that must go back as integers."""
+    """A vocabulary entry in its column's schema type: the vocabulary of a numeric category holds
+    the numbers as preprocessing printed them ("3", "1.5"), which go back as int64 or float."""
     text = vocabulary_value.decode() if isinstance(vocabulary_value, bytes) else vocabulary_value
-    return int(text) if dtype.is_integer else text
+    if dtype.is_integer:
+        return int(text)
+    return float(text) if dtype.is_floating else text
 
 
 PROBE = 2 ** 40  # far beyond any mean: probing at 0 and 1 loses the slope of a column such as a
@@ -80,11 +85,8 @@ PROBE = 2 ** 40  # far beyond any mean: probing at 0 and 1 loses the slope of a 
 
 def _numeric_scale(tf_transform_output: tft.TFTransformOutput, features: features_lib.Features, raw_spec):
     """(mean, std) per numeric feature, read off the transform graph at raw values 0 and PROBE."""
-    probes = []
-    for value in (0, PROBE):
-        row = {name: (value if spec.dtype.is_integer else float(value)) if spec.dtype != tf.string else b""
-               for name, spec in raw_spec.items()}
-        probes.append(_example(row))
+    probes = [_example({name: b"" if spec.dtype == tf.string else value for name, spec in raw_spec.items()}, raw_spec)
+              for value in (0, PROBE)]
     # The layer, not transform_raw_features: it also runs a TF1-exported graph eagerly.
     z = tf_transform_output.transform_features_layer()(tf.io.parse_example(tf.constant(probes), raw_spec))
     mean, std = {}, {}
@@ -95,15 +97,17 @@ def _numeric_scale(tf_transform_output: tft.TFTransformOutput, features: feature
     return mean, std
 
 
-def _example(row: Dict[str, object]) -> bytes:
+def _example(row: Dict[str, object], raw_spec) -> bytes:
+    """A serialized tf.Example whose lists take each feature's type from the raw feature spec."""
     feature = {}
     for name, value in row.items():
         if value is None:
             continue
-        if isinstance(value, (bytes, str)):
-            data = value if isinstance(value, bytes) else value.encode()
+        dtype = raw_spec[name].dtype
+        if dtype == tf.string:
+            data = value if isinstance(value, bytes) else str(value).encode()
             feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[data]))
-        elif isinstance(value, (int, np.integer)):
+        elif dtype.is_integer:
             feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
         else:
             feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))

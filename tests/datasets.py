@@ -27,8 +27,9 @@ def _maybe(value, rng: random.Random, missing: float):
     return None if rng.random() < missing else value
 
 
-def house_prices(n: int = 600, seed: int = 0):
-    """Regression: price from floor area, rooms, a district and a condition code (an integer category)."""
+def house_prices(n: int = 600, seed: int = 0, codes_as_floats: bool = False):
+    """Regression: price from floor area, rooms, a district and a condition code (an integer category,
+    written 1.0, 2.0, 3.0 with codes_as_floats, as pandas writes an integer column that had gaps)."""
     rng = random.Random(seed)
     columns = ["listing id", "floor area m2", "rooms", "district", "condition code", "price"]
     premium = {"north": 40.0, "centre": 90.0, "south": 10.0, "harbour": 60.0}
@@ -40,7 +41,8 @@ def house_prices(n: int = 600, seed: int = 0):
         condition = rng.choice((1, 2, 3))
         price = 2.0 * area + premium[district] + 25.0 * (condition == 3) + rng.gauss(0, 8)
         # Some prices are unknown: those rows are left out of training and evaluation.
-        rows.append([f"L{i:05d}", _maybe(round(area, 1), rng, 0.05), rooms, district, condition,
+        rows.append([f"L{i:05d}", _maybe(round(area, 1), rng, 0.05), rooms, district,
+                     float(condition) if codes_as_floats else condition,
                      None if i % 50 == 7 else round(price, 1)])
     return columns, rows
 

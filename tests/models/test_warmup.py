@@ -4,9 +4,11 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
-from models import features
+from models import export, features
+from models.model import build_keras_model
+from models.training import vocab_sizes
 from models.warmup import WARMUP_FILE, write_warmup_requests
-from tests.models.model_fixtures import CUSTOM_CONFIG, RAW_ROWS, analyze_and_transform, schema
+from tests.models.model_fixtures import CLASSES, CUSTOM_CONFIG, RAW_ROWS, analyze_and_transform, schema
 
 
 def _transformed_file(rows, path):
@@ -56,6 +58,32 @@ def test_an_integer_column_used_as_categories_goes_back_as_integers(tmp_path):
     examples = tf.make_ndarray(last.predict_log.request.inputs["examples"])
     assert [list(tf.train.Example.FromString(e).features.feature["flipper_length_mm"].int64_list.value)
             for e in examples] == [[r["flipper_length_mm"]] for r in RAW_ROWS]
+
+
+def test_categories_coded_as_floats_integers_and_strings_go_back_in_their_schema_type(tmp_path):
+    """The vocabulary of each holds strings ("18", "181", "Dream"); the records must hold what the
+    schema says (FLOAT, INT, BYTES), as pandas writes an integer column with gaps as 18.0. The exported
+    model parses every record: a string for a FLOAT feature would fail its load."""
+    raw_rows = [{**row, "bill_depth_mm": float(round(row["bill_depth_mm"]))} for row in RAW_ROWS]
+    config = {**CUSTOM_CONFIG, "categorical": ["bill_depth_mm", "flipper_length_mm"]}
+    rows, output = analyze_and_transform(str(tmp_path), config, raw_rows)
+    feats = features.from_custom_config(schema(), config)
+    assert {"bill_depth_mm", "flipper_length_mm", "island"} <= set(feats.categorical)
+    path = write_warmup_requests(str(tmp_path), [_transformed_file(rows, tmp_path / "t.gz")], output, feats,
+                                 "serving_default", "examples", rows=len(raw_rows))
+    requests = [prediction_log_pb2.PredictionLog.FromString(r.numpy()).predict_log.request
+                for r in tf.data.TFRecordDataset(path)]
+    for serialized, raw in zip(tf.make_ndarray(requests[-1].inputs["examples"]), raw_rows):
+        got = tf.train.Example.FromString(serialized).features.feature
+        assert list(got["bill_depth_mm"].float_list.value) == [raw["bill_depth_mm"]]
+        assert list(got["flipper_length_mm"].int64_list.value) == [raw["flipper_length_mm"]]
+        assert list(got["island"].bytes_list.value) == [raw["island"].encode()]
+    model = build_keras_model(feats, vocab_sizes(feats, output), len(CLASSES))
+    export.export(model, str(tmp_path / "model"), export.signatures(model, output, feats, ["year"], CLASSES, None))
+    serve = tf.saved_model.load(str(tmp_path / "model")).signatures["serving_default"]
+    for request in requests:  # what a server's warm-up replays
+        batch = tf.make_ndarray(request.inputs["examples"])
+        assert serve(examples=tf.constant(batch))["probabilities"].shape[0] == len(batch)
 
 
 def test_a_column_far_from_zero_such_as_a_timestamp_comes_back(tmp_path):

@@ -185,3 +185,24 @@ def test_bytes_that_look_non_finite_but_are_not_pass_the_check(features):
     data = example.SerializeToString()
     assert b"\xff\x7f" in data
     features.check_serialized([data])
+
+
+CODED_CATEGORIES = """
+feature { name: "grade" type: FLOAT }
+feature { name: "zone" type: INT int_domain { is_categorical: true } }
+feature { name: "plan" type: BYTES }
+"""
+
+
+def test_categories_coded_as_floats_integers_and_strings_keep_their_schema_type(tmp_path):
+    """The smoke test's and the client's rows come from read_csv, the server's warm-up from sample_row:
+    a category that pandas wrote as 1.0 is a FLOAT feature and must reach the model as a float."""
+    coded = RawFeatures(text_format.Parse(CODED_CATEGORIES, schema_pb2.Schema()))
+    path = tmp_path / "coded.csv"
+    path.write_text("grade,zone,plan\n1.0,3,yearly\n2.0,1,monthly\n")
+    rows = coded.read_csv(str(path))
+    assert rows[0] == {"grade": 1.0, "zone": 3, "plan": "yearly"}
+    for row in rows + [coded.sample_row()]:
+        feature = coded.to_example(row).features.feature
+        assert [f.WhichOneof("kind") for f in (feature["grade"], feature["zone"], feature["plan"])] == [
+            "float_list", "int64_list", "bytes_list"]
