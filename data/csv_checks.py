@@ -43,7 +43,7 @@ class Fixes:
 
 
 DATASET_YAML = Fixes(label="set 'label' in dataset.yaml", task="task: {}")
-COMMAND_LINE = Fixes(label="choose --label", task="--task {}")
+COMMAND_LINE = Fixes(label="set --label", task="--task {}")
 
 
 @dataclass(frozen=True)
