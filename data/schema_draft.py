@@ -12,13 +12,8 @@ comparators, and says above each feature what data.init decided and why.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
-
 import numpy as np
 from tensorflow_metadata.proto.v0 import schema_pb2
-
-if TYPE_CHECKING:
-    from data.init import Plan, Table
 
 # Numeric ranges in the schema: the observed range widened by this share of it on each side.
 RANGE_SLACK = 0.25
@@ -30,8 +25,8 @@ def significant(value: float, digits: int = 3) -> float:
     return float(f"{value:.{digits}g}")
 
 
-def record_batch(table: Table):
-    """The CSV's columns as CsvExampleGen decodes them, one list of at most one value per row."""
+def record_batch(table):
+    """data.init's Table (the CSV as text and as numbers) as CsvExampleGen decodes it: one list per row."""
     import pyarrow as pa
 
     arrays = []
@@ -48,7 +43,8 @@ def record_batch(table: Table):
     return pa.RecordBatch.from_arrays(arrays, list(table.text.columns))
 
 
-def infer_schema(table: Table, p: Plan):
+def infer_schema(table, p):
+    """The prepared schema for data.init's Table and Plan."""
     import tensorflow_data_validation as tfdv
     from tensorflow_data_validation.statistics import stats_impl
 
@@ -56,7 +52,7 @@ def infer_schema(table: Table, p: Plan):
     return prepare_schema(tfdv.infer_schema(statistics, infer_feature_shape=False), statistics, p)
 
 
-def prepare_schema(schema, statistics, p: Plan):
+def prepare_schema(schema, statistics, p):
     """TFDV's inferred schema made ready to curate (see the module docstring)."""
     from tensorflow_data_validation.utils import schema_util
 
@@ -115,7 +111,7 @@ def _widen(feature, num_stats) -> None:
         feature.int_domain.max = math.ceil(high + slack)
 
 
-def schema_text(schema, p: Plan) -> str:
+def schema_text(schema, p) -> str:
     """The schema in text format, the header and one comment above each feature saying what data.init decided."""
     from google.protobuf import text_format
 
@@ -141,7 +137,7 @@ def schema_text(schema, p: Plan) -> str:
     return "\n".join(header) + "\n" + "".join(blocks) + text_format.MessageToString(rest)
 
 
-def _decision(feature, p: Plan) -> str:
+def _decision(feature, p) -> str:
     if feature.name == p.label:
         return f"the label ({p.target.kind})"
     if feature.name in p.ignore:
