@@ -1,104 +1,112 @@
-"""The schema.pbtxt `python -m data.init` writes: TFDV's inference, prepared for curation.
+"""The schema.pbtxt `python -m data.init` writes: what TFDV would infer, prepared for curation.
 
-Statistics are computed in memory from the columns data.init has already read, typed as
-CsvExampleGen decodes them (INT when every value is written as an integer, FLOAT when every
-value is a number, "1.0" included, else BYTES; an empty field is a missing value): TFDV's
-CSV reader runs a Beam pipeline that takes minutes on a million rows (docs/performance.md,
-"data.init"). The prepared schema keeps the label and ignored columns out of the SERVING
-environment, widens numeric ranges, forbids NaN and infinity in float features, lets every
-feature be missing (an empty column need not appear at all), sets drift and skew
-comparators, and says above each feature what data.init decided and why.
+Built from the columns data.init has already read, typed as CsvExampleGen decodes them (INT
+when every value is written as an integer, FLOAT when every value is a number, "1.0"
+included, else BYTES; an empty field is a missing value), with TFDV's rules: one value per
+row, text with at most 100 distinct values gets them as its domain. Not TFDV itself:
+importing TensorFlow alone takes most of data.init's time budget, and TFDV's CSV reader runs a
+Beam pipeline that takes minutes on a million rows (docs/performance.md, "data.init").
+The prepared schema keeps the label and ignored columns out of the SERVING environment,
+widens numeric ranges, forbids NaN and infinity in float features, lets every feature be
+missing (an empty column need not appear at all), sets drift and skew comparators, and says
+above each feature what data.init decided and why.
 """
 from __future__ import annotations
 
 import math
-import numpy as np
+from dataclasses import dataclass
+from typing import List, Tuple
+
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 # Numeric ranges in the schema: the observed range widened by this share of it on each side.
 RANGE_SLACK = 0.25
 MISSING_SLACK = 0.1  # presence: the observed share of rows with a value, less this
 DRIFT_THRESHOLD = 0.15
+# A text column with at most this many distinct values gets them listed as its domain (as TFDV infers).
+MAX_STRING_DOMAIN = 100
 
 
 def significant(value: float, digits: int = 3) -> float:
     return float(f"{value:.{digits}g}")
 
 
-def record_batch(table):
-    """data.init's Table (the CSV as text and as numbers) as CsvExampleGen decodes it: one list per row."""
-    import pyarrow as pa
+@dataclass(frozen=True)
+class Column:
+    """One CSV column as CsvExampleGen decodes it, summarised for the schema."""
 
-    arrays = []
+    name: str
+    type: int  # schema_pb2.INT, FLOAT or BYTES
+    present: int  # rows with a value
+    low: float = 0.0  # numbers: the smallest and largest value
+    high: float = 0.0
+    values: Tuple[str, ...] = ()  # text: the distinct values, when at most MAX_STRING_DOMAIN
+
+
+def columns(table) -> List[Column]:
+    """data.init's Table (the CSV as text and as numbers): INT when every value is written as an integer,
+    FLOAT when every value is a number ("1.0" included), else BYTES, as CsvExampleGen's decoder types them."""
+    found = []
     for name in table.text.columns:
         text, typed = table.text[name], table.typed[name]
-        present = text.notna().to_numpy()
-        if typed.dtype.kind in "if" and present.any():
+        present = int(text.notna().sum())
+        if typed.dtype.kind in "if" and present:
             as_integer = typed.dtype.kind == "i" or not text.dropna().str.contains(r"[.eE]").any()
-            values = pa.array(typed.to_numpy()[present].astype(np.int64 if as_integer else np.float32))
-        else:
-            values = pa.array(text.to_numpy(dtype=object)[present], type=pa.string())
-        offsets = pa.array(np.concatenate([[0], np.cumsum(present)]).astype(np.int32))
-        arrays.append(pa.ListArray.from_arrays(offsets, values, mask=pa.array(~present)))
-    return pa.RecordBatch.from_arrays(arrays, list(table.text.columns))
+            found.append(Column(name, schema_pb2.INT if as_integer else schema_pb2.FLOAT, present,
+                                float(typed.min()), float(typed.max())))
+            continue
+        distinct = text.dropna().unique()
+        values = tuple(sorted(distinct)) if present and len(distinct) <= MAX_STRING_DOMAIN else ()
+        found.append(Column(name, schema_pb2.BYTES, present, values=values))
+    return found
 
 
 def infer_schema(table, p):
-    """The prepared schema for data.init's Table and Plan."""
-    import tensorflow_data_validation as tfdv
-    from tensorflow_data_validation.statistics import stats_impl
-
-    statistics = stats_impl.generate_statistics_in_memory(record_batch(table), tfdv.StatsOptions())
-    return prepare_schema(tfdv.infer_schema(statistics, infer_feature_shape=False), statistics, p)
-
-
-def prepare_schema(schema, statistics, p):
-    """TFDV's inferred schema made ready to curate (see the module docstring)."""
-    from tensorflow_data_validation.utils import schema_util
-
-    stats = {s.path.step[0]: s for s in statistics.datasets[0].features}
-    rows = statistics.datasets[0].num_examples
-    for environment in ("TRAINING", "SERVING"):
-        schema.default_environment.append(environment)
-    for feature in schema.feature:
-        if feature.name == p.label:
-            feature.not_in_environment.append("SERVING")
-            continue
-        feature.value_count.Clear()
+    """The prepared schema for data.init's Table and Plan (see the module docstring)."""
+    schema = schema_pb2.Schema()
+    schema.default_environment.extend(["TRAINING", "SERVING"])
+    rows = len(table.text)
+    for column in columns(table):
+        feature = schema.feature.add(name=column.name, type=column.type)
         feature.value_count.max = 1
-        common = stats[feature.name].num_stats.common_stats if feature.type != schema_pb2.BYTES \
-            else stats[feature.name].string_stats.common_stats
-        present = common.num_non_missing / rows if rows else 1.0
-        feature.presence.Clear()
-        # An empty column need not appear at all (else the gate stops the run: "Column dropped").
-        feature.presence.min_count = 1 if common.num_non_missing else 0
-        if common.num_non_missing:
-            feature.presence.min_fraction = round(max(0.0, present - MISSING_SLACK), 2)
-        if feature.name in p.ignore:
+        if column.values and column.name not in p.ignore:
+            feature.domain = column.name
+            schema.string_domain.add(name=column.name, value=column.values)
+        if column.name == p.label:
+            feature.value_count.min = 1
+            feature.presence.min_fraction = round(column.present / rows, 2)
+            feature.presence.min_count = 1
             feature.not_in_environment.append("SERVING")
-            for domain in ("int_domain", "float_domain", "domain", "string_domain", "distribution_constraints"):
-                feature.ClearField(domain)
             continue
-        categorical = feature.type == schema_pb2.BYTES or feature.name in p.categorical
-        if feature.type == schema_pb2.FLOAT or (feature.type == schema_pb2.INT and not categorical):
-            _widen(feature, stats[feature.name].num_stats)
-        if feature.type == schema_pb2.INT and categorical:
-            feature.ClearField("int_domain")
-            feature.int_domain.is_categorical = True
-        if feature.type == schema_pb2.BYTES and (feature.domain or feature.HasField("string_domain")):
-            feature.distribution_constraints.min_domain_mass = 0.99
-        # A category written as floats (1.0, 2.0) has numeric statistics: L-infinity needs string ones.
-        comparator = "infinity_norm" if categorical and feature.type != schema_pb2.FLOAT \
-            else "jensen_shannon_divergence"
-        getattr(feature.drift_comparator, comparator).threshold = DRIFT_THRESHOLD
-        getattr(feature.skew_comparator, comparator).threshold = DRIFT_THRESHOLD
-    schema_util.get_feature(schema, p.label)  # raises if TFDV left the label out
+        _prepare(schema, feature, column, rows, p)
     return schema
 
 
-def _widen(feature, num_stats) -> None:
+def _prepare(schema, feature, column: Column, rows: int, p) -> None:
+    # An empty column need not appear at all (else the gate stops the run: "Column dropped").
+    feature.presence.min_count = 1 if column.present else 0
+    if column.present:
+        feature.presence.min_fraction = round(max(0.0, column.present / rows - MISSING_SLACK), 2)
+    if feature.name in p.ignore:
+        feature.not_in_environment.append("SERVING")
+        return
+    categorical = feature.type == schema_pb2.BYTES or feature.name in p.categorical
+    if feature.type == schema_pb2.FLOAT or (feature.type == schema_pb2.INT and not categorical):
+        _widen(feature, column)
+    if feature.type == schema_pb2.INT and categorical:
+        feature.int_domain.is_categorical = True
+    if feature.HasField("domain"):
+        feature.distribution_constraints.min_domain_mass = 0.99
+    # A category written as floats (1.0, 2.0) has numeric statistics: L-infinity needs string ones.
+    comparator = "infinity_norm" if categorical and feature.type != schema_pb2.FLOAT \
+        else "jensen_shannon_divergence"
+    getattr(feature.drift_comparator, comparator).threshold = DRIFT_THRESHOLD
+    getattr(feature.skew_comparator, comparator).threshold = DRIFT_THRESHOLD
+
+
+def _widen(feature, column: Column) -> None:
     """The observed range plus RANGE_SLACK of it each side; a quantity never below 0 stays >= 0."""
-    low, high = num_stats.min, num_stats.max
+    low, high = column.low, column.high
     slack = (high - low) * RANGE_SLACK or max(abs(high) * RANGE_SLACK, 1.0)
     floor = low - slack if low < 0 else max(0.0, low - slack)
     if feature.type == schema_pb2.FLOAT:
