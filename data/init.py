@@ -1,7 +1,7 @@
 """Start a dataset from one CSV file: `python -m data.init FILE.csv --label COLUMN [--task ...] [--name NAME]`.
 
 Creates data/<name>/ with the CSV (a UTF-8 byte-order mark stripped), a dataset.yaml whose
-every key is written out with a comment, and a schema.pbtxt inferred by TFDV and prepared
+every key is written out with a comment, and a schema.pbtxt as TFDV would infer it, prepared
 for curation. The look at the data that fills them in:
 - the task, from the label (data.tasks), unless --task says;
 - evaluation bounds a useful model must reach: better than always predicting the most
@@ -317,18 +317,6 @@ def _report(p: Plan, profile: csv_checks.DataProfile, destination: str, stripped
     print(f'  make run ARGS="--dataset {destination}"', file=out)
 
 
-def _quiet() -> None:
-    """TFDV's statistics run TensorFlow and Beam: keep their logs and warnings off the console."""
-    import logging
-    import warnings
-
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    os.environ["GLOG_minloglevel"] = "3"
-    warnings.filterwarnings("ignore")
-    for name in ("tensorflow", "apache_beam", "absl"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("csv", help="the CSV file (a header row, then one row per example)")
@@ -343,7 +331,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    _quiet()
     try:
         create(args.csv, args.label, args.task, args.name, args.data_dir, args.ignore)
     except csv_checks.DataError as e:

@@ -124,7 +124,7 @@ def schema_text(schema, p) -> str:
     from google.protobuf import text_format
 
     header = [
-        f"# Schema for {p.name}: inferred by TFDV (python -m data.init), prepared for curation:",
+        f"# Schema for {p.name}: written by python -m data.init as TFDV would infer it, prepared for curation:",
         "# - the label and ignored columns are not sent to a served model (not_in_environment SERVING);",
         f"# - numeric ranges are the observed ones widened by {int(RANGE_SLACK * 100)}% of the range on each side;",
         "# - NaN and infinity are anomalies in float features (float_domain disallow_nan/disallow_inf):",
