@@ -24,11 +24,26 @@ MAX_CLASSES = 1000
 NONFINITE = re.compile(r"\s*[+-]?(nan|inf|infinity)\s*", re.IGNORECASE)
 # A file without these bytes (any case) has no NaN/inf value; only others are checked field by field.
 _NONFINITE_MARKS = (b"nan", b"inf")
+# A number written with a decimal comma, as spreadsheets in many countries save it.
+DECIMAL_COMMA = re.compile(r"\s*[+-]?\d+,\d+\s*")
+_OTHER_DELIMITERS = ((";", "semicolons (';')"), ("\t", "tabs"), ("|", "vertical bars ('|')"))
 _BOMS = ((codecs.BOM_UTF8, "UTF-8"), (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
 
 
 class DataError(ValueError):
     """The data cannot be used as it is; the message names the file, the column and the fix."""
+
+
+@dataclass(frozen=True)
+class Fixes:
+    """How a message says to change the label or the task: in dataset.yaml, or (data.init) with a flag."""
+
+    label: str
+    task: str  # how the task is chosen, formatted with the task's name
+
+
+DATASET_YAML = Fixes(label="set 'label' in dataset.yaml", task="task: {}")
+COMMAND_LINE = Fixes(label="set --label", task="--task {}")
 
 
 @dataclass(frozen=True)
@@ -109,27 +124,83 @@ class DataProfile:
     non_finite: Dict[str, Where]  # numeric column -> its first "NaN"/"inf" value
 
 
-def _read_header(path: str) -> List[str]:
+def _read_header(path: str, bom_allowed: bool = False) -> List[str]:
     with open(path, "rb") as f:
         start = f.read(4)
     for bom, encoding in _BOMS:
         if start.startswith(bom):
-            if encoding == "UTF-8":
+            if encoding != "UTF-8":
+                raise DataError(f"{path} is {encoding} text: save it as UTF-8")
+            if not bom_allowed:
                 raise DataError(
                     f"{path} starts with a UTF-8 byte-order mark, an invisible character that would become part "
                     f"of the first column's name: save it as UTF-8 without BOM "
                     f"(e.g. sed -i '1s/^\\xEF\\xBB\\xBF//' {path})")
-            raise DataError(f"{path} is {encoding} text: save it as UTF-8")
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            header = next(csv.reader(f), None)
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: the header is not UTF-8 text ({e.reason}): save the file as UTF-8") from None
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            first = f.readline()
+    except UnicodeDecodeError:
+        raise encoding_error(path) from None
+    try:
+        header = next(csv.reader([first]), None)
     except csv.Error as e:
         raise DataError(f"{path}: the header is not valid CSV ({e})") from None
     if not header or not any(name.strip() for name in header):
         raise DataError(f"{path} is empty: a CSV file needs a header row with the column names, then the rows")
+    _check_delimiter(path, first, header)
     return header
+
+
+def _check_delimiter(path: str, first_line: str, header: Sequence[str]) -> None:
+    """A header that splits into more columns on ';', a tab or '|' than on ',' was saved with that delimiter."""
+    for delimiter, name in _OTHER_DELIMITERS:
+        fields = next(csv.reader([first_line], delimiter=delimiter))
+        if len(fields) > len(header):
+            decimal = _decimal_comma(path, delimiter)
+            also, option = (f", and its numbers use a decimal comma ({decimal!r})", ", decimal=','") if decimal \
+                else ("", "")
+            raise DataError(f"{path} separates its columns with {name}, not commas{also}: save it as comma-separated "
+                            f"CSV (e.g. pandas.read_csv(path, sep={delimiter!r}{option}).to_csv(new_path, "
+                            "index=False))")
+
+
+def _decimal_comma(path: str, delimiter: str, rows: int = 100) -> Optional[str]:
+    """The first field like '3,5' in the first rows of a file delimited by something else than a comma."""
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
+        for i, row in enumerate(csv.reader(f, delimiter=delimiter)):
+            if i > rows:
+                break
+            found = next((text for text in row if DECIMAL_COMMA.fullmatch(text)), None)
+            if i and found:
+                return found
+    return None
+
+
+def encoding_error(path: str) -> DataError:
+    """Where the first byte that is not UTF-8 is (line and column), and what the file probably is."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as e:
+                offset += e.start
+                break
+            offset += len(block)
+        else:
+            return DataError(f"{path} ends in the middle of a UTF-8 character: save the file as UTF-8")
+        f.seek(0)
+        before = f.read(offset + 1)
+    bad = before[-1]
+    line_start = before.rfind(b"\n", 0, offset) + 1
+    line = before.count(b"\n", 0, offset) + 1
+    header = next(csv.reader([before[:before.find(b"\n")].decode("latin-1")]), [])
+    position = len(next(csv.reader([before[line_start:offset].decode("latin-1")]), [""]))
+    column = f"column '{header[position - 1]}'" if line > 1 and 0 < position <= len(header) else \
+        f"column {position}"
+    guess = " (it looks like Latin-1 or Windows-1252)" if bad >= 0x80 else ""
+    return DataError(f"{path}: line {line}, {column}: byte 0x{bad:02X} is not UTF-8; save the file as UTF-8{guess}")
 
 
 def _check_names(path: str, header: Sequence[str]) -> None:
@@ -151,7 +222,7 @@ def _check_names(path: str, header: Sequence[str]) -> None:
 
 def _rows(path: str, width: int) -> Iterator[Tuple[int, List[str]]]:
     """(line number, fields) for every data row; blank lines are skipped, as CsvExampleGen does."""
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f, strict=True)  # an unclosed quote is an error, not a field to the end
         next(reader)
         try:
@@ -163,9 +234,8 @@ def _rows(path: str, width: int) -> Iterator[Tuple[int, List[str]]]:
                                     "fix that row (a missing value is an empty field between commas; quote "
                                     "values that contain commas)")
                 yield reader.line_num, row
-        except UnicodeDecodeError as e:
-            raise DataError(f"{path} near line {reader.line_num + 1} is not UTF-8 text ({e.reason}): "
-                            "save the file as UTF-8") from None
+        except UnicodeDecodeError:
+            raise encoding_error(path) from None
         except csv.Error as e:
             raise DataError(f"{path}:{reader.line_num} is not valid CSV ({e}): a quote opened in or before "
                             "this line may never be closed; quote whole fields and double quotes inside them") from None
@@ -195,19 +265,23 @@ def _numeric_columns(files: Sequence[str], width: int, candidates: Collection[in
     return numeric
 
 
-def scan(files: Sequence[str], label: str) -> DataProfile:
-    """Check every file and profile the label column; raises DataError with one line."""
+def scan(files: Sequence[str], label: str, fixes: Fixes = DATASET_YAML, bom_allowed: bool = False) -> DataProfile:
+    """Check every file and profile the label column; raises DataError with one line.
+
+    `fixes` words the fixes for where the label and task are set; `bom_allowed` lets a UTF-8
+    byte-order mark through (data.init leaves it out of its copy).
+    """
     if not files:
         raise DataError("no CSV files to read")
     columns: Optional[List[str]] = None
     for path in files:
-        header = _read_header(path)
+        header = _read_header(path, bom_allowed)
         _check_names(path, header)
         if columns is None:
             columns = header
             if label not in columns:
                 raise DataError(f"label column '{label}' is not in {path} (columns: {', '.join(columns)}): "
-                                "set 'label' in dataset.yaml to one of them")
+                                f"{fixes.label} to one of them")
         elif header != columns:
             added, lost = sorted(set(header) - set(columns)), sorted(set(columns) - set(header))
             what = (f"it has {added} and lacks {lost}" if added or lost else "the same columns in another order")
@@ -230,7 +304,7 @@ def scan(files: Sequence[str], label: str) -> DataProfile:
         raise DataError(f"no rows: {', '.join(files)} {'has' if len(files) == 1 else 'have'} a header but no data")
     if profile.labelled == 0:
         raise DataError(f"label column '{label}' is empty in every one of the {profile.rows} rows: fill it in, "
-                        "or set 'label' in dataset.yaml to the column to predict")
+                        f"or {fixes.label} to the column to predict")
     numeric = _numeric_columns(files, width, suspects) if suspects else set()
     return DataProfile(files=tuple(files), columns=tuple(columns), rows=profile.rows, label=profile,
                        non_finite={columns[i]: suspects[i] for i in sorted(numeric)})

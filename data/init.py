@@ -1,17 +1,20 @@
 """Start a dataset from one CSV file: `python -m data.init FILE.csv --label COLUMN [--task ...] [--name NAME]`.
 
 Creates data/<name>/ with the CSV (a UTF-8 byte-order mark stripped), a dataset.yaml whose
-every key is written out with a comment, and a schema.pbtxt inferred by TFDV and prepared
+every key is written out with a comment, and a schema.pbtxt as TFDV would infer it, prepared
 for curation. The look at the data that fills them in:
 - the task, from the label (data.tasks), unless --task says;
 - evaluation bounds a useful model must reach: better than always predicting the most
   frequent class, or than always predicting the median;
-- columns that look like identifiers (a different value in nearly every row) or leaks (they
-  predict the label almost alone), put in ignore_columns with the reason;
-- integer columns with few values, guessed to be categories (`categorical`);
+- columns that are empty, dates, free text, look like identifiers (a different value in nearly
+  every row) or leaks (they predict the label almost alone), put in ignore_columns with the
+  reason; numbers written with thousands separators or currency signs refused with the fix
+  (data.column_types decides what a column holds);
+- integer columns that are categories (`categorical`): few values, and a name or values that say so;
 - the schema: the label and ignored columns kept out of the SERVING environment, numeric
   ranges widened beyond what the data shows, NaN and infinity forbidden in float features,
-  missing values allowed in every feature, drift and skew comparators on.
+  missing values allowed in every feature (an empty column need not appear at all), drift
+  and skew comparators on; each feature's decision written as a comment above it.
 Nothing is written unless every check passes; an existing folder is never touched.
 """
 from __future__ import annotations
@@ -19,7 +22,6 @@ from __future__ import annotations
 import argparse
 import codecs
 import json
-import math
 import os
 import re
 import shutil
@@ -30,9 +32,8 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 import pandas as pd
-from tensorflow_metadata.proto.v0 import schema_pb2
 
-from data import csv_checks, tasks
+from data import column_types, csv_checks, schema_draft, tasks
 from runs import exit_codes
 
 # A column with a different value in at least this share of rows looks like an identifier.
@@ -44,12 +45,6 @@ LEAK_SCORES = {tasks.BINARY: 0.9, tasks.MULTICLASS: 0.98, tasks.REGRESSION: 0.98
 # A column with a value in fewer rows than this (or this share of them) carries no signal.
 MIN_IDENTIFIER_VALUES = 20
 NEARLY_EMPTY_SHARE = 0.01
-# Integer columns with at most this many distinct values are guessed to be categories.
-MAX_CATEGORY_INTEGERS = 24
-# Numeric ranges in the schema: the observed range widened by this share of it on each side.
-RANGE_SLACK = 0.25
-MISSING_SLACK = 0.1  # presence: the observed share of rows with a value, less this
-DRIFT_THRESHOLD = 0.15
 MAX_REGRESSION_ERROR_SHARE = 0.05  # error metrics: this share of the baseline error
 
 
@@ -62,6 +57,7 @@ class Plan:
     target: tasks.Target
     ignore: Dict[str, str] = field(default_factory=dict)  # column -> reason
     categorical: Dict[str, str] = field(default_factory=dict)
+    kept_numeric: Dict[str, str] = field(default_factory=dict)  # integers with few values that stay quantities
     metric: str = ""
     bound: Optional[float] = None
     max_regression: Optional[float] = None
@@ -84,15 +80,22 @@ def copy_without_bom(source: str, target: str) -> bool:
     return had_bom
 
 
-def _read_frame(path: str) -> pd.DataFrame:
-    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
+@dataclass(frozen=True)
+class Table:
+    """The CSV read twice at C speed: every value as text, and with pandas' numeric columns as numbers."""
+
+    text: pd.DataFrame
+    typed: pd.DataFrame
+
+    def numbers(self, column: str):
+        """The column as numbers if every value is one (1.0 and 1 alike), else None."""
+        typed = self.typed[column]
+        return typed if typed.dtype.kind in "if" and typed.notna().any() else None
 
 
-def _numeric(column):
-    """The column as numbers if every present value is one, else None."""
-    present = column.dropna()
-    numbers = pd.to_numeric(present, errors="coerce")
-    return None if numbers.isna().any() else pd.to_numeric(column, errors="coerce")
+def read_table(path: str) -> Table:
+    options = dict(keep_default_na=False, na_values=[""], encoding="utf-8-sig", low_memory=False)
+    return Table(pd.read_csv(path, dtype=str, **options), pd.read_csv(path, **options))
 
 
 def _leak_score(values, label, target: tasks.Target) -> float:
@@ -113,7 +116,7 @@ def _leak_score(values, label, target: tasks.Target) -> float:
         return float(abs(auc - 0.5) * 2)
     if x.nunique() > len(x) / 10:
         return 0.0
-    purity = y.groupby(x).agg(lambda s: s.value_counts().iloc[0]).sum() / len(y)
+    purity = pd.DataFrame({"x": x, "y": y}).value_counts().groupby(level=0).max().sum() / len(y)
     majority = y.value_counts().iloc[0] / len(y)
     return float((purity - majority) / (1 - majority)) if majority < 1 else 0.0
 
@@ -122,38 +125,58 @@ def target_numeric(target: tasks.Target) -> bool:
     return all(csv_checks.as_number(c) is not None for c in target.classes)
 
 
-def plan(frame, name: str, label: str, target: tasks.Target, ignore: Sequence[str]) -> Plan:
-    """Ignored, categorical and evaluation choices from a quick look at the data."""
+def plan(table: Table, name: str, label: str, target: tasks.Target, ignore: Sequence[str],
+         source: str = "the CSV") -> Plan:
+    """Ignored, categorical and evaluation choices from a quick look at the data (`source` names it in errors)."""
     result = Plan(name=name, label=label, target=target)
     for column in ignore:
         result.ignore[column] = "named with --ignore"
-    for column in frame.columns:
+    for column in table.text.columns:
         if column == label or column in result.ignore:
             continue
-        values = frame[column]
-        numbers = _numeric(values)
-        distinct = values.nunique()
-        is_integer = numbers is not None and bool((numbers.dropna() % 1 == 0).all())
-        present = int(values.notna().sum())
-        if present < max(MIN_IDENTIFIER_VALUES, NEARLY_EMPTY_SHARE * len(values)):
-            result.ignore[column] = f"nearly empty: a value in {present} of {len(values)} rows"
+        reason = _ignore_reason(table, column, label, target, source)
+        if reason:
+            result.ignore[column] = reason
             continue
-        if distinct >= IDENTIFIER_SHARE * present and (numbers is None or is_integer):
-            result.ignore[column] = f"looks like an identifier: {distinct} distinct values in {present} rows"
-            continue
-        leak = _leak_score(numbers if numbers is not None else values, frame[label], target)
-        if leak >= LEAK_SCORES[target.kind]:
-            result.ignore[column] = (f"may leak the label: it predicts '{label}' almost alone "
-                                     f"(score {leak:.2f} of 1)")
-            continue
-        if is_integer and 1 < distinct <= MAX_CATEGORY_INTEGERS:
-            result.categorical[column] = f"integer with {distinct} distinct values"
-    _evaluation(result, frame[label].dropna())
+        numbers = table.numbers(column)
+        if numbers is not None and bool((numbers.dropna() % 1 == 0).all()):
+            category = column_types.category_reason(column, numbers)
+            if category:
+                result.categorical[column] = category
+            elif column_types.few_integers(numbers):
+                result.kept_numeric[column] = (f"integer with {numbers.nunique()} distinct values, but neither its "
+                                               "name nor its values say category")
+    _evaluation(result, table.text[label].dropna())
     return result
 
 
-def _round(value: float, digits: int = 3) -> float:
-    return float(f"{value:.{digits}g}")
+def _ignore_reason(table: Table, column: str, label: str, target: tasks.Target, source: str) -> Optional[str]:
+    """Why a column is not a feature (empty, a date, text, an identifier, a leak), or None."""
+    values = table.text[column]
+    present = int(values.notna().sum())
+    if present == 0:
+        return "empty: no value in any row"
+    if present < max(MIN_IDENTIFIER_VALUES, NEARLY_EMPTY_SHARE * len(values)):
+        return f"nearly empty: a value in {present} of {len(values)} rows"
+    numbers = table.numbers(column)
+    numeric = numbers is not None
+    if not numeric:
+        column_types.check_numbers_as_text(source, column, values)
+        reason = column_types.date_reason(values) if column_types.is_date(values) \
+            else column_types.free_text_reason(values)
+        if reason:
+            return reason
+    distinct = values.nunique()
+    if distinct >= IDENTIFIER_SHARE * present and (not numeric or bool((numbers.dropna() % 1 == 0).all())):
+        return f"looks like an identifier: {distinct} distinct values in {present} rows"
+    if not numeric:
+        reason = column_types.mostly_distinct_reason(values, present)
+        if reason:
+            return reason
+    leak = _leak_score(numbers if numeric else values, table.text[label], target)
+    if leak >= LEAK_SCORES[target.kind]:
+        return f"may leak the label: it predicts '{label}' almost alone (score {leak:.2f} of 1)"
+    return None
 
 
 def _evaluation(result: Plan, label) -> None:
@@ -162,8 +185,8 @@ def _evaluation(result: Plan, label) -> None:
     if kind == tasks.REGRESSION:
         values = label.astype(float)
         baseline = float((values - values.median()).abs().mean())
-        result.bound = _round(0.9 * baseline)
-        result.max_regression = _round(MAX_REGRESSION_ERROR_SHARE * baseline)
+        result.bound = schema_draft.significant(0.9 * baseline)
+        result.max_regression = schema_draft.significant(MAX_REGRESSION_ERROR_SHARE * baseline)
         result.bound_reason = (f"10% below {baseline:.4g}, the error of always predicting the median "
                                f"{values.median():.4g}")
         return
@@ -204,9 +227,13 @@ def dataset_yaml(p: Plan, csv_name: str, task_given: bool) -> str:
     lines += [
         "# The served model's name: outputs/serving_model/<model_name>/<version>/.",
         f"model_name: {p.name}",
-        "# Columns of the CSV that are not model features (a served model accepts and drops them).",
+        "# Columns of the CSV that are not model features (a served model accepts and drops them);",
+        "# remove a column from the list to make it a feature again.",
         f"ignore_columns:{_yaml_list(p.ignore)}".rstrip("\n"),
-        "# Integer columns that are categories, not quantities (a vocabulary instead of scaling).",
+        "# Integer columns (also written 1.0, 2.0) that are categories, not quantities: a vocabulary",
+        "# instead of scaling. Integers stay quantities unless few values and a name or values say category.",
+    ] + [f"# Kept as quantities (add here to make a category): {json.dumps(c, ensure_ascii=False)}, {why}."
+         for c, why in p.kept_numeric.items()] + [
         f"categorical:{_yaml_list(p.categorical)}".rstrip("\n"),
         "# Evaluation is reported overall and for each value of these columns.",
         "slice_by: []",
@@ -225,84 +252,6 @@ def dataset_yaml(p: Plan, csv_name: str, task_given: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def prepare_schema(schema, statistics, p: Plan):
-    """TFDV's inferred schema made ready to curate (see the module docstring)."""
-    from tensorflow_data_validation.utils import schema_util
-
-    stats = {s.path.step[0]: s for s in statistics.datasets[0].features}
-    rows = statistics.datasets[0].num_examples
-    for environment in ("TRAINING", "SERVING"):
-        schema.default_environment.append(environment)
-    for feature in schema.feature:
-        if feature.name == p.label:
-            feature.not_in_environment.append("SERVING")
-            continue
-        feature.value_count.Clear()
-        feature.value_count.max = 1
-        common = stats[feature.name].num_stats.common_stats if feature.type != schema_pb2.BYTES \
-            else stats[feature.name].string_stats.common_stats
-        present = common.num_non_missing / rows if rows else 1.0
-        feature.presence.Clear()
-        feature.presence.min_count = 1
-        feature.presence.min_fraction = round(max(0.0, present - MISSING_SLACK), 2)
-        if feature.name in p.ignore:
-            feature.not_in_environment.append("SERVING")
-            for domain in ("int_domain", "float_domain", "domain", "string_domain", "distribution_constraints"):
-                feature.ClearField(domain)
-            continue
-        categorical = feature.type == schema_pb2.BYTES or feature.name in p.categorical
-        if feature.type == schema_pb2.FLOAT or (feature.type == schema_pb2.INT and not categorical):
-            _widen(feature, stats[feature.name].num_stats)
-        if feature.type == schema_pb2.INT and categorical:
-            feature.ClearField("int_domain")
-            feature.int_domain.is_categorical = True
-        if feature.type == schema_pb2.BYTES and (feature.domain or feature.HasField("string_domain")):
-            feature.distribution_constraints.min_domain_mass = 0.99
-        comparator = "infinity_norm" if categorical else "jensen_shannon_divergence"
-        getattr(feature.drift_comparator, comparator).threshold = DRIFT_THRESHOLD
-        getattr(feature.skew_comparator, comparator).threshold = DRIFT_THRESHOLD
-    schema_util.get_feature(schema, p.label)  # raises if TFDV left the label out
-    return schema
-
-
-def _widen(feature, num_stats) -> None:
-    """The observed range plus RANGE_SLACK of it each side; a quantity never below 0 stays >= 0."""
-    low, high = num_stats.min, num_stats.max
-    slack = (high - low) * RANGE_SLACK or max(abs(high) * RANGE_SLACK, 1.0)
-    floor = low - slack if low < 0 else max(0.0, low - slack)
-    if feature.type == schema_pb2.FLOAT:
-        feature.float_domain.min = _round(floor, 6)
-        feature.float_domain.max = _round(high + slack, 6)
-        feature.float_domain.disallow_nan = True
-        feature.float_domain.disallow_inf = True
-    else:
-        feature.int_domain.min = math.floor(floor)
-        feature.int_domain.max = math.ceil(high + slack)
-
-
-def infer_schema(csv_path: str, p: Plan):
-    import tensorflow_data_validation as tfdv
-
-    statistics = tfdv.generate_statistics_from_csv(csv_path)
-    return prepare_schema(tfdv.infer_schema(statistics, infer_feature_shape=False), statistics, p)
-
-
-def schema_text(schema, p: Plan) -> str:
-    from google.protobuf import text_format
-
-    header = [
-        f"# Schema for {p.name}: inferred by TFDV (python -m data.init), prepared for curation:",
-        "# - the label and ignored columns are not sent to a served model (not_in_environment SERVING);",
-        f"# - numeric ranges are the observed ones widened by {int(RANGE_SLACK * 100)}% of the range on each side;",
-        "# - NaN and infinity are anomalies in float features (float_domain disallow_nan/disallow_inf):",
-        "#   set them to false to let such values through, and the model treats them as missing;",
-        f"# - every feature may be missing in {int(MISSING_SLACK * 100)}% more rows than in this data (presence);",
-        f"# - drift and skew comparators ({DRIFT_THRESHOLD}) for monitoring/drift.py.",
-        "# Review it: tighten or widen ranges, add the categories you expect, then keep it as the contract.",
-    ]
-    return "\n".join(header) + "\n" + text_format.MessageToString(schema)
-
-
 def create(csv_path: str, label: str, task: Optional[str], name: Optional[str], data_dir: str,
            ignore: Sequence[str] = (), out=sys.stdout) -> str:
     """Build the dataset folder beside its destination, then move it into place; returns its path."""
@@ -315,26 +264,29 @@ def create(csv_path: str, label: str, task: Optional[str], name: Optional[str], 
         raise csv_checks.DataError(f"{destination} already exists: choose another --name, or remove it first")
     if not os.path.isfile(csv_path):
         raise csv_checks.DataError(f"{csv_path}: no such file")
+    # Every check reads the user's file, so every message names it; the copy is made once they pass.
+    profile = csv_checks.scan([csv_path], label, csv_checks.COMMAND_LINE, bom_allowed=True)
+    if profile.non_finite:
+        column, where = next(iter(profile.non_finite.items()))
+        raise csv_checks.DataError(f"column '{column}' has the non-finite value {where}: leave unknown values "
+                                  "empty (an empty field is a missing value)")
+    missing = [c for c in ignore if c not in profile.columns]
+    if missing:
+        raise csv_checks.DataError(f"--ignore names columns not in {csv_path}: {missing}")
+    table = read_table(csv_path)
+    if table.numbers(label) is None:
+        column_types.check_numbers_as_text(csv_path, label, table.text[label])
+    target = tasks.resolve(profile.label, task, fixes=csv_checks.COMMAND_LINE)
+    the_plan = plan(table, name, label, target, ignore, csv_path)
     os.makedirs(data_dir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{name}-", dir=data_dir)
     try:
-        csv_name = os.path.basename(csv_path) if csv_path.endswith(".csv") else f"{name}.csv"
-        copy = os.path.join(staging, csv_name)
+        copy = os.path.join(staging, os.path.basename(csv_path) if csv_path.endswith(".csv") else f"{name}.csv")
         stripped = copy_without_bom(csv_path, copy)
-        profile = csv_checks.scan([copy], label)
-        if profile.non_finite:
-            column, where = next(iter(profile.non_finite.items()))
-            raise csv_checks.DataError(f"column '{column}' has the non-finite value {where}: leave unknown values "
-                                      "empty (an empty field is a missing value)")
-        missing = [c for c in ignore if c not in profile.columns]
-        if missing:
-            raise csv_checks.DataError(f"--ignore names columns not in the CSV: {missing}")
-        target = tasks.resolve(profile.label, task)
-        the_plan = plan(_read_frame(copy), name, label, target, ignore)
         with open(os.path.join(staging, "dataset.yaml"), "w", encoding="utf-8") as f:
             f.write(dataset_yaml(the_plan, os.path.basename(csv_path), bool(task)))
         with open(os.path.join(staging, "schema.pbtxt"), "w", encoding="utf-8") as f:
-            f.write(schema_text(infer_schema(copy, the_plan), the_plan))
+            f.write(schema_draft.schema_text(schema_draft.infer_schema(table, the_plan), the_plan))
         os.rename(staging, destination)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -355,23 +307,14 @@ def _report(p: Plan, profile: csv_checks.DataProfile, destination: str, stripped
         print(f"  ignore_columns: {column} ({reason})", file=out)
     for column, reason in p.categorical.items():
         print(f"  categorical: {column} ({reason})", file=out)
+    if p.kept_numeric:
+        print(f"  numeric: {', '.join(p.kept_numeric)} (integers with few values, but neither name nor values say "
+              "category; list any of them under categorical in dataset.yaml to change that)", file=out)
     metric = tasks.find_metric(p.metric)
     print(f"  evaluation: {p.metric} {'>=' if metric.higher_is_better else '<='} {p.bound} ({p.bound_reason})",
           file=out)
     print(f"Review {destination}/dataset.yaml and schema.pbtxt, then run:", file=out)
     print(f'  make run ARGS="--dataset {destination}"', file=out)
-
-
-def _quiet() -> None:
-    """TFDV's statistics run TensorFlow and Beam: keep their logs and warnings off the console."""
-    import logging
-    import warnings
-
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    os.environ["GLOG_minloglevel"] = "3"
-    warnings.filterwarnings("ignore")
-    for name in ("tensorflow", "apache_beam", "absl"):
-        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -388,7 +331,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    _quiet()
     try:
         create(args.csv, args.label, args.task, args.name, args.data_dir, args.ignore)
     except csv_checks.DataError as e:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-from data.csv_checks import DataError, LabelProfile, as_number
+from data.csv_checks import DATASET_YAML, DataError, Fixes, LabelProfile, as_number
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
@@ -134,7 +134,8 @@ def infer_task(label: LabelProfile) -> Tuple[str, str]:
     return CLASSIFICATION, f"its values are {distinct} distinct integers"
 
 
-def resolve(label: LabelProfile, task: Optional[str] = None, positive_class: Optional[str] = None) -> Target:
+def resolve(label: LabelProfile, task: Optional[str] = None, positive_class: Optional[str] = None,
+            fixes: Fixes = DATASET_YAML) -> Target:
     """The label's task (inferred when not given) and classes; DataError when it cannot be learned."""
     reason = ""
     if not task:
@@ -146,13 +147,13 @@ def resolve(label: LabelProfile, task: Optional[str] = None, positive_class: Opt
     if task == REGRESSION:
         if label.non_numeric is not None:
             raise DataError(f"{where} is not numeric (first: {label.non_numeric}): regression needs a number "
-                            "in every labelled row; use task: classification for categories")
+                            f"in every labelled row; use {fixes.task.format(CLASSIFICATION)} for categories")
         if positive_class:
             raise DataError("positive_class is for binary classification, not regression: remove it")
         return Target(REGRESSION, reason=reason)
     if label.too_many:
         raise DataError(f"{where} has more than {len(label.counts)} distinct values, too many classes to learn: "
-                        "if it is a quantity, set task: regression")
+                        f"if it is a quantity, use {fixes.task.format(REGRESSION)}")
     if len(label.counts) < 2:
         value = next(iter(label.counts))
         raise DataError(f"{where} has the single value {value!r} in all {label.labelled} labelled rows: "

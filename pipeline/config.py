@@ -20,7 +20,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 import yaml
 
-from data import tasks
+from data import csv_checks, tasks
 from runs.layout import DEFAULT_OUTPUT_DIR, OutputLayout
 from runs.store import MetadataConfig, read_config_file
 
@@ -294,7 +294,9 @@ def _header(path: str) -> Tuple[str, ...]:
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:  # a byte-order mark is not part of a name
             header = next(csv.reader(f), None)
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
+    except UnicodeDecodeError:
+        raise ConfigError(str(csv_checks.encoding_error(path))) from None
+    except (OSError, csv.Error) as e:
         raise ConfigError(f"cannot read {path}: {e}") from e
     _require(bool(header), f"{path} is empty: expected a header row with column names")
     return tuple(h.strip() for h in header)

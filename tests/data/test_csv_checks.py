@@ -53,10 +53,28 @@ def test_utf16_file(tmp_path):
     assert "is UTF-16 text: save it as UTF-8" in _error([path])
 
 
-def test_text_that_is_not_utf8(tmp_path):
-    path = _csv(tmp_path, (HEADER + "Adelie,Dr\xe9am,39.1,3750\n").encode("latin-1"), mode="wb")
+def test_text_that_is_not_utf8_is_placed_at_its_first_bad_byte(tmp_path):
+    """A Latin-1 file with a plain ASCII header: the message names the row and column, not the header."""
+    rows = "".join(f"Adelie,Dream,39.{i},3750\n" for i in range(3000))  # past the first block read
+    path = _csv(tmp_path, (HEADER + rows + "Adelie,Dr\xe9am,39.1,3750\n").encode("latin-1"), mode="wb")
     message = _error([path])
-    assert path in message and "not UTF-8" in message and "save the file as UTF-8" in message
+    assert message == (f"{path}: line 3002, column 'island': byte 0xE9 is not UTF-8; save the file as UTF-8 "
+                       "(it looks like Latin-1 or Windows-1252)")
+
+
+@pytest.mark.parametrize("delimiter, named", [(";", "semicolons (';')"), ("\t", "tabs")])
+def test_a_file_delimited_otherwise_says_by_what(tmp_path, delimiter, named):
+    text = HEADER.replace(",", delimiter) + ROWS.replace(",", delimiter)
+    message = _error([_csv(tmp_path, text)])
+    assert f"separates its columns with {named}, not commas: save it as comma-separated CSV" in message
+    assert "decimal comma" not in message
+
+
+def test_a_decimal_comma_in_a_semicolon_file_is_named_too(tmp_path):
+    text = "species;island;bill_length_mm;body_mass_g\nAdelie;Dream;39,1;3750\n"
+    message = _error([_csv(tmp_path, text)])
+    assert "semicolons (';'), not commas, and its numbers use a decimal comma ('39,1')" in message
+    assert "sep=';', decimal=','" in message
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -48,7 +48,8 @@ def test_choices_follow_a_look_at_the_data(houses):
     raw = yaml.safe_load(open(os.path.join(houses, "dataset.yaml")))
     assert raw["task"] == "regression"
     assert raw["ignore_columns"] == ["listing id"]  # a different value in every row
-    assert raw["categorical"] == ["rooms", "condition code"]  # integers with few values
+    assert raw["categorical"] == ["condition code"]  # few integers, and the name says category
+    assert '# Kept as quantities (add here to make a category): "rooms"' in open(os.path.join(houses, "dataset.yaml")).read()
     assert raw["evaluation"]["metric"] == "mean_absolute_error"
     assert 0 < raw["evaluation"]["max_value"] < 80 and raw["evaluation"]["max_regression"] > 0
     assert "the error of always predicting the median" in open(os.path.join(houses, "dataset.yaml")).read()
@@ -72,26 +73,26 @@ def test_the_schema_is_prepared_for_curation(houses):
     assert area.drift_comparator.jensen_shannon_divergence.threshold > 0
     assert features["district"].drift_comparator.infinity_norm.threshold > 0
     assert features["condition code"].int_domain.is_categorical
-    assert features["rooms"].drift_comparator.infinity_norm.threshold > 0
+    assert features["rooms"].int_domain.max > 6 and not features["rooms"].int_domain.is_categorical
 
 
 def test_a_leaking_column_is_ignored_with_the_reason(tmp_path):
     columns, rows = datasets.churn(300)
     columns = columns + ["refund_issued"]  # 1 exactly when churned: derived from the label
     rows = [row + [1 if row[-1] == "yes" else 0] for row in rows]
-    frame = init._read_frame(_source_csv(tmp_path, columns, rows))
-    target = tasks.resolve(_profile(frame, "churned"))
-    plan = init.plan(frame, "churn", "churned", target, ())
+    table = init.read_table(_source_csv(tmp_path, columns, rows))
+    target = tasks.resolve(_profile(table.text, "churned"))
+    plan = init.plan(table, "churn", "churned", target, ())
     assert set(plan.ignore) == {"customer_id", "refund_issued"}
     assert "may leak the label" in plan.ignore["refund_issued"]
     assert plan.metric == "auc" and plan.bound == 0.67
 
 
 def test_multiclass_bound_is_above_the_majority_class(tmp_path):
-    frame = init._read_frame(_source_csv(tmp_path, *datasets.awkward_flowers(90)))
-    plan = init.plan(frame, "flowers", "Art", tasks.resolve(_profile(frame, "Art")), ())
+    table = init.read_table(_source_csv(tmp_path, *datasets.awkward_flowers(90)))
+    plan = init.plan(table, "flowers", "Art", tasks.resolve(_profile(table.text, "Art")), ())
     assert plan.metric == "accuracy" and plan.bound == round(1 / 3 + (2 / 3) / 3, 2)
-    assert plan.categorical == {"zone code": "integer with 3 distinct values"}
+    assert plan.categorical == {"zone code": "integer with 3 distinct values, and its name says category ('code')"}
 
 
 def _profile(frame, label):
@@ -114,7 +115,7 @@ def test_byte_order_mark_is_left_out_of_the_copy(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--label", "nope"], "label column 'nope' is not in"),
     (["--label", "price", "--name", "Bad Name"], "--name 'Bad Name': use lower-case letters"),
-    (["--label", "price", "--ignore", "colour"], "--ignore names columns not in the CSV: ['colour']"),
+    (["--label", "price", "--ignore", "colour"], "source.csv: ['colour']"),
     (["--label", "district", "--task", "regression"], "label column 'district' is not numeric"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, args, message):

@@ -72,7 +72,7 @@ def test_non_finite_label_is_refused():
 
 def test_too_many_classes_suggests_regression():
     values = [f"v{i}" for i in range(MAX_CLASSES + 1)]
-    with pytest.raises(DataError, match="too many classes to learn: if it is a quantity, set task: regression"):
+    with pytest.raises(DataError, match="too many classes to learn: if it is a quantity, use task: regression"):
         tasks.resolve(_label(values))
 
 

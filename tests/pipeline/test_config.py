@@ -111,6 +111,15 @@ def test_empty_csv(dataset):
         DatasetConfig.load(str(dataset))
 
 
+def test_a_csv_that_is_not_utf8_is_placed_at_its_first_bad_byte(dataset):
+    path = dataset / "penguins.csv"
+    text = path.read_text(encoding="utf-8")
+    path.write_bytes(text.replace("Torgersen", "T\xf8rgersen", 1).encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"penguins.csv: line 2, column 'island': byte 0xF8 is not UTF-8; "
+                                          r"save the file as UTF-8 \(it looks like Latin-1"):
+        DatasetConfig.load(str(dataset))
+
+
 def test_mysql_metadata_connection(tmp_path):
     config = load_config(None, {"output_dir": str(tmp_path), "mysql_host": "127.0.0.1", "mysql_port": "3307",
                                 "mysql_database": "team"})
