@@ -163,10 +163,8 @@ def test_a_key_that_was_never_a_column_is_still_refused(served):
 
 
 def test_a_spreadsheet_style_csv_runs_as_data_init_wrote_it(tmp_path):
-    """An empty column, a category written as floats (1.0/2.0) and a date column: data.init, then one run, exit 0.
-
-    The smoke test is off here until warm-up records take their type from the schema (issue 21 item 2).
-    """
+    """An empty column, a category written as floats (1.0/2.0) and a date column: data.init, then one run with
+    the smoke test on (the float-coded category's warm-up records replay), exit 0."""
     import pandas as pd
 
     rng = np.random.default_rng(5)
@@ -185,4 +183,5 @@ def test_a_spreadsheet_style_csv_runs_as_data_init_wrote_it(tmp_path):
     assert set(config.dataset.ignore_columns) == {"signup date", "empty"}
     assert config.dataset.categorical == ("grade code",)
     out = io.StringIO()
-    assert local_runner.run(config, out=out, smoke_test=False) == exit_codes.OK, out.getvalue()
+    assert local_runner.run(config, out=out) == exit_codes.OK, out.getvalue()
+    assert "Smoke test: " in out.getvalue() and "serves over REST and gRPC" in out.getvalue()
