@@ -146,6 +146,9 @@ def plan(table: Table, name: str, label: str, target: tasks.Target, ignore: Sequ
             elif column_types.few_integers(numbers):
                 result.kept_numeric[column] = (f"integer with {numbers.nunique()} distinct values, but neither its "
                                                "name nor its values say category")
+    if len(result.ignore) == len(table.text.columns) - 1:
+        reasons = "; ".join(f"{c}: {why}" for c, why in result.ignore.items())
+        raise csv_checks.DataError(f"{source}: no column is left to learn '{label}' from ({reasons})")
     _evaluation(result, table.text[label].dropna())
     return result
 
@@ -156,8 +159,10 @@ def _ignore_reason(table: Table, column: str, label: str, target: tasks.Target, 
     present = int(values.notna().sum())
     if present == 0:
         return "empty: no value in any row"
-    if present < max(MIN_IDENTIFIER_VALUES, NEARLY_EMPTY_SHARE * len(values)):
+    if present < NEARLY_EMPTY_SHARE * len(values):
         return f"nearly empty: a value in {present} of {len(values)} rows"
+    if present < MIN_IDENTIFIER_VALUES:
+        return f"too few values to learn from: {present} (at least {MIN_IDENTIFIER_VALUES} needed)"
     numbers = table.numbers(column)
     numeric = numbers is not None
     if not numeric:

@@ -156,3 +156,13 @@ def test_nan_in_a_float_feature_is_an_anomaly_for_the_prepared_schema(houses, tm
     text = text.replace(",".join(first), ",".join(first[:1] + ["NaN"] + first[2:]), 1)
     anomalies = anomalies_of(text, os.path.join(houses, "schema.pbtxt"), tmp_path)
     assert "Float feature has NaN values" in anomalies["floor area m2"]
+
+
+def test_a_file_too_small_to_learn_from_is_refused_saying_why(tmp_path, capsys):
+    """Columns with values in every row but too few rows are not called 'nearly empty'; with no feature left, exit 2."""
+    source = _source_csv(tmp_path, ["size", "colour", "label"], [[1, "red", "a"], [2, "blue", "b"], [3, "red", "a"]])
+    assert init.main([source, "--label", "label", "--data-dir", str(tmp_path / "data")]) == exit_codes.BAD_INPUT
+    err = capsys.readouterr().err.strip()
+    assert "no column is left to learn 'label' from" in err and "too few values to learn from: 3" in err
+    assert "nearly empty" not in err and "\n" not in err
+    assert not (tmp_path / "data").exists()
