@@ -6,7 +6,8 @@ serving signatures and assets (models/export.py).
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -17,7 +18,7 @@ from tfx_bsl.public import tfxio
 
 from models import features as features_lib
 from models.export import export, signatures, write_extra_assets
-from models.model import HYPERPARAMETERS, build_keras_model
+from models.model import HYPERPARAMETERS, Hyperparameters, build_keras_model
 from models.preprocessing import vocabulary_name
 from models.warm_start import warm_start_from
 
@@ -28,7 +29,8 @@ LABEL_SCALE_BATCHES = 100
 
 
 def train(model: keras.Model, dataset: tf.data.Dataset, steps: int, loss_fn: keras.losses.Loss,
-          after_step: Optional[Callable[[int], bool]] = None) -> float:
+          after_step: Optional[Callable[[int], bool]] = None,
+          learning_rate: float = HYPERPARAMETERS.learning_rate) -> float:
     """Adam on `loss_fn` for `steps` batches; returns the last batch's loss.
 
     `after_step(n)` is called after step n (1-based) and stops training by returning True
@@ -37,12 +39,12 @@ def train(model: keras.Model, dataset: tf.data.Dataset, steps: int, loss_fn: ker
     transpiles Keras itself and costs seconds before the first step (docs/performance.md,
     "Training and export"); this step function needs no autograph.
     """
-    optimizer = keras.optimizers.Adam(HYPERPARAMETERS.learning_rate)
+    optimizer = keras.optimizers.Adam(learning_rate)
 
     @tf.function(autograph=False)
     def step(features, labels):
         with tf.GradientTape() as tape:
-            loss = loss_fn(labels, model(features, training=True))
+            loss = loss_fn(labels, model(features, training=True)) + tf.add_n(model.losses or [0.0])
         optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
         return loss
 
@@ -77,10 +79,87 @@ def vocab_sizes(features: features_lib.Features, tf_transform_output: tft.TFTran
             for name in features.categorical}
 
 
-def _input_fn(file_pattern, data_accessor, tf_transform_output, label: str) -> tf.data.Dataset:
+def hyperparameters(fn_args) -> Hyperparameters:
+    """The Trainer's hyperparameters: the Tuner's best (or a `--hparams` file's) when the pipeline passes them.
+
+    TFX hands them over as keras_tuner's HyperParameters config ({"space": ..., "values": ...}).
+    """
+    given = getattr(fn_args, "hyperparameters", None) or {}
+    return Hyperparameters.from_values(given.get("values", given))
+
+
+@dataclass
+class TrainingData:
+    """What one run trains on, ready for any hyperparameters (the Trainer trains once, the Tuner per trial)."""
+
+    features: features_lib.Features
+    schema: Any
+    tf_transform_output: tft.TFTransformOutput
+    regression: bool
+    classes: List[str]
+    train_files: List[str]
+    eval_files: List[str]
+    data_accessor: Any
+    train_steps: int
+    eval_steps: int
+
+    @classmethod
+    def from_fn_args(cls, fn_args) -> "TrainingData":
+        custom_config = fn_args.custom_config or {}
+        schema = features_lib.load_schema(fn_args.schema_path)
+        return cls(features=features_lib.from_custom_config(schema, custom_config), schema=schema,
+                   tf_transform_output=tft.TFTransformOutput(fn_args.transform_output),
+                   regression=custom_config.get("task") == features_lib.REGRESSION,
+                   classes=list(custom_config.get("classes", ())),
+                   train_files=fn_args.train_files, eval_files=fn_args.eval_files,
+                   data_accessor=fn_args.data_accessor, train_steps=fn_args.train_steps,
+                   eval_steps=max(1, fn_args.eval_steps or 1))
+
+    def dataset(self, files: List[str], batch_size: int) -> tf.data.Dataset:
+        return _input_fn(files, self.data_accessor, self.tf_transform_output, self.features.label, batch_size)
+
+
+@dataclass
+class Fitted:
+    model: keras.Model
+    eval_loss: float  # on the eval split, in the loss the model trained on (standardized target for regression)
+    scale: Optional[Tuple[float, float]]  # a regression target's (mean, standard deviation)
+
+
+def fit(data: TrainingData, hparams: Hyperparameters, base_model_fn_args=None) -> Fitted:
+    """Builds and trains one model with `hparams` and scores it on the eval split."""
+    keras.utils.set_random_seed(hparams.seed)
+    model = build_keras_model(data.features, vocab_sizes(data.features, data.tf_transform_output),
+                              1 if data.regression else len(data.classes), hparams)
+    if base_model_fn_args is not None:
+        warm_start_from(base_model_fn_args, model, data.schema, data.tf_transform_output, data.features)
+    train_data = data.dataset(data.train_files, hparams.batch_size)
+    eval_data = data.dataset(data.eval_files, hparams.batch_size)
+    if data.regression:
+        scale = label_scale(train_data)
+        center, spread = scale
+        train_data = train_data.map(lambda f, y: (f, (y - center) / spread))
+        eval_data = eval_data.map(lambda f, y: (f, (y - center) / spread))
+        loss_fn = keras.losses.MeanSquaredError()
+    else:
+        scale, loss_fn = None, keras.losses.SparseCategoricalCrossentropy()
+    loss = train(model, train_data, data.train_steps, loss_fn, learning_rate=hparams.learning_rate)
+    eval_loss = mean_loss(model, eval_data, data.eval_steps, loss_fn)
+    logging.info("Trained %d steps (%s): last batch loss %.4f, eval loss %.4f", data.train_steps,
+                 hparams.model_type, loss, eval_loss)
+    return Fitted(model, eval_loss, scale)
+
+
+def mean_loss(model: keras.Model, dataset: tf.data.Dataset, steps: int, loss_fn: keras.losses.Loss) -> float:
+    predict = tf.function(lambda features: model(features, training=False), autograph=False)
+    losses = [float(loss_fn(labels, predict(features))) for features, labels in dataset.take(steps)]
+    return float(np.mean(losses)) if losses else float("nan")
+
+
+def _input_fn(file_pattern, data_accessor, tf_transform_output, label: str, batch_size: int) -> tf.data.Dataset:
     return data_accessor.tf_dataset_factory(
         file_pattern,
-        tfxio.TensorFlowDatasetOptions(batch_size=HYPERPARAMETERS.batch_size, label_key=label,
+        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=label,
                                        shuffle_buffer_size=SHUFFLE_BUFFER),
         tf_transform_output.transformed_metadata.schema,
     ).repeat()
@@ -89,32 +168,15 @@ def _input_fn(file_pattern, data_accessor, tf_transform_output, label: str) -> t
 def run_fn(fn_args) -> None:
     """Trainer entry point (TFX passes FnArgs)."""
     custom_config = fn_args.custom_config or {}
-    schema = features_lib.load_schema(fn_args.schema_path)
-    features = features_lib.from_custom_config(schema, custom_config)
+    data = TrainingData.from_fn_args(fn_args)
+    hparams = hyperparameters(fn_args)
+    fitted = fit(data, hparams, base_model_fn_args=fn_args)
+    if not data.regression:
+        eval_data = data.dataset(data.eval_files, hparams.batch_size)
+        logging.info("Accuracy on %d eval batches %.4f", data.eval_steps,
+                     accuracy(fitted.model, eval_data, data.eval_steps))
     ignored = list(custom_config.get("ignore_columns", ()))
-    regression = custom_config.get("task") == features_lib.REGRESSION
-    classes = list(custom_config.get("classes", ()))
-    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-
-    train_data = _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output, features.label)
-    eval_data = _input_fn(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, features.label)
-    eval_steps = max(1, fn_args.eval_steps or 1)
-
-    keras.utils.set_random_seed(HYPERPARAMETERS.seed)
-    model = build_keras_model(features, vocab_sizes(features, tf_transform_output), 1 if regression else len(classes))
-    warm_start_from(fn_args, model, schema, tf_transform_output, features)
-    if regression:
-        scale = label_scale(train_data)
-        center, spread = scale
-        standardized = train_data.map(lambda f, y: (f, (y - center) / spread))
-        loss = train(model, standardized, fn_args.train_steps, keras.losses.MeanSquaredError())
-        logging.info("Trained %d steps: last batch loss (standardized target) %.4f", fn_args.train_steps, loss)
-    else:
-        scale = None
-        loss = train(model, train_data, fn_args.train_steps, keras.losses.SparseCategoricalCrossentropy())
-        logging.info("Trained %d steps: last batch loss %.4f, accuracy on %d eval batches %.4f",
-                     fn_args.train_steps, loss, eval_steps, accuracy(model, eval_data, eval_steps))
-    export(model, fn_args.serving_model_dir,
-           signatures(model, tf_transform_output, features, ignored, classes, scale))
-    write_extra_assets(fn_args.serving_model_dir, fn_args.schema_path, [features.label] + ignored,
-                       fn_args.eval_files, tf_transform_output, features)
+    export(fitted.model, fn_args.serving_model_dir,
+           signatures(fitted.model, data.tf_transform_output, data.features, ignored, data.classes, fitted.scale))
+    write_extra_assets(fn_args.serving_model_dir, fn_args.schema_path, [data.features.label] + ignored,
+                       fn_args.eval_files, data.tf_transform_output, data.features)
