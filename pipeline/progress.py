@@ -17,6 +17,8 @@ from runs import metadata
 
 _RUNNING = re.compile(r"Component (\S+) is running\.")
 _FINISHED = re.compile(r"Component (\S+) is finished\.")
+_SKIPPING = re.compile(r"Skipping component (\S+)\.")  # before a partial run's range: its outputs are reused
+REUSED = "reused"
 STATE_WORDS = {"complete": "ran", "cached": "cached", "failed": "FAILED"}
 
 
@@ -50,6 +52,10 @@ class RunProgress:
         state = STATE_WORDS.get(execution.state, execution.state) if execution else "skipped"
         self._record(ComponentResult(node_id, state, seconds, execution.execution_id if execution else None))
 
+    def reused(self, node_id: str) -> None:
+        """A node before a partial run's range; TFX publishes its cached execution later, when the range starts."""
+        self._record(ComponentResult(node_id, REUSED, 0.0))
+
     def stopped_component(self, state: str = "FAILED") -> Optional[str]:
         """The component that was running when the run stopped (FAILED, or INTERRUPTED by a signal)."""
         if not self.running:
@@ -70,7 +76,12 @@ class RunProgress:
         return counts
 
     def execution_id(self, node_id: str) -> Optional[int]:
-        return next((r.execution_id for r in self.results if r.node_id == node_id), None)
+        result = next((r for r in self.results if r.node_id == node_id), None)
+        if result is not None and result.state == REUSED and result.execution_id is None:
+            execution = metadata.latest_node_execution(self.store, self.pipeline_name, node_id,
+                                                       self.after_execution_id)
+            result.execution_id = execution.execution_id if execution else None
+        return result.execution_id if result else None
 
 
 class ProgressHandler(logging.Handler):
@@ -89,3 +100,5 @@ class ProgressHandler(logging.Handler):
             self.progress.started(match.group(1))
         elif match := _FINISHED.match(message):
             self.progress.finished(match.group(1))
+        elif match := _SKIPPING.match(message):
+            self.progress.reused(match.group(1))
