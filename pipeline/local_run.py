@@ -168,7 +168,8 @@ def _run_once(config: PipelineConfig, store, absl_logger, verbose: bool, out: Te
 
     run_started = time.monotonic()
     before = metadata.max_execution_id(store)
-    progress = RunProgress(store=store, pipeline_name=config.pipeline_name, after_execution_id=before, out=out)
+    progress = RunProgress(store=store, pipeline_name=config.pipeline_name, after_execution_id=before, out=out,
+                           reused_nodes=frozenset(partial.selection.reuse if partial else ()))
     handler = ProgressHandler(progress)
     absl_logger.addHandler(handler)
     try:

@@ -161,3 +161,18 @@ def test_the_loop_and_the_cluster_runner_refuse_the_flags(module, why, flag, cap
     assert e.value.code == exit_codes.BAD_INPUT
     err = capsys.readouterr().err
     assert err.startswith(f"error: {flag} is for local_runner.py: {why}") and len(err.strip().splitlines()) == 1
+
+
+def test_progress_says_reused_before_the_range_and_not_run_after_it():
+    import io
+    import logging
+
+    from pipeline.progress import ProgressHandler, RunProgress
+
+    progress = RunProgress(store=None, pipeline_name="p", after_execution_id=0, out=io.StringIO(),
+                           reused_nodes=frozenset({"Transform"}))
+    handler = ProgressHandler(progress)
+    for node in ("Transform", "Pusher"):
+        handler.emit(logging.LogRecord("absl", logging.INFO, __file__, 1, f"Skipping component {node}.", None, None))
+    assert [(r.node_id, r.state) for r in progress.results] == [("Transform", "reused"), ("Pusher", "not run")]
+    assert progress.counts() == {"reused": 1, "not run": 1}
