@@ -9,7 +9,8 @@ OUTPUT ?= outputs
 DATASET ?= data/penguins
 ARGS ?=
 
-.PHONY: setup lock run test test-fast bench serve smoke monitor inspect report kubeflow clean continuous ct-demo
+.PHONY: setup lock run test test-fast bench serve smoke monitor inspect report kubeflow clean continuous ct-demo \
+	retrain evaluate transform develop
 
 setup: $(STAMP)
 
@@ -29,6 +30,19 @@ $(STAMP): setup.py requirements.lock scripts/find_python.sh scripts/environment.
 
 run: $(STAMP)  ## Run the pipeline on the bundled data
 	$(PY) local_runner.py --output-dir $(OUTPUT) $(ARGS)
+
+# ---- partial runs (pipeline/partial_run.py; docs/develop.md): the nodes before reuse the latest run's artifacts ----
+retrain: $(STAMP)  ## Train, evaluate and push again on the latest run's data (after changing models/)
+	$(PY) local_runner.py --output-dir $(OUTPUT) --from Trainer $(ARGS)
+
+evaluate: $(STAMP)  ## Evaluate the latest model again (after changing the thresholds or slices); pushes nothing
+	$(PY) local_runner.py --output-dir $(OUTPUT) --only Evaluator $(ARGS)
+
+transform: $(STAMP)  ## Run up to Transform only (after changing models/preprocessing.py); trains nothing
+	$(PY) local_runner.py --output-dir $(OUTPUT) --to Transform $(ARGS)
+
+develop: $(STAMP)  ## Open notebooks/develop.ipynb: the pipeline's components one cell at a time
+	$(VENV)/bin/jupyter lab notebooks/develop.ipynb
 
 test: $(STAMP)  ## Everything, as CI runs it: unit tests and the e2e tests that run the real pipeline
 	$(PY) -m pytest -m "" --durations=25 $(ARGS)

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from typing import Dict, Optional, Tuple
 
-from pipeline import preflight
+from pipeline import partial_run, preflight
 from pipeline.config import ConfigError
 from pipeline.config_flags import add_config_arguments, config_from_args
 from pipeline.kubeflow import IMAGE_PROJECT_DIR, SPEC_EXTENSIONS, ClusterRun, compile_job, for_cluster, write_spec
@@ -29,6 +29,7 @@ PLACEHOLDERS = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_arguments(parser)
+    partial_run.refuse_arguments(parser, "a cluster run is the whole pipeline (Kubeflow Pipelines has no TFX partial run); run part of it on this machine")
     cluster = parser.add_argument_group("cluster")
     cluster.add_argument("--output", metavar="FILE",
                          help="the compiled spec; .yaml/.yml (PipelineSpec, for KFP and Vertex) or .json "

@@ -6,24 +6,29 @@ training, 4 model not blessed (not pushed), 5 the pushed model failed its smoke 
 130 interrupted (SIGINT or SIGTERM).
 """
 import argparse
+import dataclasses
 import os
 import signal
 import sys
 import time
+from typing import Optional
 
-from pipeline import preflight
+from pipeline import partial_run, preflight
 from pipeline.config import ConfigError, PipelineConfig
 from pipeline.config_flags import add_config_arguments, config_from_args
 from runs import exit_codes
 
 
-def run(config: PipelineConfig, verbose: bool = False, out=sys.stdout, smoke_test: bool = True) -> int:
+def run(config: PipelineConfig, verbose: bool = False, out=sys.stdout, smoke_test: bool = True,
+        partial: Optional[partial_run.PartialRun] = None) -> int:
     """Check the data, run the pipeline (what is pending, for a dataset of spans), print progress and a
-    summary; returns the exit code. One run per output folder: another live run there is refused (exit 2)."""
+    summary; returns the exit code. One run per output folder: another live run there is refused (exit 2).
+    `partial` runs only part of the pipeline, reusing an earlier run's artifacts (pipeline/partial_run.py)."""
     started = time.monotonic()
     try:
         config, data_check = preflight.check(config)
-    except ConfigError as e:  # the data or the evaluation settings: before anything is written
+        selection = partial_run.select(config, partial) if partial else None
+    except (ConfigError, partial_run.PartialRunError) as e:  # before anything is written
         print(f"error: {e}", file=sys.stderr)
         return exit_codes.BAD_INPUT
     from pipeline import local_run
@@ -35,7 +40,16 @@ def run(config: PipelineConfig, verbose: bool = False, out=sys.stdout, smoke_tes
     try:
         if lock.stale_note():
             print(lock.stale_note(), file=out, flush=True)
-        result = local_run.run(config, store=store, verbose=verbose, out=out, started=started, data_check=data_check)
+        plan = None
+        if selection is not None:
+            try:
+                plan = partial_run.plan(config, selection, store)
+            except partial_run.PartialRunError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return exit_codes.BAD_INPUT
+            config = dataclasses.replace(config, enable_cache=False)  # the range runs, whatever the cache says
+        result = local_run.run(config, store=store, verbose=verbose, out=out, started=started, data_check=data_check,
+                               partial=plan)
         if result.exit_code == exit_codes.OK and result.pushed_version and smoke_test \
                 and "://" not in config.serving_dir:
             return _smoke_test(config, int(result.pushed_version), store, out)
@@ -70,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow, Beam and TFX logs and tracebacks")
     parser.add_argument("--no-smoke-test", dest="smoke_test", action="store_false",
                         help="skip serving the pushed model once over REST and gRPC to check it")
+    partial_run.add_arguments(parser)
     return parser
 
 
@@ -85,7 +100,7 @@ def main(argv=None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return exit_codes.BAD_INPUT
-    return run(config, verbose=args.verbose, smoke_test=args.smoke_test)
+    return run(config, verbose=args.verbose, smoke_test=args.smoke_test, partial=partial_run.from_args(args))
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Optional, TextIO
 
+from pipeline import partial_run
 from pipeline.config import ConfigError, PipelineConfig
 from pipeline.config_flags import add_config_arguments, config_from_args
 from pipeline.span_plan import SettleWatch
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline.continuous", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_arguments(parser)
+    partial_run.refuse_arguments(parser, "the continuous loop runs whole pipelines, each reusing what the cache and the span window allow")
     loop = parser.add_argument_group("the loop")
     loop.add_argument("--once", action="store_true", help="do what is pending (new data) and exit")
     loop.add_argument("--every", type=duration, metavar="DURATION", help="also run on a schedule, e.g. 6h")

@@ -75,10 +75,11 @@ def open_for_run(config: PipelineConfig):
 
 def run(config: PipelineConfig, *, store, verbose: bool = False, out: TextIO = sys.stdout,
         trigger: str = records.MANUAL, trigger_detail: str = "", spans: Optional[List[int]] = None,
-        started: Optional[float] = None, data_check=None) -> RunResult:
+        started: Optional[float] = None, data_check=None, partial=None) -> RunResult:
     """Run what is pending (see the module doc) in `store`, whose run lock the caller holds;
     `spans` overrides which spans to ingest, in order. `data_check` is the pre-flight check's
-    result (pipeline/preflight.py), printed and summarized.
+    result (pipeline/preflight.py), printed and summarized. `partial` (a pipeline.partial_run.Plan)
+    makes it one partial run, on the newest span, recorded with the plan's trigger.
 
     `started` (time.monotonic() when the process began) adds the import time to the first line.
     Beam's job service and workers (--beam-mode portable) are started once for all the runs.
@@ -90,6 +91,8 @@ def run(config: PipelineConfig, *, store, verbose: bool = False, out: TextIO = s
     absl_logger = quiet_logs(verbose)
     _import_tfx()
     dataset = config.dataset
+    if partial is not None:
+        spans, trigger, trigger_detail = [], partial.trigger, partial.detail
     plan = span_plan.pending_spans(config, store) if spans is None else list(spans)
     span_text = ""
     if dataset.spans:
@@ -102,13 +105,15 @@ def run(config: PipelineConfig, *, store, verbose: bool = False, out: TextIO = s
           file=out, flush=True)
     if data_check is not None:
         print("\n".join(data_check.lines(config)), file=out, flush=True)
+    if partial is not None:
+        print("\n".join(partial.lines()), file=out, flush=True)
     result = RunResult(exit_codes.OK)
     # Every pending span but the last is only ingested; with nothing pending, the newest span's run again.
     steps = [(s, i < len(plan) - 1) for i, s in enumerate(plan)] or [((dataset.spans or (0,))[-1], False)]
     try:
         with beam_services(config.beam_pipeline_args(), verbose, out) as beam_args:
             _run_steps(config, store, absl_logger, verbose, out, steps, plan, beam_args, data_check,
-                       trigger, trigger_detail, result)
+                       trigger, trigger_detail, result, partial)
     except ConfigError as e:  # the Beam services' environment, a job endpoint that does not answer
         print(f"error: {e}", file=sys.stderr)
         result.exit_code = exit_codes.BAD_INPUT
@@ -119,7 +124,7 @@ def run(config: PipelineConfig, *, store, verbose: bool = False, out: TextIO = s
 
 
 def _run_steps(config, store, absl_logger, verbose, out, steps, plan, beam_args, data_check,
-               trigger, trigger_detail, result: RunResult) -> None:
+               trigger, trigger_detail, result: RunResult, partial=None) -> None:
     dataset = config.dataset
     for span, ingest_only in steps:
         if dataset.spans:
@@ -128,7 +133,7 @@ def _run_steps(config, store, absl_logger, verbose, out, steps, plan, beam_args,
                 f"No new span: train on the window again (span {span} ingested earlier)"
             print(what, file=out, flush=True)
         code, run_id, summary = _run_once(dataclasses.replace(config, ingest_span=span), store, absl_logger,
-                                          verbose, out, ingest_only, beam_args, data_check)
+                                          verbose, out, ingest_only, beam_args, data_check, partial)
         if run_id:
             result.run_ids.append(run_id)
             records.record_trigger(store, run_id, trigger, trigger_detail,
@@ -150,12 +155,12 @@ def _import_tfx() -> None:
 
 
 def _run_once(config: PipelineConfig, store, absl_logger, verbose: bool, out: TextIO, ingest_only: bool,
-              beam_args: List[str], data_check):
+              beam_args: List[str], data_check, partial=None):
     """One LocalDagRunner run, recorded in ML Metadata as finished, failed or interrupted
     (pipeline/run_record.py): (exit code, run id or None, summary or None)."""
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-    from pipeline.pipeline import create_pipeline
+    from pipeline.pipeline import PUSHER_ID, create_pipeline
     from pipeline.progress import ProgressHandler, RunProgress
     from pipeline.run_record import recorded_run
     from pipeline.summary import summarize
@@ -163,14 +168,15 @@ def _run_once(config: PipelineConfig, store, absl_logger, verbose: bool, out: Te
 
     run_started = time.monotonic()
     before = metadata.max_execution_id(store)
-    progress = RunProgress(store=store, pipeline_name=config.pipeline_name, after_execution_id=before, out=out)
+    progress = RunProgress(store=store, pipeline_name=config.pipeline_name, after_execution_id=before, out=out,
+                           reused_nodes=frozenset(partial.selection.reuse if partial else ()))
     handler = ProgressHandler(progress)
     absl_logger.addHandler(handler)
     try:
         pipeline = create_pipeline(config, config.metadata.connection_config(), ingest_only=ingest_only,
                                    beam_pipeline_args=beam_args)
-        with recorded_run(pipeline, store, config.beam_pipeline_args()) as (ir, _):
-            LocalDagRunner().run_with_ir(ir)
+        with recorded_run(pipeline, store, config.beam_pipeline_args()) as (ir, run_id):
+            LocalDagRunner().run_with_ir(ir, run_options=partial.run_options() if partial else None)
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (local_runner.main turns it into the same)
         component = progress.stopped_component("INTERRUPTED")
         where = f" while {component} was running" if component else ""
@@ -188,7 +194,10 @@ def _run_once(config: PipelineConfig, store, absl_logger, verbose: bool, out: Te
         return exit_codes.FAILED, metadata.newest_run_after(store, before), None
     finally:
         absl_logger.removeHandler(handler)
-    summary = summarize(config, progress, time.monotonic() - run_started, data_check, ingest_only=ingest_only)
+    pushes = partial is None or PUSHER_ID in partial.selection.to_run
+    summary = summarize(config, progress, time.monotonic() - run_started, data_check, ingest_only=ingest_only,
+                        pushes=pushes)
+    summary.run_id = summary.run_id or run_id
     print("\n".join(summary.lines()), file=out, flush=True)
     if not ingest_only:
         _write_reports(config, summary.run_id, store, out)

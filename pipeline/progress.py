@@ -11,12 +11,14 @@ import re
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, TextIO
+from typing import Dict, FrozenSet, List, Optional, TextIO
 
 from runs import metadata
 
 _RUNNING = re.compile(r"Component (\S+) is running\.")
 _FINISHED = re.compile(r"Component (\S+) is finished\.")
+_SKIPPING = re.compile(r"Skipping component (\S+)\.")  # outside a partial run's range
+REUSED, NOT_RUN = "reused", "not run"
 STATE_WORDS = {"complete": "ran", "cached": "cached", "failed": "FAILED"}
 
 
@@ -38,6 +40,7 @@ class RunProgress:
     out: TextIO = sys.stdout
     results: List[ComponentResult] = field(default_factory=list)
     running: Dict[str, float] = field(default_factory=dict)
+    reused_nodes: FrozenSet[str] = frozenset()  # a partial run's nodes before its range
 
     def started(self, node_id: str) -> None:
         self.running[node_id] = time.monotonic()
@@ -49,6 +52,11 @@ class RunProgress:
         # No execution: the launcher skipped the component (its inputs were gated off).
         state = STATE_WORDS.get(execution.state, execution.state) if execution else "skipped"
         self._record(ComponentResult(node_id, state, seconds, execution.execution_id if execution else None))
+
+    def outside_range(self, node_id: str) -> None:
+        """A node a partial run skips: reused before its range (TFX publishes the cached execution when the
+        range starts), not run after it."""
+        self._record(ComponentResult(node_id, REUSED if node_id in self.reused_nodes else NOT_RUN, 0.0))
 
     def stopped_component(self, state: str = "FAILED") -> Optional[str]:
         """The component that was running when the run stopped (FAILED, or INTERRUPTED by a signal)."""
@@ -70,7 +78,12 @@ class RunProgress:
         return counts
 
     def execution_id(self, node_id: str) -> Optional[int]:
-        return next((r.execution_id for r in self.results if r.node_id == node_id), None)
+        result = next((r for r in self.results if r.node_id == node_id), None)
+        if result is not None and result.state == REUSED and result.execution_id is None:
+            execution = metadata.latest_node_execution(self.store, self.pipeline_name, node_id,
+                                                       self.after_execution_id)
+            result.execution_id = execution.execution_id if execution else None
+        return result.execution_id if result else None
 
 
 class ProgressHandler(logging.Handler):
@@ -89,3 +102,5 @@ class ProgressHandler(logging.Handler):
             self.progress.started(match.group(1))
         elif match := _FINISHED.match(message):
             self.progress.finished(match.group(1))
+        elif match := _SKIPPING.match(message):
+            self.progress.outside_range(match.group(1))

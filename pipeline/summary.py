@@ -31,12 +31,13 @@ class RunSummary:
     ingest_only: bool = False
     trained_spans: Optional[List[int]] = None
     warm_start: Optional[str] = None
+    pushes: bool = True  # False: a partial run whose range ends before the Pusher
 
     @property
     def exit_code(self) -> int:
         if self.gated:
             return exit_codes.ANOMALIES
-        if self.ingest_only or (self.push and self.push.pushed):
+        if self.ingest_only or not self.pushes or (self.push and self.push.pushed):
             return exit_codes.OK
         return exit_codes.NOT_BLESSED
 
@@ -84,6 +85,8 @@ class RunSummary:
                 out += [f"  - failed: {f}" for f in ev.failures] or ["  - see the Evaluator output"]
         if self.push is not None and self.push.pushed:
             out.append(f"Pushed: version {self.push.version} -> {self.push.destination}")
+        elif not self.pushes:
+            out.append(f"Not pushed: this partial run ends before the {PUSHER_ID}")
         elif not self.gated:
             out.append(f"Not pushed: the model serving at {self.config.serving_dir} (if any) is unchanged")
         else:
@@ -93,10 +96,10 @@ class RunSummary:
 
 
 def summarize(config: PipelineConfig, progress: RunProgress, seconds: float,
-              data_check: Optional[DataCheck] = None, ingest_only: bool = False) -> RunSummary:
+              data_check: Optional[DataCheck] = None, ingest_only: bool = False, pushes: bool = True) -> RunSummary:
     store = progress.store
     summary = RunSummary(config=config, seconds=seconds, counts=progress.counts(), data_check=data_check,
-                         ingest_only=ingest_only)
+                         ingest_only=ingest_only, pushes=pushes)
 
     validator_id = progress.execution_id(EXAMPLE_VALIDATOR)
     if validator_id is not None:

@@ -9,6 +9,7 @@
   <output>/monitoring/<model>/latest_<check>.json  the newest result of a monitor (drift, live_quality)
   <output>/kubeflow/<pipeline>.yaml            compiled Kubeflow / Vertex specs
   <output>/run.lock                            held by the run (or loop) using the folder
+  <output>/develop/                            notebooks/develop.ipynb's own artifacts and ML Metadata
 
 Every module, the Makefile (`python -m runs.layout`) and the notebook ask this module;
 nobody else spells these names.
@@ -34,6 +35,7 @@ MONITORING = "monitoring"
 KUBEFLOW = "kubeflow"
 RUN_LOCK = "run.lock"
 HISTORY_REPORT = "history.html"
+DEVELOP = "develop"
 # Where runs go when no --output-dir is given: outputs/ in the project (ignored by git).
 DEFAULT_OUTPUT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "outputs")
 
@@ -61,6 +63,11 @@ class OutputLayout:
     @property
     def metadata_sqlite(self) -> str:
         return self._path(METADATA_SQLITE)
+
+    @property
+    def develop_dir(self) -> str:
+        """The development notebook's InteractiveContext: its own pipeline root and store, off the runs' history."""
+        return self._path(DEVELOP)
 
     @property
     def serving_root(self) -> str:
