@@ -32,6 +32,21 @@ def test_the_window_is_the_newest_valid_ingestion_of_the_newest_spans(tmp_path):
     assert SpanWindowStrategy().resolve_artifacts(fake.store, {"examples": []}) is None
 
 
+def test_examples_written_before_the_test_split_stay_out_of_the_window(tmp_path, caplog):
+    """Spans ingested as train/eval only would make the Evaluator fail (or judge on no test rows)."""
+    fake = FakeTfxStore(str(tmp_path / "m.sqlite"))
+    run = fake.run("r1")
+    old = (("train", 3), ("eval", 1))
+    examples = [ingest(fake, run, 1, splits=old), ingest(fake, run, 2, splits=old), ingest(fake, run, 2),
+                ingest(fake, run, 3)]
+    strategy = SpanWindowStrategy(split_names=["train", "eval", "test"])
+    resolved = strategy.resolve_artifacts(fake.store, {"examples": [_tfx(a) for a in examples]})
+    assert [a.id for a in resolved["examples"]] == [examples[2].id, examples[3].id]  # span 2 ingested again
+    assert "leaving out spans [1]" in caplog.text
+    only_old = {"examples": [_tfx(a) for a in examples[:2]]}
+    assert strategy.resolve_artifacts(fake.store, only_old) is None  # nothing to evaluate on: nothing runs
+
+
 def test_the_baseline_is_the_model_serving_a_rolled_back_one_included(tmp_path):
     fake = FakeTfxStore(str(tmp_path / "m.sqlite"))
     run = fake.run("r1")
