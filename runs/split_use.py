@@ -38,8 +38,8 @@ def splits_read(execution) -> Dict[str, List[str]]:
 
 
 def text(read: Dict[str, List[str]]) -> str:
-    """'analyze train; transform train, eval, test' ('' when the component reads no named split)."""
-    return "; ".join(f"{use} {', '.join(splits)}" for use, splits in read.items())
+    """'analyze: train; transform: train, eval, test' ('' when the component reads no named split)."""
+    return "; ".join(f"{use}: {', '.join(splits)}" for use, splits in read.items())
 
 
 def evaluated_on(store, evaluation_artifact) -> List[str]:

@@ -5,7 +5,7 @@ SUMMARY = """Pipeline taxi-pipeline: dataset data/taxi, schema curated, Beam --d
 Task: binary classification of 'big_tipper', positive class '1'
 Run 2026-11-28T09:11:51 finished in 154.5 s (9 ran)
 Data: no anomalies against the schema
-Evaluation: auc = 0.9123 overall on 3750 eval examples (no baseline yet)
+Evaluation: auc = 0.9123 overall on 3750 test examples (no baseline yet)
 """
 
 

@@ -40,15 +40,15 @@ def test_inspect_runs_shows_the_splits_each_component_read(tmp_path, capsys):
     assert inspect.main(["runs", "--output-dir", str(tmp_path)]) == 0
     table = capsys.readouterr().out
     assert "splits read" in table
-    assert any(line.split()[0] == "Evaluator" and line.endswith("evaluate test") for line in table.splitlines())
+    assert any(line.split()[0] == "Evaluator" and line.endswith("evaluate: test") for line in table.splitlines())
 
 
 def test_lineage_names_the_splits_that_made_each_artifact(tmp_path):
     store, _ = _run(tmp_path)
     steps = {s.role: s.details.get("splits_read") for s in lineage.trace(store, lineage.find_start(store))}
-    assert steps["blessing"] == "evaluate test"
-    assert steps["model"] == "train train; eval eval"
-    assert steps["transform_graph"] == "analyze train; transform train, eval, test"
+    assert steps["blessing"] == "evaluate: test"
+    assert steps["model"] == "train: train; eval: eval"
+    assert steps["transform_graph"] == "analyze: train; transform: train, eval, test"
 
 
 def test_history_says_which_split_the_evaluation_used(tmp_path):
