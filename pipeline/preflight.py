@@ -4,8 +4,9 @@ Every runner calls `check` first: it scans the dataset's CSV files (data.csv_che
 settles the task and the classes from the label (data.tasks), checks that the metric
 fits them, stops "NaN"/"inf" strings in numeric columns that the schema in force
 does not allow, and data too small to fill every split (TFX writes an empty split, and
-Transform then fails with "The input metadata is empty"). A problem is a ConfigError with one line, raised before anything is
-written. A clean result gives the config with the task and classes filled in.
+Transform then fails with "The input metadata is empty"). A problem is a ConfigError
+with one line, raised before anything is written. A clean result gives the config with
+the task and classes filled in.
 """
 from __future__ import annotations
 
@@ -84,7 +85,7 @@ def _non_finite_refusal(column: str, where: csv_checks.Where, schema) -> Optiona
 
 
 def _split_refusal(config: PipelineConfig, labelled_in) -> Optional[str]:
-    """Why a split would likely be empty: each span is split on its own, so each span of the window must fill them."""
+    """Why a split would likely be empty; each span is split on its own, so each span of the window counts."""
     dataset = config.dataset
     if not dataset.spanned:
         return splits.too_few_rows(dataset.splits, sum(labelled_in.values()))

@@ -22,9 +22,8 @@ from __future__ import annotations
 import json
 from typing import Dict, List, Optional, Sequence
 
-from absl import logging
-
 import ml_metadata as mlmd
+from absl import logging
 from tfx import types
 from tfx.dsl.components.common import resolver
 from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy

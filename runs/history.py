@@ -3,8 +3,9 @@
 Each row says why the run happened (its recorded trigger), which spans it ingested and
 trained on, how it ended (pushed / smoke test failed / not blessed / anomalies / failed /
 nothing new / ingested), the evaluation metric that decided the blessing and its change against the
-baseline, the split it was measured on with its example count, and the version it pushed. Rollbacks appear as runs of their own. Everything
-is read from ML Metadata, so a cluster's or a teammate's store reads the same.
+baseline, the split it was measured on with its example count, and the version it pushed.
+Rollbacks appear as runs of their own. Everything is read from ML Metadata, so a cluster's or
+a teammate's store reads the same.
 """
 from __future__ import annotations
 
