@@ -41,7 +41,7 @@ class Result:
     task: str
     metric: str
     value: Optional[float]
-    eval_examples: int
+    evaluated_examples: int
     seconds: float
     exit_code: int
 
@@ -118,7 +118,7 @@ def main(argv=None) -> int:
             print("| dataset | task | metric (test split) | run time |\n| --- | --- | --- | --- |")
             for r in results(args.train_steps, workdir):
                 value = f"{r.value:.4f}" if r.value is not None else f"no result (exit {r.exit_code})"
-                print(f"| {r.dataset} | {r.task} | {r.metric} = {value} on {r.eval_examples} | {r.seconds:.0f} s |")
+                print(f"| {r.dataset} | {r.task} | {r.metric} = {value} on {r.evaluated_examples} | {r.seconds:.0f} s |")
     print(f"load average: {load:.1f} before, {os.getloadavg()[0]:.1f} after ({os.cpu_count()} cores)")
     return exit_codes.OK
 

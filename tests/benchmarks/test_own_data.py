@@ -11,7 +11,7 @@ Evaluation: auc = 0.9123 overall on 3750 test examples (no baseline yet)
 
 def test_summary_gives_task_metric_and_value():
     result = own_data.parse_summary("taxi", SUMMARY, 160.0, 0)
-    assert (result.task, result.metric, result.value, result.eval_examples) == (
+    assert (result.task, result.metric, result.value, result.evaluated_examples) == (
         "binary classification", "auc", 0.9123, 3750)
 
 
