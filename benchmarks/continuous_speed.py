@@ -122,7 +122,10 @@ def dataset_classes(folder: str, output: str) -> List[str]:
 
 def steps_to_threshold(output: str, base_model: str, classes: List[str], threshold: float, max_steps: int,
                        every: int) -> Dict[str, object]:
-    """Steps for the newest window's model to reach `threshold` on its eval split, from scratch and warm."""
+    """Steps for the newest window's model to reach `threshold` on its eval split, from scratch and warm.
+
+    The eval split, as the Trainer's: this picks a number of steps, so the test split stays unseen.
+    """
     import glob
 
     import tensorflow as tf
@@ -133,6 +136,7 @@ def steps_to_threshold(output: str, base_model: str, classes: List[str], thresho
     from models import model as model_lib
     from models import training
     from models.warm_start import warm_start
+    from pipeline.splits import EVAL, TRAIN
 
     graph, examples = _transform_outputs(output)
     tf_transform_output = tft.TFTransformOutput(graph)
@@ -156,7 +160,7 @@ def steps_to_threshold(output: str, base_model: str, classes: List[str], thresho
             if not loaded:
                 reached[start] = None
                 continue
-        evaluate = data("eval")
+        evaluate = data(EVAL)
         reached[start] = 0 if training.accuracy(model, evaluate, steps=EVAL_BATCHES) >= threshold else None
 
         def good_enough(n: int) -> bool:
@@ -166,7 +170,7 @@ def steps_to_threshold(output: str, base_model: str, classes: List[str], thresho
             return True
 
         if reached[start] is None:
-            training.train(model, data("train"), max_steps, keras.losses.SparseCategoricalCrossentropy(),
+            training.train(model, data(TRAIN), max_steps, keras.losses.SparseCategoricalCrossentropy(),
                             after_step=good_enough)
     return reached
 

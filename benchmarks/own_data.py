@@ -8,9 +8,9 @@
 
 --results runs, per dataset, `local_runner.py` in a subprocess into a fresh output folder, as a
 user runs it (whole-process wall time, imports and the smoke test included), and reads the
-Evaluator's metric on the eval split from the run's summary: the bundled penguins (multi-class); the same CSV made into a
-regression of body_mass_g by `data.init`; the TFX taxi data from ../shared by `data.init`
-(binary, judged by AUC; skipped where ../shared is absent).
+Evaluator's metric on the test split from the run's summary: the bundled penguins (multi-class);
+the same CSV made into a regression of body_mass_g by `data.init`; the TFX taxi data from
+../shared by `data.init` (binary, judged by AUC; skipped where ../shared is absent).
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PENGUINS = os.path.join(REPO_ROOT, "data", "penguins")
 TAXI_CSV = next((p for p in (os.path.join(REPO_ROOT, *up, "shared", "datasets", "chicago_taxi", "data.csv")
                              for up in ((os.pardir,), (os.pardir, os.pardir))) if os.path.isfile(p)), None)
-_EVALUATION = re.compile(r"^Evaluation: (\S+) = ([-0-9.]+) overall on (\d+) eval examples", re.M)
+_EVALUATION = re.compile(r"^Evaluation: (\S+) = ([-0-9.]+) overall on (\d+) (?:eval|test) examples", re.M)
 _TASK = re.compile(r"^Task: (.+?) of '", re.M)
 
 
@@ -41,7 +41,7 @@ class Result:
     task: str
     metric: str
     value: Optional[float]
-    eval_examples: int
+    evaluated_examples: int
     seconds: float
     exit_code: int
 
@@ -115,10 +115,10 @@ def main(argv=None) -> int:
             for label, seconds in preflight_seconds(args.preflight_rows, workdir):
                 print(f"pre-flight scan, {args.preflight_rows} rows, label {label}: {seconds:.2f} s")
         if args.results:
-            print("| dataset | task | metric (eval split) | run time |\n| --- | --- | --- | --- |")
+            print("| dataset | task | metric (test split) | run time |\n| --- | --- | --- | --- |")
             for r in results(args.train_steps, workdir):
                 value = f"{r.value:.4f}" if r.value is not None else f"no result (exit {r.exit_code})"
-                print(f"| {r.dataset} | {r.task} | {r.metric} = {value} on {r.eval_examples} | {r.seconds:.0f} s |")
+                print(f"| {r.dataset} | {r.task} | {r.metric} = {value} on {r.evaluated_examples} | {r.seconds:.0f} s |")
     print(f"load average: {load:.1f} before, {os.getloadavg()[0]:.1f} after ({os.cpu_count()} cores)")
     return exit_codes.OK
 

@@ -122,6 +122,7 @@ class DataProfile:
     rows: int
     label: LabelProfile
     non_finite: Dict[str, Where]  # numeric column -> its first "NaN"/"inf" value
+    labelled_in: Dict[str, int] = field(default_factory=dict)  # file -> rows with a label
 
 
 def _read_header(path: str, bom_allowed: bool = False) -> List[str]:
@@ -290,16 +291,20 @@ def scan(files: Sequence[str], label: str, fixes: Fixes = DATASET_YAML, bom_allo
     width, label_index = len(columns), columns.index(label)
     profile = LabelProfile(label)
     suspects: Dict[int, Where] = {}
+    labelled_in: Dict[str, int] = {}
     for path in files:
+        before = profile.labelled
         if not _mentions_non_finite(path):
             for line, row in _rows(path, width):
                 profile.add(row[label_index], path, line)
+            labelled_in[path] = profile.labelled - before
             continue
         for line, row in _rows(path, width):
             profile.add(row[label_index], path, line)
             for i, text in enumerate(row):
                 if i not in suspects and i != label_index and NONFINITE.fullmatch(text):
                     suspects[i] = Where(path, line, text)
+        labelled_in[path] = profile.labelled - before
     if profile.rows == 0:
         raise DataError(f"no rows: {', '.join(files)} {'has' if len(files) == 1 else 'have'} a header but no data")
     if profile.labelled == 0:
@@ -307,5 +312,5 @@ def scan(files: Sequence[str], label: str, fixes: Fixes = DATASET_YAML, bom_allo
                         f"or {fixes.label} to the column to predict")
     numeric = _numeric_columns(files, width, suspects) if suspects else set()
     return DataProfile(files=tuple(files), columns=tuple(columns), rows=profile.rows, label=profile,
-                       non_finite={columns[i]: suspects[i] for i in sorted(numeric)})
+                       non_finite={columns[i]: suspects[i] for i in sorted(numeric)}, labelled_in=labelled_in)
 

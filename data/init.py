@@ -248,7 +248,7 @@ def dataset_yaml(p: Plan, csv_name: str, task_given: bool) -> str:
         f"{metric.name}: {metric.direction}.",
         f"  metric: {p.metric}",
         f"  # A candidate is blessed only if {p.metric} is {'at least' if metric.higher_is_better else 'at most'}"
-        " this value on the eval split:",
+        " this value on the test split:",
         f"  # {p.bound_reason}.",
         f"  {metric.bound_key}: {p.bound}",
         "  # ... and at most this much worse than the model currently served (in the metric's unit).",

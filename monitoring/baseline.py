@@ -40,9 +40,11 @@ def lineage_baseline(metadata_config: MetadataConfig, version_dir: str, features
         columns = training_columns(found.examples_uri, schema_types(features))
     except (StoreError, lineage.LineageError, TrainingDataError) as e:
         raise BaselineError(f"{e} (or pass --baseline_data)") from None
+    # The training split: what the model learned from (eval and test rows only judged it).
     return Baseline(columns, tfdv.load_stats_binary(found.path), {
-        "data": found.examples_uri, "statistics": found.path,
-        "source": f"MLMD lineage of PushedModel artifact {found.pushed_model_artifact_id}"})
+        "data": found.examples_uri, "statistics": found.path, "split": lineage.TRAIN_SPLIT,
+        "source": f"the '{lineage.TRAIN_SPLIT}' split, through the MLMD lineage of PushedModel artifact "
+                  f"{found.pushed_model_artifact_id}"})
 
 
 def rows_baseline(rows: List[Dict[str, Any]], features, description: Dict[str, Any]) -> Baseline:

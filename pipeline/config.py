@@ -21,6 +21,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 import yaml
 
 from data import csv_checks, tasks
+from pipeline import splits as split_config
 from runs.layout import DEFAULT_OUTPUT_DIR, OutputLayout
 from runs.store import MetadataConfig, read_config_file
 
@@ -157,6 +158,8 @@ class DatasetConfig:
     warm_start: bool = False
     # Whether the folder holds span-<N>/ subfolders, as found when loaded (a cluster's copy moves).
     spanned: bool = False
+    # ((split, hash-bucket weight), ...): train, eval, test (pipeline/splits.py says who reads which).
+    splits: split_config.Splits = split_config.DEFAULT
 
     @property
     def schema_path(self) -> str:
@@ -246,6 +249,7 @@ class DatasetConfig:
                 **{key: tuple(str(v) for v in value) for key, value in lists.items()},
                 span_window=_coerce("span_window", raw.pop("span_window", 0), 0),
                 warm_start=_coerce("warm_start", raw.pop("warm_start", False), False),
+                splits=split_config.parse(raw.pop("splits")) if "splits" in raw else split_config.DEFAULT,
             )
         except (TypeError, ValueError) as e:
             raise ConfigError(f"{path}: {e}") from e

@@ -15,6 +15,7 @@ analysed again.
 """
 from __future__ import annotations
 
+import functools
 import json
 from typing import List, Optional
 
@@ -30,7 +31,7 @@ from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.experimental.conditionals.conditional import Cond
 from tfx.dsl.placeholder.placeholder import logical_and
 from tfx.orchestration import pipeline as tfx_pipeline
-from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2
+from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2, transform_pb2
 from tfx.types import Channel, standard_artifacts
 
 from data import tasks
@@ -39,11 +40,10 @@ from pipeline.config import PipelineConfig
 from pipeline.labelled_examples import labelled_csv_example_gen
 from pipeline.push import AtomicPusher
 from pipeline.resolvers import LatestCacheStrategy, ServingModelStrategy, SpanWindowStrategy
+from pipeline.splits import EVAL, TEST, TRAIN
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.training.run_fn"
-# Train/eval split by hash of each row: 3 of 4 rows train.
-SPLITS = (("train", 3), ("eval", 1))
 
 # Node ids, shared with progress reporting and metadata queries.
 EXAMPLE_GEN_ID = "CsvExampleGen"
@@ -107,6 +107,12 @@ def input_config(config: PipelineConfig) -> example_gen_pb2.Input:
         example_gen_pb2.Input.Split(name="single_split", pattern=config.dataset.input_pattern)])
 
 
+def output_config(config: PipelineConfig) -> example_gen_pb2.Output:
+    """train/eval/test by hash of each row, weighted as dataset.yaml's `splits` says (pipeline/splits.py)."""
+    return example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
+        example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=weight) for name, weight in config.dataset.splits]))
+
+
 def range_config(config: PipelineConfig) -> Optional[range_config_pb2.RangeConfig]:
     """The span this run ingests; None lets ExampleGen take the newest span."""
     if not config.ingest_span:
@@ -131,8 +137,7 @@ def create_pipeline(config: PipelineConfig, metadata_connection_config=None,
     example_gen = labelled_csv_example_gen(
         label=dataset.label,
         input_base=dataset.folder,
-        output_config=example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
-            example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets) for name, buckets in SPLITS])),
+        output_config=output_config(config),
         **inputs,
     ).with_id(EXAMPLE_GEN_ID)
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
@@ -149,7 +154,7 @@ def create_pipeline(config: PipelineConfig, metadata_connection_config=None,
     elif config.schema_mode == "curated":
         # Curated schema is a contract: data with anomalies never reaches training.
         blessed = example_validator.outputs["anomalies"].future()[0].custom_property("blessed")
-        with Cond(logical_and(*(blessed[split] == 1 for split, _ in SPLITS))):
+        with Cond(functools.reduce(logical_and, (blessed[split] == 1 for split, _ in dataset.splits))):
             model_components = _model_components(config, example_gen, schema_gen)
     else:
         model_components = _model_components(config, example_gen, schema_gen)
@@ -169,7 +174,8 @@ def _span_resolvers(config: PipelineConfig, example_gen) -> tuple:
     """(the window of Examples from every run, Transform's newest analyzer cache or None when turned off)."""
     window = Resolver(
         strategy_class=SpanWindowStrategy,
-        config={"num_spans": config.dataset.span_window, "validated_only": config.schema_mode == "curated"},
+        config={"num_spans": config.dataset.span_window, "validated_only": config.schema_mode == "curated",
+                "split_names": [name for name, _ in config.dataset.splits]},
         examples=Channel(type=standard_artifacts.Examples, producer_component_id=example_gen.id,
                          output_key="examples"),
     ).with_id(SPAN_WINDOW_ID)
@@ -197,6 +203,8 @@ def _model_components(config: PipelineConfig, example_gen, schema_gen) -> list:
         # analyses the new span only (benchmarks/continuous_speed.py).
         disable_statistics=True,
         force_tf_compat_v1=True,
+        # Vocabularies and scales from the training rows only; every split transformed.
+        splits_config=transform_pb2.SplitsConfig(analyze=[TRAIN], transform=[TRAIN, EVAL, TEST]),
         analyzer_cache=cache.outputs["cache"] if cache else None,
         disable_analyzer_cache=cache is None,
     )
@@ -211,8 +219,8 @@ def _model_components(config: PipelineConfig, example_gen, schema_gen) -> list:
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         base_model=model_resolver.outputs["model"] if config.warm_starts else None,
-        train_args=trainer_pb2.TrainArgs(num_steps=config.train_steps),
-        eval_args=trainer_pb2.EvalArgs(num_steps=config.eval_steps),
+        train_args=trainer_pb2.TrainArgs(splits=[TRAIN], num_steps=config.train_steps),
+        eval_args=trainer_pb2.EvalArgs(splits=[EVAL], num_steps=config.eval_steps),
         custom_config=custom_config,
     )
     evaluator = Evaluator(
@@ -220,6 +228,8 @@ def _model_components(config: PipelineConfig, example_gen, schema_gen) -> list:
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
         eval_config=eval_config(config),
+        # Judged on rows no choice was made on: eval picks hyperparameters and stops training.
+        example_splits=[TEST],
     )
     pusher = AtomicPusher(
         model=trainer.outputs["model"],

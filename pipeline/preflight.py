@@ -2,13 +2,16 @@
 
 Every runner calls `check` first: it scans the dataset's CSV files (data.csv_checks),
 settles the task and the classes from the label (data.tasks), checks that the metric
-fits them, and stops "NaN"/"inf" strings in numeric columns that the schema in force
-does not allow. A problem is a ConfigError with one line, raised before anything is
-written. A clean result gives the config with the task and classes filled in.
+fits them, stops "NaN"/"inf" strings in numeric columns that the schema in force
+does not allow, and data too small to fill every split (TFX writes an empty split, and
+Transform then fails with "The input metadata is empty"). A problem is a ConfigError
+with one line, raised before anything is written. A clean result gives the config with
+the task and classes filled in.
 """
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
@@ -16,6 +19,7 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from data import csv_checks, tasks
+from pipeline import splits
 from pipeline.config import SCHEMA_FILE, ConfigError, PipelineConfig
 
 
@@ -80,6 +84,20 @@ def _non_finite_refusal(column: str, where: csv_checks.Where, schema) -> Optiona
             "to let the model treat it as missing")
 
 
+def _split_refusal(config: PipelineConfig, labelled_in) -> Optional[str]:
+    """Why a split would likely be empty; each span is split on its own, so each span of the window counts."""
+    dataset = config.dataset
+    if not dataset.spanned:
+        return splits.too_few_rows(dataset.splits, sum(labelled_in.values()))
+    for span in dataset.window():
+        folder = dataset.span_folder(span)
+        rows = sum(n for path, n in labelled_in.items() if os.path.dirname(path) == folder)
+        refusal = splits.too_few_rows(dataset.splits, rows)
+        if refusal:
+            return f"span {span}: {refusal}"
+    return None
+
+
 def check(config: PipelineConfig) -> Tuple[PipelineConfig, DataCheck]:
     """(the config with task and classes settled, what was learned); ConfigError with one line."""
     dataset = config.dataset
@@ -97,6 +115,9 @@ def check(config: PipelineConfig) -> Tuple[PipelineConfig, DataCheck]:
         refusal = _non_finite_refusal(column, where, schema)
         if refusal:
             raise ConfigError(refusal)
+    refusal = _split_refusal(config, profile.labelled_in)
+    if refusal:
+        raise ConfigError(refusal)
     checked = dataclasses.replace(dataset, task=target.task, classes=target.classes, evaluation=evaluation)
     result = DataCheck(rows=profile.rows, unlabelled=profile.label.missing, target=target,
                        task_given=bool(dataset.task))

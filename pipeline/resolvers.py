@@ -5,6 +5,9 @@
   ingested twice (its files were corrected) would be read twice, and a span whose
   data failed validation would be trained on; this keeps the newest ingestion of
   each span and, with a curated schema, only spans that passed ExampleValidator.
+  It also leaves out Examples without the splits the pipeline reads (written before
+  the test split existed): the Evaluator would fail on them, or judge on no test rows.
+  The run planner (pipeline/span_plan.py) ingests such spans again.
 - `ServingModelStrategy`: the model now being served, as the Evaluator's baseline and
   the warm start's base. That is TFX's latest blessed model, unless a rollback
   (serving/rollback.py) made an older one serve again; comparing candidates with the
@@ -16,15 +19,17 @@ queries.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+import json
+from typing import Dict, List, Optional, Sequence
 
 import ml_metadata as mlmd
+from absl import logging
 from tfx import types
 from tfx.dsl.components.common import resolver
 from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
 
-from runs import lineage, spans
+from runs import lineage, metadata, spans
 
 EXAMPLES_KEY = "examples"
 MODEL_KEY = "model"
@@ -32,11 +37,15 @@ BLESSING_KEY = "model_blessing"
 
 
 class SpanWindowStrategy(resolver.ResolverStrategy):
-    """The newest `num_spans` usable spans (0: all), oldest first, one Examples artifact each."""
+    """The newest `num_spans` usable spans (0: all), oldest first, one Examples artifact each.
 
-    def __init__(self, num_spans: int = 0, validated_only: bool = True):
+    Usable: holds every split of `split_names` and, when `validated_only`, passed validation.
+    """
+
+    def __init__(self, num_spans: int = 0, validated_only: bool = True, split_names: Sequence[str] = ()):
         self._num_spans = num_spans
         self._validated_only = validated_only
+        self._split_names = set(split_names)
 
     def resolve_artifacts(self, store: mlmd.MetadataStore, input_dict: Dict[str, List[types.Artifact]]
                           ) -> Optional[Dict[str, List[types.Artifact]]]:
@@ -45,10 +54,19 @@ class SpanWindowStrategy(resolver.ResolverStrategy):
             span = spans.span_of(artifact.mlmd_artifact)
             if span is not None and (span not in newest or artifact.id > newest[span].id):
                 newest[span] = artifact
-        usable = [s for s in sorted(newest)
-                  if not self._validated_only or spans.validation(store, newest[s].id)]
+        unsplit = [s for s in sorted(newest) if not self._has_splits(newest[s])]
+        if unsplit:
+            logging.warning("span window: leaving out spans %s, whose Examples lack the splits %s "
+                            "(written before they existed); ingest them again to use them",
+                            unsplit, sorted(self._split_names))
+        usable = [s for s in sorted(newest) if s not in unsplit
+                  and (not self._validated_only or spans.validation(store, newest[s].id))]
         window = usable[-self._num_spans:] if self._num_spans else usable
         return {EXAMPLES_KEY: [newest[s] for s in window]} if window else None
+
+    def _has_splits(self, artifact: types.Artifact) -> bool:
+        names = metadata.artifact_properties(artifact.mlmd_artifact).get("split_names") or "[]"
+        return self._split_names <= set(json.loads(names))
 
 
 class ServingModelStrategy(resolver.ResolverStrategy):

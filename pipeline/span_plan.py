@@ -1,8 +1,10 @@
 """Which spans a run must ingest, and when a span folder is ready to be read.
 
 A span is pending when no run ingested it, when its files changed since (ExampleGen's
-own fingerprint of the files differs from the one recorded with its Examples), or when
-the run that ingested it stopped before validating it. Spans already ingested are not
+own fingerprint of the files differs from the one recorded with its Examples), when it
+was split otherwise than dataset.yaml's `splits` now say (e.g. before the test split
+existed: every span of a window is split the same way), or when the run that ingested
+it stopped before validating it. Spans already ingested are not
 read again: their Examples are reused through the span window.
 """
 from __future__ import annotations
@@ -35,7 +37,8 @@ def pending_spans(config: PipelineConfig, store, candidates: Optional[Iterable[i
     pending = []
     for span in sorted(config.dataset.spans if candidates is None else candidates):
         known = ingested.get(span)
-        if known is None or known.valid is None or known.fingerprint != fingerprint(config, span):
+        resplit = known is not None and known.splits is not None and known.splits != config.dataset.splits
+        if known is None or known.valid is None or resplit or known.fingerprint != fingerprint(config, span):
             pending.append(span)
     return pending
 

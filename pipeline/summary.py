@@ -9,6 +9,7 @@ from pipeline.pipeline import PUSHER_ID
 from pipeline.preflight import DataCheck
 from pipeline.progress import RunProgress
 from pipeline.span_plan import span_list
+from pipeline.splits import TEST
 from runs import exit_codes, metadata, results, spans
 
 EXAMPLE_VALIDATOR = "ExampleValidator"
@@ -72,7 +73,7 @@ class RunSummary:
                 change = ev.baseline_diffs.get("Overall", {}).get(metric)
                 vs = f" ({change:+.4f} vs the blessed baseline)" if change is not None else " (no baseline yet)"
                 out.append(f"Evaluation: {metric} = {overall[metric]:.4f} overall on "
-                           f"{int(overall.get('example_count', 0))} eval examples{vs}")
+                           f"{int(overall.get('example_count', 0))} {TEST} examples{vs}")
                 out.append(f"  blessed if: {self.config.dataset.evaluation.describe()}")
             slices = [f"{name} {m[metric]:.3f}" for name, m in sorted(ev.metrics.items())
                       if name != "Overall" and metric in m]

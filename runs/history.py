@@ -3,8 +3,9 @@
 Each row says why the run happened (its recorded trigger), which spans it ingested and
 trained on, how it ended (pushed / smoke test failed / not blessed / anomalies / failed /
 nothing new / ingested), the evaluation metric that decided the blessing and its change against the
-baseline, and the version it pushed. Rollbacks appear as runs of their own. Everything
-is read from ML Metadata, so a cluster's or a teammate's store reads the same.
+baseline, the split it was measured on with its example count, and the version it pushed.
+Rollbacks appear as runs of their own. Everything is read from ML Metadata, so a cluster's or
+a teammate's store reads the same.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Dict, List, Optional
 
 from ml_metadata import metadata_store
 
-from runs import lineage, metadata, records, results, spans
+from runs import lineage, metadata, records, results, split_use, spans
 
 PUSHED, NOT_BLESSED, ANOMALIES, FAILED, NOTHING_NEW, INGESTED, UNFINISHED = (
     "pushed", "not blessed", "anomalies", "failed", "nothing new", "ingested", "unfinished")
@@ -38,6 +39,8 @@ class HistoryRow:
     restored_version: Optional[str] = None
     anomalies: int = 0
     smoke_test: Optional[str] = None  # "passed", "failed: <why>", or None when no smoke test ran
+    evaluated_on: List[str] = field(default_factory=list)  # the splits the Evaluator judged on
+    evaluated_examples: Optional[int] = None  # how many examples those splits held
 
     def to_dict(self) -> Dict[str, object]:
         return asdict(self)
@@ -80,6 +83,8 @@ def _evaluation(row: HistoryRow, evaluation_artifact, blessed: bool) -> None:
     checked = [t.metric for t in results.read_thresholds(evaluation_artifact.uri, evaluation)
                if "(change" not in t.metric]
     overall = evaluation.metrics.get("Overall", {})
+    if "example_count" in overall:
+        row.evaluated_examples = int(overall["example_count"])
     row.metric = checked[0] if checked else next((m for m in overall if m not in ("example_count", "loss")), None)
     if row.metric is not None:
         row.value = overall.get(row.metric)
@@ -101,6 +106,7 @@ def history_row(store: metadata_store.MetadataStore, run_id: str) -> HistoryRow:
         if "anomalies" in outputs:
             row.anomalies = _anomaly_count(outputs["anomalies"][0])
         if "evaluation" in outputs:
+            row.evaluated_on = split_use.evaluated_on(store, outputs["evaluation"][0])
             blessing = outputs.get("blessing", [None])[0]
             _evaluation(row, outputs["evaluation"][0],
                         bool(blessing is not None and metadata.custom_property(blessing, "blessed")))

@@ -1,11 +1,12 @@
 """See what pipeline runs produced without writing MLMD queries: `python -m runs.inspect`
 (also `python -m pipeline.inspect`).
 
-  runs       runs, newest first, with each component's state and duration (and runs that did
-             not finish: interrupted, failed or still running)
+  runs       runs, newest first, with each component's state, duration and the splits it read
+             (and runs that did not finish: interrupted, failed or still running)
   artifacts  artifacts by type: id, URI, producing component, run, key properties
   lineage    from a pushed model (latest, --version N or --artifact ID) back to the input files
-  history    one row per run, newest first: trigger, spans, outcome, metric and change, pushed version
+  history    one row per run, newest first: trigger, spans, outcome, metric and change, the split it was
+             measured on (and its example count), pushed version
              (a push whose smoke test failed reads "smoke test failed", with the reason below the table)
              (--html writes the history page of the report)
   report     write the static HTML report of a run (default the latest) and print its path
@@ -20,7 +21,7 @@ import json
 import sys
 from typing import Any, Dict, List, Optional, Sequence
 
-from runs import exit_codes, metadata, records
+from runs import exit_codes, metadata, records, split_use
 from runs.layout import OutputLayout
 from runs.store import StoreError, add_store_arguments, open_store, output_dir_from_args, store_from_args
 
@@ -93,8 +94,11 @@ def runs_data(store, where: str, limit: int) -> List[Dict[str, Any]]:
     rows = []
     for run_id in _runs(store, where)[:max(limit, 1)]:
         run = metadata.run_overview(store, run_id)
+        ids = [c.execution_id for c in run.component_states() if c.execution_id is not None]
+        executions = {e.id: e for e in store.get_executions_by_id(ids)} if ids else {}
         components = [{"component": c.node_id, "state": c.state,
-                       "seconds": None if c.seconds is None else round(c.seconds, 1), "execution_id": c.execution_id}
+                       "seconds": None if c.seconds is None else round(c.seconds, 1), "execution_id": c.execution_id,
+                       "splits_read": split_use.splits_read(executions.get(c.execution_id))}
                       for c in run.component_states()]
         rows.append({"run_id": run.run_id, "pipeline": run.pipeline_name, "status": run.status,
                      "beam_args": run.beam_args,
@@ -164,8 +168,9 @@ def format_runs(rows: List[Dict[str, Any]]) -> List[str]:
         smoke = f", smoke test {run['smoke_test']}" if run.get("smoke_test") else ""
         out.append(f"Run {run['run_id']} ({run['pipeline']}): started {run['started']}, took {run['seconds']} s"
                    f"{status}{smoke}")
-        out += _table([("component", "state", "seconds")] + [
-            (c["component"], c["state"], "-" if c["seconds"] is None else f"{c['seconds']:.1f}")
+        out += _table([("component", "state", "seconds", "splits read")] + [
+            (c["component"], c["state"], "-" if c["seconds"] is None else f"{c['seconds']:.1f}",
+             split_use.text(c.get("splits_read") or {}))
             for c in run["components"]])
         out.append("")
     return out[:-1]
@@ -222,14 +227,15 @@ def format_history(rows: List[Dict[str, Any]]) -> List[str]:
     from runs.history import SMOKE_FAILED, HistoryRow
 
     metric = next((r["metric"] for r in rows if r["metric"]), "metric")
-    table = [("run", "started", "trigger", "spans", "outcome", metric, "change", "version")]
+    table = [("run", "started", "trigger", "spans", "outcome", metric, "change", "evaluated on", "version")]
     for data in rows:
         row = HistoryRow(**data)
         outcome = row.outcome + (f" ({row.anomalies})" if row.outcome == "anomalies" else "")
         version = (row.pushed_version or "-") + (f" (restores {row.restored_version})" if row.restored_version else "")
         table.append((row.run_id, row.started, row.trigger, row.spans_text(), outcome,
                       "-" if row.value is None else f"{row.value:.4f}",
-                      "-" if row.change is None else f"{row.change:+.4f}", version))
+                      "-" if row.change is None else f"{row.change:+.4f}",
+                      split_use.evaluated_text(row.evaluated_on, row.evaluated_examples), version))
     failures = [f"{r['run_id']}: smoke test {r['smoke_test']}" for r in rows
                 if r["outcome"] == SMOKE_FAILED and r["smoke_test"]]
     return _table(table, indent="") + failures

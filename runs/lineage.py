@@ -5,8 +5,9 @@ that execution's inputs) and names each artifact by the output key its component
 gave it (pushed_model, blessing, model, transform_graph, schema, examples...). The
 Evaluator's baseline model is not followed: it is a comparison, not an ancestor.
 Beside the strict ancestors, the chain carries what a person asks next: the
-evaluation beside the blessing, the statistics computed on the examples, and the
-input files with the fingerprint ExampleGen recorded.
+evaluation beside the blessing, the statistics computed on the examples, the
+splits each component read (runs/split_use.py), and the input files with the
+fingerprint ExampleGen recorded.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from runs import metadata
+from runs import metadata, split_use
 
 PUSHED_MODEL = "PushedModel"
 TRAIN_SPLIT = "train"
@@ -120,6 +121,9 @@ def _details(store, role: str, artifact, producer, component: str) -> Dict[str, 
         details["schema"] = "curated" if component == "ImportSchemaGen" else "inferred"
     if producer is not None:
         details.update(_code(producer))
+        read = split_use.text(split_use.splits_read(producer))
+        if read:
+            details["splits_read"] = read
     return details
 
 

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from runs import lineage, metadata, records, results, spans
+from runs import lineage, metadata, records, results, split_use, spans
 
 TOP_VALUES = 10
 
@@ -51,6 +51,7 @@ class RunReport:
     schema: Optional[SchemaView] = None
     evaluation: Optional[results.Evaluation] = None
     thresholds: List[results.ThresholdCheck] = field(default_factory=list)
+    evaluated_on: List[str] = field(default_factory=list)  # the splits the Evaluator judged on
     push: Optional[results.Push] = None
     lineage: List[lineage.LineageStep] = field(default_factory=list)
     uris: Dict[str, str] = field(default_factory=dict)
@@ -156,6 +157,7 @@ def collect(store, run_id: str) -> RunReport:
         blessed = bool(blessing is not None and metadata.custom_property(blessing, "blessed"))
         report.evaluation = results.read_evaluation(outputs["evaluation"].uri, blessed)
         report.thresholds = results.read_thresholds(outputs["evaluation"].uri, report.evaluation)
+        report.evaluated_on = split_use.evaluated_on(store, outputs["evaluation"])
     if "pushed_model" in outputs:
         report.push = results.read_push(outputs["pushed_model"])
     start = next((outputs[k] for k in ("pushed_model", "blessing", "model", "examples") if k in outputs), None)

@@ -10,7 +10,7 @@ import os
 import time
 from typing import List, Optional
 
-from runs import history, records, report_charts
+from runs import history, records, report_charts, split_use
 from runs.layout import OutputLayout
 from runs.report_html import CSS, _e, _table
 
@@ -45,6 +45,7 @@ def render(rows: List[history.HistoryRow], periods: List[history.ServedPeriod],
     run_rows = [(r.run_id, r.started, r.trigger + (f" ({r.trigger_detail})" if r.trigger_detail else ""),
                  r.spans_text(), r.outcome + (f" ({r.anomalies} anomalies)" if r.anomalies else ""),
                  "" if r.value is None else f"{r.value:.4f}", "" if r.change is None else f"{r.change:+.4f}",
+                 split_use.evaluated_text(r.evaluated_on, r.evaluated_examples) if r.evaluated_on else "",
                  (r.pushed_version or "") + (f" (restores {r.restored_version})" if r.restored_version else ""))
                 for r in rows]
     served = [(p.version + (f" (a copy of {p.restored_version})" if p.restored_version else ""),
@@ -55,7 +56,7 @@ def render(rows: List[history.HistoryRow], periods: List[history.ServedPeriod],
             "squares: runs without an evaluation; the band: the version serving; shaded: alert windows.</p>"
             + chart
             + "<h2>Runs</h2>" + _table(("run", "started", "trigger", "spans trained", "outcome", metric,
-                                         "change vs baseline", "pushed version"), run_rows)
+                                         "change vs baseline", "evaluated on", "pushed version"), run_rows)
             + "<h2>Which version served when</h2>"
             + (_table(("version", "from", "until"), served) if served else "<p class=\"muted\">Nothing pushed yet.</p>")
             + "<h2>Monitoring checks</h2>"

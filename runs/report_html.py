@@ -133,6 +133,10 @@ def _evaluation(report: RunReport) -> str:
                         "NOT BLESSED: a threshold failed, so the model was not pushed")
     baseline = ("compared with the latest blessed model (the baseline)" if evaluation.has_baseline
                 else "no baseline yet (first blessed model), so change thresholds were not checked")
+    count = evaluation.metrics.get("Overall", {}).get("example_count")
+    judged = (f"Judged on the {', '.join(report.evaluated_on)} split"
+              f"{'s' if len(report.evaluated_on) > 1 else ''}"
+              + (f": {int(count):,} examples" if count is not None else "")) if report.evaluated_on else ""
     thresholds = _table(("metric", "slice", "threshold", "value", "result"), [
         (_e(t.metric), _e(t.slice), _e(t.bound), _number(t.value, signed="change" in t.metric),
          _verdict(t.passed, "pass", "FAIL")) for t in report.thresholds], raw=True)
@@ -157,7 +161,7 @@ def _evaluation(report: RunReport) -> str:
                                      for i, c in enumerate(row)) + "</tr>")
     per_slice = f'<table><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
     failures = "".join(f"<li>{_e(f)}</li>" for f in evaluation.failures)
-    return (f"<p>{decision}; {_e(baseline)}.</p>{thresholds}"
+    return (f"<p>{decision}; {_e(baseline)}.</p>" + (f"<p>{_e(judged)}.</p>" if judged else "") + thresholds
             + (f"<ul>{failures}</ul>" if failures else "")
             + "<h3>Metrics per slice</h3>" + per_slice
             + f'<p class="small muted">{_e(report.uris.get("evaluation"))}</p>')

@@ -2,7 +2,8 @@
 
 ExampleGen records one Examples artifact per span it reads, with the span number and
 the fingerprint of the files it read (TFX's own `span` and `input_fingerprint`
-properties). StatisticsGen and ExampleValidator then describe that artifact; the
+properties; its execution keeps the split config it wrote with). StatisticsGen and
+ExampleValidator then describe that artifact; the
 anomalies' `blessed` property says whether each split matched the schema. A run
 that trains consumes a window of those artifacts in Transform. Everything here is
 read from those records, so the console, `inspect history`, the report and the span
@@ -10,8 +11,9 @@ window resolver agree.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -30,6 +32,8 @@ class IngestedSpan:
     fingerprint: str
     created_ms: int
     valid: Optional[bool]  # None: not validated (the run stopped before ExampleValidator)
+    # ((split, hash buckets), ...) ExampleGen wrote; None when not recorded.
+    splits: Optional[Tuple[Tuple[str, int], ...]] = None
 
 
 def _ingested_examples(store: metadata_store.MetadataStore, pipeline_name: Optional[str]
@@ -62,6 +66,16 @@ def validation(store: metadata_store.MetadataStore, examples_id: int) -> Optiona
     return verdicts[-1] if verdicts else None
 
 
+def split_config(store: metadata_store.MetadataStore, examples_id: int) -> Optional[Tuple[Tuple[str, int], ...]]:
+    """How ExampleGen split these Examples, from the output_config it ran with (None when not recorded)."""
+    producer = metadata.producer_execution(store, examples_id)
+    recorded = metadata.custom_property(producer, "output_config") if producer else None
+    if not recorded:
+        return None
+    splits = json.loads(recorded).get("split_config", {}).get("splits", [])
+    return tuple((s.get("name", ""), int(s.get("hash_buckets", 0))) for s in splits)
+
+
 def ingested_spans(store: metadata_store.MetadataStore, pipeline_name: Optional[str] = None
                    ) -> Dict[int, IngestedSpan]:
     """The newest ingestion of each span (a span whose files changed is ingested again)."""
@@ -71,7 +85,7 @@ def ingested_spans(store: metadata_store.MetadataStore, pipeline_name: Optional[
         if span is not None and (span not in newest or artifact.id > newest[span].id):
             newest[span] = artifact
     return {span: IngestedSpan(span, a.id, str(metadata.custom_property(a, FINGERPRINT)),
-                               a.create_time_since_epoch, validation(store, a.id))
+                               a.create_time_since_epoch, validation(store, a.id), split_config(store, a.id))
             for span, a in sorted(newest.items())}
 
 

@@ -56,8 +56,9 @@ def test_configured_values_reach_the_tasks(spec):
     assert "inputDefinitions" not in spec["root"], "no runtime parameter should be left for the submitter to fill"
     assert parameter(spec, "CsvExampleGen", "input_base") == DATA
     assert parameter(spec, "ImportSchemaGen", "schema_file") == f"{DATA}/schema.pbtxt"
-    assert json.loads(parameter(spec, "Trainer", "train_args")) == {"num_steps": 123}
-    assert json.loads(parameter(spec, "Trainer", "eval_args")) == {"num_steps": 7}
+    assert json.loads(parameter(spec, "Trainer", "train_args")) == {"num_steps": 123, "splits": ["train"]}
+    assert json.loads(parameter(spec, "Trainer", "eval_args")) == {"num_steps": 7, "splits": ["eval"]}
+    assert json.loads(parameter(spec, "Evaluator", "example_splits")) == ["test"]
     destination = json.loads(parameter(spec, "Pusher", "push_destination"))
     assert destination == {"filesystem": {"base_directory": f"{SERVING}/penguins"}}
     container_tasks = [t for t in tasks(spec) if t not in RESOLVER_TASKS]
@@ -107,14 +108,15 @@ def evaluate_condition(condition, blessed):
     return eval(condition.replace("&&", "and"), {}, {"inputs": inputs})
 
 
-def test_training_runs_only_when_both_splits_are_free_of_anomalies(spec, local_pipeline):
+def test_training_runs_only_when_every_split_is_free_of_anomalies(spec, local_pipeline):
     conditional = {t for t, task in tasks(spec).items() if "triggerPolicy" in task}
     assert conditional == {"Transform", "Trainer", "Evaluator", "Pusher"}
+    clean = {"train": 1, "eval": 1, "test": 1}
     for task in conditional:
         condition = tasks(spec)[task]["triggerPolicy"]["condition"]
-        assert evaluate_condition(condition, {"train": 1, "eval": 1}) is True
-        assert evaluate_condition(condition, {"train": 1, "eval": 0}) is False
-        assert evaluate_condition(condition, {"train": 0, "eval": 1}) is False
+        assert evaluate_condition(condition, clean) is True
+        for split in clean:
+            assert evaluate_condition(condition, {**clean, split: 0}) is False, split
 
 
 def test_tfx_alone_would_compile_a_condition_that_cannot_hold(local_pipeline):
@@ -134,7 +136,7 @@ def test_tfx_alone_would_compile_a_condition_that_cannot_hold(local_pipeline):
     condition = job["pipelineSpec"]["root"]["dag"]["tasks"]["Trainer"]["triggerPolicy"]["condition"]
     assert "['train']" not in condition
     with pytest.raises(KeyError):
-        evaluate_condition(condition, {"train": 1, "eval": 1})
+        evaluate_condition(condition, {"train": 1, "eval": 1, "test": 1})
 
 
 # ---- parity: the local pipeline (TFX IR) and the Kubeflow spec have the same components and wiring ----
@@ -253,7 +255,7 @@ def test_config_file_sets_storage_and_flags_override_it(tmp_path):
                                       "train_steps": 11}))
     spec, _ = compile_spec(tmp_path, ["--config", str(config), "--image", IMAGE, "--train-steps", "22"])
     assert spec["defaultPipelineRoot"] == "gs://from-file/root"
-    assert json.loads(parameter(spec, "Trainer", "train_args")) == {"num_steps": 22}
+    assert json.loads(parameter(spec, "Trainer", "train_args")) == {"num_steps": 22, "splits": ["train"]}
     assert "gs://f/s/penguins" in parameter(spec, "Pusher", "push_destination")
 
 

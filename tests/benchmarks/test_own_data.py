@@ -5,13 +5,13 @@ SUMMARY = """Pipeline taxi-pipeline: dataset data/taxi, schema curated, Beam --d
 Task: binary classification of 'big_tipper', positive class '1'
 Run 2026-11-28T09:11:51 finished in 154.5 s (9 ran)
 Data: no anomalies against the schema
-Evaluation: auc = 0.9123 overall on 3750 eval examples (no baseline yet)
+Evaluation: auc = 0.9123 overall on 3750 test examples (no baseline yet)
 """
 
 
 def test_summary_gives_task_metric_and_value():
     result = own_data.parse_summary("taxi", SUMMARY, 160.0, 0)
-    assert (result.task, result.metric, result.value, result.eval_examples) == (
+    assert (result.task, result.metric, result.value, result.evaluated_examples) == (
         "binary classification", "auc", 0.9123, 3750)
 
 

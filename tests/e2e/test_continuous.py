@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from pipeline.splits import DEFAULT as DEFAULT_SPLITS
 from runs import history, metadata, records, spans
 from runs.store import MetadataConfig, open_store
 from tests.conftest import CT_SPANS, CT_TRAIN_STEPS, PENGUINS, REPO_ROOT, run_continuous, write_span
@@ -39,7 +40,10 @@ def test_each_span_is_read_once_and_the_runs_train_on_the_growing_window(ct_run)
     assert ran == list(range(1, CT_SPANS + 1))  # each span read by ExampleGen exactly once
     ingested = spans.ingested_spans(store)
     assert sorted(ingested) == list(range(1, CT_SPANS + 1)) and all(s.valid for s in ingested.values())
+    assert all(s.splits == DEFAULT_SPLITS for s in ingested.values())  # every span split alike, none read again
     rows = list(reversed(history.history(store)))  # oldest first
+    assert all(r.evaluated_on == ["test"] for r in rows)
+    assert 0 < rows[0].evaluated_examples < rows[-1].evaluated_examples  # the window's test rows grow with it
     assert [r.trained_spans for r in rows] == [[1], [1, 2], [1, 2, 3]]
     assert [r.ingested_spans for r in rows] == [[1], [2], [3]]
     assert [r.trigger for r in rows] == ["new span"] * CT_SPANS

@@ -57,6 +57,32 @@ def test_every_component_completed(pipeline_run):
     assert _latest_run(pipeline_run) == {c: "complete" for c in ALL_COMPONENTS}
 
 
+def test_the_evaluator_judged_on_the_test_split_alone(pipeline_run):
+    """From ML Metadata: ExampleGen wrote train/eval/test, Transform analysed train, the Trainer fitted on train and
+    evaluated on eval, and the Evaluator read only test: its example count is the test split's size."""
+    from runs import history, results, split_use
+
+    store = open_store(pipeline_run.metadata, readonly=True)
+    run_id = metadata.pipeline_runs(store, pipeline_run.pipeline_name)[0]
+    by_node = {e.node_id: e for e in metadata.run_executions(store, run_id, pipeline_run.pipeline_name)}
+    read = {node: split_use.splits_read(store.get_executions_by_id([e.execution_id])[0])
+            for node, e in by_node.items()}
+    assert read["Transform"] == {"analyze": ["train"], "transform": ["train", "eval", "test"]}
+    assert read["Trainer"] == {"train": ["train"], "eval": ["eval"]}
+    assert read["Evaluator"] == {"evaluate": ["test"]}
+    [examples] = metadata.output_artifacts(store, by_node["CsvExampleGen"].execution_id)["examples"]
+    assert metadata.artifact_properties(examples)["split_names"] == '["train", "eval", "test"]'
+    sizes = {split: sum(1 for _ in tf.data.TFRecordDataset(
+        tf.io.gfile.glob(os.path.join(examples.uri, f"Split-{split}", "*")), compression_type="GZIP"))
+        for split in ("train", "eval", "test")}
+    assert all(sizes.values()) and sizes["train"] > sizes["eval"] + sizes["test"]
+    [evaluation] = metadata.output_artifacts(store, by_node["Evaluator"].execution_id)["evaluation"]
+    counted = results.read_evaluation(evaluation.uri, blessed=True).metrics["Overall"]["example_count"]
+    assert counted == sizes["test"]
+    row = history.history_row(store, run_id)
+    assert (row.evaluated_on, row.evaluated_examples) == (["test"], sizes["test"])
+
+
 def test_pushed_model_has_tf_serving_layout(pipeline_run):
     versions = os.listdir(pipeline_run.serving_dir)
     assert len(versions) == 1 and versions[0].isdigit()

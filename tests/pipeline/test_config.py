@@ -86,6 +86,27 @@ def test_invalid_yaml(dataset):
         DatasetConfig.load(str(dataset))
 
 
+def test_splits_default_to_70_15_15_and_dataset_yaml_sets_their_weights(dataset):
+    assert DatasetConfig.load(str(dataset)).splits == (("train", 70), ("eval", 15), ("test", 15))
+    (dataset / "dataset.yaml").write_text("label: species\nsplits: {test: 1, train: 8, eval: 1}\n")
+    assert DatasetConfig.load(str(dataset)).splits == (("train", 8), ("eval", 1), ("test", 1))
+
+
+@pytest.mark.parametrize("splits, message", [
+    ("{train: 70, eval: 30}", r"splits must name exactly the three splits \['train', 'eval', 'test'\]"),
+    ("{train: 70, eval: 15, test: 15, holdout: 5}", r"got \['eval', 'holdout', 'test', 'train'\]"),
+    ("[70, 15, 15]", r"splits must name exactly .* got \[70, 15, 15\]: write e.g. splits: \{train: 70"),
+    ("{train: 70, eval: -1, test: 15}", r"splits.eval must be a positive whole number \(a weight, e.g. 15\), got -1"),
+    ("{train: yes, eval: 15, test: 15}", r"splits.train must be a positive whole number .* got True"),
+    ("{train: 70, eval: 15, test: '15'}", r"splits.test must be a positive whole number .* got '15'"),
+])
+def test_bad_splits_are_one_line_naming_the_key(dataset, splits, message):
+    (dataset / "dataset.yaml").write_text(f"label: species\nsplits: {splits}\n")
+    with pytest.raises(ConfigError, match=message) as error:
+        DatasetConfig.load(str(dataset))
+    assert "\n" not in str(error.value) and str(error.value).startswith(str(dataset / "dataset.yaml"))
+
+
 def test_unknown_dataset_key(dataset):
     (dataset / "dataset.yaml").write_text("label: species\nlabels: x\n")
     with pytest.raises(ConfigError, match=r"unknown keys \['labels'\]"):

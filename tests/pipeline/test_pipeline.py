@@ -1,5 +1,6 @@
 """create_pipeline: the components, their wiring, and the blessing rules, without running them."""
 import json
+import shutil
 
 import pytest
 import tensorflow_model_analysis as tfma
@@ -11,6 +12,7 @@ from pipeline.config import load_config
 from pipeline.pipeline import create_pipeline, eval_config
 from pipeline.push import AtomicPushExecutor
 from tests import datasets
+from tests.conftest import PENGUINS
 
 
 def _nodes(p):
@@ -40,7 +42,29 @@ def test_all_standard_components_are_wired(curated):
     assert nodes["Evaluator"].upstream_nodes >= {nodes["Trainer"], nodes["latest_blessed_model_resolver"],
                                                  nodes["CsvExampleGen"]}
     assert nodes["Pusher"].upstream_nodes >= {nodes["Trainer"], nodes["Evaluator"]}
-    assert json.loads(nodes["Trainer"].exec_properties["train_args"]) == {"num_steps": 123}
+    assert json.loads(nodes["Trainer"].exec_properties["train_args"]) == {"num_steps": 123, "splits": ["train"]}
+
+
+def test_each_component_reads_its_splits(curated):
+    """ExampleGen writes train/eval/test 70/15/15; Transform analyses train only; the Trainer fits on train and
+    evaluates on eval; the Evaluator judges on test alone (eval chose when to stop)."""
+    nodes = _nodes(create_pipeline(curated))
+    written = json.loads(nodes["CsvExampleGen"].exec_properties["output_config"])["split_config"]["splits"]
+    assert [(s["name"], s["hash_buckets"]) for s in written] == [("train", 70), ("eval", 15), ("test", 15)]
+    assert json.loads(nodes["Transform"].exec_properties["splits_config"]) == {
+        "analyze": ["train"], "transform": ["train", "eval", "test"]}
+    assert json.loads(nodes["Trainer"].exec_properties["eval_args"])["splits"] == ["eval"]
+    assert json.loads(nodes["Evaluator"].exec_properties["example_splits"]) == ["test"]
+
+
+def test_split_weights_come_from_dataset_yaml(tmp_path):
+    folder = tmp_path / "data"
+    shutil.copytree(PENGUINS, folder)
+    (folder / "dataset.yaml").write_text(open(folder / "dataset.yaml").read()
+                                         + "splits: {train: 8, eval: 1, test: 1}\n")
+    nodes = _nodes(create_pipeline(_checked(dataset=str(folder), output_dir=str(tmp_path / "out"))))
+    written = json.loads(nodes["CsvExampleGen"].exec_properties["output_config"])["split_config"]["splits"]
+    assert [(s["name"], s["hash_buckets"]) for s in written] == [("train", 8), ("eval", 1), ("test", 1)]
 
 
 def test_curated_schema_gates_training_on_anomalies(curated):
@@ -130,7 +154,8 @@ def test_a_dataset_of_spans_reads_one_span_and_trains_on_the_window(spanned, tmp
     assert json.loads(example_gen["range_config"]) == {"static_range": {"start_span_number": 3,
                                                                         "end_span_number": 3}}
     window = nodes["span_window_resolver"]
-    assert window.exec_properties[resolver.RESOLVER_CONFIG] == {"num_spans": 2, "validated_only": True}
+    assert window.exec_properties[resolver.RESOLVER_CONFIG] == {"num_spans": 2, "validated_only": True,
+                                                                "split_names": ["train", "eval", "test"]}
     assert nodes["Transform"].inputs["examples"] is window.outputs["examples"]
     assert nodes["Evaluator"].inputs["examples"] is window.outputs["examples"]
     assert nodes["StatisticsGen"].inputs["examples"] is nodes["CsvExampleGen"].outputs["examples"]

@@ -23,6 +23,12 @@ def _check(folder, **overrides):
     return preflight.check(load_config(None, {"dataset": str(folder), **overrides}))
 
 
+def _keep_rows(folder, count):
+    """penguins.csv cut to `count` rows, every species kept (every 11th row)."""
+    header, *rows = (folder / "penguins.csv").read_text().splitlines()
+    (folder / "penguins.csv").write_text("\n".join([header] + rows[::11][:count]) + "\n")
+
+
 def _replace_in_csv(folder, old, new, count=1):
     path = folder / "penguins.csv"
     path.write_text(path.read_text().replace(old, new, count))
@@ -114,6 +120,16 @@ CORPUS = [  # (what to do to the penguins folder, words the one line must contai
      ["label column 'species' is not numeric", "penguins.csv:2 ('Adelie')", "use task: classification"]),
     (lambda f: open(f / "penguins.csv", "a").write("Adelie,Dream,40.1\n"),
      ["penguins.csv:346 has 3 fields but the header has 8"]),
+    (lambda f: open(f / "dataset.yaml", "a").write("splits: {train: 70, eval: 30}\n"),
+     ["dataset.yaml", "splits must name exactly the three splits ['train', 'eval', 'test']",
+      "splits: {train: 70, eval: 15, test: 15}"]),
+    (lambda f: open(f / "dataset.yaml", "a").write("splits: {train: 70, eval: 0, test: 15}\n"),
+     ["dataset.yaml", "splits.eval must be a positive whole number", "got 0"]),
+    (lambda f: open(f / "dataset.yaml", "a").write("splits: {train: 70, eval: 15, test: 1.5}\n"),
+     ["splits.test must be a positive whole number", "got 1.5"]),
+    (lambda f: _keep_rows(f, 30),
+     ["the 'eval' split would get about 4.5 of 30 labelled rows", "may well be empty",
+      "add rows (at least 34) or give 'eval' more weight in dataset.yaml's splits"]),
 ]
 
 
@@ -134,6 +150,31 @@ def test_bad_data_stops_the_run_in_one_line_and_touches_nothing(penguins, tmp_pa
     for word in words:
         assert word in err
     assert _files(output) == before
+
+
+def test_each_span_of_the_window_must_fill_every_split(tmp_path):
+    """Each span is split on its own: a small span leaves a split empty although the dataset is large."""
+    folder = tmp_path / "spans"
+    folder.mkdir()
+    for name in ("dataset.yaml", "schema.pbtxt"):
+        shutil.copy(os.path.join(PENGUINS, name), folder)
+    header, *rows = open(os.path.join(PENGUINS, "penguins.csv")).read().splitlines()
+    for span, part in ((1, rows[:20]), (2, rows[20:])):
+        (folder / f"span-{span}").mkdir()
+        (folder / f"span-{span}" / "part.csv").write_text("\n".join([header] + part) + "\n")
+    with pytest.raises(ConfigError, match=r"^span 1: the 'eval' split would get about 3.0 of 20 labelled rows"):
+        _check(folder)
+    (folder / "dataset.yaml").write_text(open(folder / "dataset.yaml").read() + "span_window: 1\n")
+    assert _check(folder)[1].rows == 344  # the small span is out of the window
+
+
+def test_split_weights_settle_how_few_rows_are_enough(penguins):
+    _keep_rows(penguins, 30)
+    with pytest.raises(ConfigError, match="the 'eval' split would get about 4.5 of 30"):
+        _check(penguins)
+    (penguins / "dataset.yaml").write_text(open(penguins / "dataset.yaml").read()
+                                           + "splits: {train: 2, eval: 1, test: 1}\n")
+    assert _check(penguins)[0].dataset.splits == (("train", 2), ("eval", 1), ("test", 1))
 
 
 def _files(folder):

@@ -2,6 +2,7 @@
 from tfx import types
 from tfx.types import standard_artifacts
 
+from pipeline import resolvers
 from pipeline.resolvers import LatestCacheStrategy, ServingModelStrategy, SpanWindowStrategy
 from runs import records
 from tests.mlmd_fake import FakeTfxStore
@@ -30,6 +31,23 @@ def test_the_window_is_the_newest_valid_ingestion_of_the_newest_spans(tmp_path):
     assert window(validated_only=False) == [(1, examples[0].id), (2, examples[3].id), (3, examples[2].id),
                                             (4, examples[4].id)]
     assert SpanWindowStrategy().resolve_artifacts(fake.store, {"examples": []}) is None
+
+
+def test_examples_written_before_the_test_split_stay_out_of_the_window(tmp_path, monkeypatch):
+    """Spans ingested as train/eval only would make the Evaluator fail (or judge on no test rows)."""
+    logged = []
+    monkeypatch.setattr(resolvers.logging, "warning", lambda message, *args: logged.append(message % args))
+    fake = FakeTfxStore(str(tmp_path / "m.sqlite"))
+    run = fake.run("r1")
+    old = (("train", 3), ("eval", 1))
+    examples = [ingest(fake, run, 1, splits=old), ingest(fake, run, 2, splits=old), ingest(fake, run, 2),
+                ingest(fake, run, 3)]
+    strategy = SpanWindowStrategy(split_names=["train", "eval", "test"])
+    resolved = strategy.resolve_artifacts(fake.store, {"examples": [_tfx(a) for a in examples]})
+    assert [a.id for a in resolved["examples"]] == [examples[2].id, examples[3].id]  # span 2 ingested again
+    assert len(logged) == 1 and "leaving out spans [1], whose Examples lack the splits" in logged[0]
+    only_old = {"examples": [_tfx(a) for a in examples[:2]]}
+    assert strategy.resolve_artifacts(fake.store, only_old) is None  # nothing to evaluate on: nothing runs
 
 
 def test_the_baseline_is_the_model_serving_a_rolled_back_one_included(tmp_path):

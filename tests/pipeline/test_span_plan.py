@@ -23,6 +23,18 @@ def test_pending_spans_are_those_not_ingested_changed_or_never_validated(spanned
     assert span_plan.pending_spans(config, fake.store, candidates=[3]) == [3]
 
 
+def test_a_span_split_otherwise_than_dataset_yaml_says_is_ingested_again(spanned, tmp_path):
+    """Spans ingested before the test split existed (train 3 : eval 1) are split again, as new spans are."""
+    config = load_config(None, {"dataset": str(spanned), "output_dir": str(tmp_path / "out")})
+    fake = FakeTfxStore(str(tmp_path / "m.sqlite"), config.pipeline_name)
+    run = fake.run("r1")
+    ingest(fake, run, 1, fingerprint=span_plan.fingerprint(config, 1), splits=(("train", 3), ("eval", 1)))
+    ingest(fake, run, 2, fingerprint=span_plan.fingerprint(config, 2))
+    ingest(fake, run, 3, fingerprint=span_plan.fingerprint(config, 3),
+           splits=(("train", 80), ("eval", 10), ("test", 10)))
+    assert span_plan.pending_spans(config, fake.store) == [1, 3]
+
+
 def test_a_folder_without_spans_is_span_0_read_again_when_its_files_change(tmp_path):
     config = load_config(None, {"output_dir": str(tmp_path / "out")})
     fake = FakeTfxStore(str(tmp_path / "m.sqlite"), config.pipeline_name)

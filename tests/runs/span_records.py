@@ -1,22 +1,29 @@
 """Span ingestions and training runs recorded in a fake store the way TFX records them."""
+import json
+
+from pipeline.splits import DEFAULT
 from tests.mlmd_fake import CACHED, COMPLETE, FakeTfxStore
 
 
-def ingest(fake: FakeTfxStore, run, span: int, fingerprint: str = "fp", valid=True, state=COMPLETE):
+def ingest(fake: FakeTfxStore, run, span: int, fingerprint: str = "fp", valid=True, state=COMPLETE, splits=DEFAULT):
     """ExampleGen -> StatisticsGen -> ExampleValidator for one span; returns the Examples artifact.
 
-    valid=None: the run stopped before ExampleValidator.
+    valid=None: the run stopped before ExampleValidator. `splits`: ((name, hash buckets), ...) written.
     """
+    output_config = json.dumps({"split_config": {"splits": [{"name": n, "hash_buckets": b} for n, b in splits]}})
     examples = fake.execute(run, "CsvExampleGen", state=state, input_fingerprint=fingerprint, span=str(span),
+                            output_config=output_config,
                             outputs={"examples": fake.artifact("Examples", f"/p/examples/{span}-{fingerprint}",
-                                                               span=span, input_fingerprint=fingerprint)})["examples"]
+                                                               span=span, input_fingerprint=fingerprint,
+                                                               split_names=json.dumps([n for n, _ in splits]))}
+                            )["examples"]
     if valid is None:
         return examples
     statistics = fake.execute(run, "StatisticsGen", inputs={"examples": examples},
                               outputs={"statistics": fake.artifact("ExampleStatistics", "/p/stats")})["statistics"]
     fake.execute(run, "ExampleValidator", inputs={"statistics": statistics}, outputs={
         "anomalies": fake.artifact("ExampleAnomalies", "/p/anomalies",
-                                   blessed={"train": 1.0 if valid else 0.0, "eval": 1.0})})
+                                   blessed={n: 1.0 if valid or n != "train" else 0.0 for n, _ in splits})})
     return examples
 
 

@@ -78,7 +78,7 @@ def _fake_report() -> report.RunReport:
             report.FeatureStats("mass", "FLOAT", {"train": report.SplitFeature(
                 0.0, "mean 2", histogram=[(0.0, 1.0, 0.5), (1.0, 2.0, 0.5)])})],
         anomalies=[results.Anomaly("eval", "island", "Unexpected string values", "Atlantis (~1%)")],
-        evaluation=evaluation,
+        evaluation=evaluation, evaluated_on=["test"],
         thresholds=[results.ThresholdCheck("accuracy", "Overall", ">= 0.85", 0.8, False),
                     results.ThresholdCheck("accuracy (change vs baseline)", "Overall",
                                            "absolute change vs baseline >= -0.02", -0.1, False)],
@@ -103,6 +103,7 @@ def test_render_escapes_and_shows_a_failed_evaluation():
     assert "script" not in outline.tags and outline.references == []
     assert "&lt;script&gt;" in html and "run-&lt;1&gt;" in html
     assert "NOT BLESSED" in html and html.count(">FAIL<") == 2
+    assert "Judged on the test split: 10 examples." in html
     assert "Atlantis (~1%)" in html and "1 anomaly</span> found by ExampleValidator" in html
     assert "<td>absent</td>" not in html and "absent" in html  # mass has no eval statistics
     assert re.search(r"<td class=\"num\">0\.8000</td><td class=\"num\">0\.9000</td>"
