@@ -11,6 +11,7 @@ import os
 from typing import Dict
 
 from pipeline.config import PipelineConfig
+from runs.layout import OutputLayout
 
 
 def components(config: PipelineConfig) -> Dict[str, object]:
@@ -25,12 +26,12 @@ def interactive_context(config: PipelineConfig):
     from ml_metadata.proto import metadata_store_pb2
     from tfx.orchestration.experimental.interactive.interactive_context import InteractiveContext
 
-    folder = config.layout.develop_dir
-    os.makedirs(folder, exist_ok=True)
+    layout = OutputLayout(config.layout.develop_dir)  # an output folder of its own, laid out like any other
+    os.makedirs(layout.output_dir, exist_ok=True)
     store = metadata_store_pb2.ConnectionConfig()
-    store.sqlite.filename_uri = os.path.join(folder, "metadata.sqlite")
+    store.sqlite.filename_uri = layout.metadata_sqlite
     store.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-    return InteractiveContext(pipeline_name=config.pipeline_name, pipeline_root=os.path.join(folder, "pipeline_root"),
+    return InteractiveContext(pipeline_name=config.pipeline_name, pipeline_root=layout.pipeline_root,
                               metadata_connection_config=store, beam_pipeline_args=config.beam_pipeline_args())
 
 
