@@ -9,7 +9,7 @@ OUTPUT ?= outputs
 DATASET ?= data/penguins
 ARGS ?=
 
-.PHONY: setup lock run test test-fast bench serve smoke monitor inspect report kubeflow clean continuous ct-demo
+.PHONY: setup lock run tune test test-fast bench serve smoke monitor inspect report kubeflow clean continuous ct-demo
 
 setup: $(STAMP)
 
@@ -29,6 +29,9 @@ $(STAMP): setup.py requirements.lock scripts/find_python.sh scripts/environment.
 
 run: $(STAMP)  ## Run the pipeline on the bundled data
 	$(PY) local_runner.py --output-dir $(OUTPUT) $(ARGS)
+
+tune: $(STAMP)  ## Run the pipeline with TFX's Tuner searching the hyperparameters first (docs/tuning.md)
+	$(PY) local_runner.py --dataset $(DATASET) --output-dir $(OUTPUT) --tune $(ARGS)
 
 test: $(STAMP)  ## Everything, as CI runs it: unit tests and the e2e tests that run the real pipeline
 	$(PY) -m pytest -m "" --durations=25 $(ARGS)

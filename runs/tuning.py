@@ -19,6 +19,7 @@ TRIALS_PROPERTY = "trials"
 BEST_SCORE_PROPERTY = "best_score"
 TUNING_SECONDS_PROPERTY = "tuning_seconds"
 HYPERPARAMETERS_KEY = "hyperparameters"  # the Trainer's input
+HYPERPARAMETERS_TYPE = "HyperParameters"  # TFX's artifact type
 
 
 @dataclass
@@ -54,11 +55,12 @@ def read_values(uri: str) -> Dict[str, Any]:
 
 def trained_with(store, run: metadata.RunOverview) -> Optional[TrainedWith]:
     """The hyperparameters the run's Trainer read, or None (it trained with the model's defaults)."""
-    for execution in run.executions:
-        artifacts = metadata.input_artifacts(store, execution.execution_id).get(HYPERPARAMETERS_KEY)
-        if not artifacts:
-            continue
-        artifact = artifacts[0]
+    return next((found for found in (given_to(store, e.execution_id) for e in run.executions) if found), None)
+
+
+def given_to(store, execution_id: int) -> Optional[TrainedWith]:
+    """The hyperparameters an execution (the Trainer's) read as its input, or None."""
+    for artifact in metadata.input_artifacts(store, execution_id).get(HYPERPARAMETERS_KEY, [])[:1]:
         producer = metadata.producer_execution(store, artifact.id)
         trials = metadata.custom_property(artifact, TRIALS_PROPERTY)
         return TrainedWith(
@@ -68,6 +70,16 @@ def trained_with(store, run: metadata.RunOverview) -> Optional[TrainedWith]:
             best_score=metadata.custom_property(artifact, BEST_SCORE_PROPERTY),
             tuning_seconds=metadata.custom_property(artifact, TUNING_SECONDS_PROPERTY))
     return None
+
+
+def latest_hyperparameters(store, pipeline_name: str) -> Optional[int]:
+    """The id of the newest HyperParameters artifact of a pipeline (tuned or imported), or None."""
+    context = store.get_context_by_type_and_name(metadata.PIPELINE, pipeline_name)
+    if context is None:
+        return None
+    in_pipeline = {a.id for a in store.get_artifacts_by_context(context.id)}
+    found = [a.id for a in store.get_artifacts_by_type(HYPERPARAMETERS_TYPE) if a.id in in_pipeline]
+    return max(found) if found else None
 
 
 def to_json(tuned: Optional[TrainedWith]) -> Optional[Dict[str, Any]]:

@@ -15,7 +15,7 @@ from runs.lineage import LineageStep
 from runs.store import open_store
 from tests.conftest import PENGUINS
 
-SECTION_IDS = ["run", "data", "anomalies", "schema", "evaluation", "lineage"]
+SECTION_IDS = ["run", "data", "anomalies", "schema", "hyperparameters", "evaluation", "lineage"]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
