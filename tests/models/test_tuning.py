@@ -12,9 +12,10 @@ def _search(tmp_path, monkeypatch, losses, max_trials=4, time_budget=600.0, spac
     """A search whose trials score `losses(hparams)` instead of training; returns the tuner."""
     monkeypatch.setattr(tuning, "fit", lambda data, hparams: types.SimpleNamespace(eval_loss=losses(hparams)))
     monkeypatch.setattr(tuning.TrainingData, "from_fn_args", classmethod(lambda cls, fn_args: None))
-    fn_args = types.SimpleNamespace(working_dir=str(tmp_path), custom_config={search_space.TUNING_KEY: {
-        "max_trials": max_trials, "time_budget": time_budget,
-        "space": space or search_space.to_json(search_space.DEFAULT_SPACE)}})
+    settings = {"max_trials": max_trials, "time_budget": time_budget,
+                "space": space or search_space.to_json(search_space.DEFAULT_SPACE)}
+    fn_args = types.SimpleNamespace(working_dir=str(tmp_path), transform_graph_path=None,
+                                    custom_config={search_space.TUNING_KEY: settings})
     tuner = tuning.tuner_fn(fn_args).tuner
     tuner.search()
     return tuner
