@@ -16,13 +16,13 @@ from typing import Any, Dict, List, Tuple
 
 from tfx.dsl.components.common.importer import Importer
 from tfx.dsl.components.common.resolver import Resolver
-from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
 from tfx.dsl.io import fileio
 from tfx.proto import trainer_pb2
 from tfx.types import Channel, standard_artifacts
 
 from models.search_space import TUNING_KEY
 from pipeline.config import PipelineConfig
+from pipeline.resolvers import LatestCacheStrategy
 
 TUNER_FN = "models.tuning.tuner_fn"
 TUNER_ID = "Tuner"
@@ -64,6 +64,7 @@ def hyperparameter_nodes(config: PipelineConfig, transform, schema_gen,
             custom_config={**custom_config, TUNING_KEY: config.tuning.tuner_settings()},
         ).with_id(TUNER_ID)
         return [tuner], tuner.outputs["best_hyperparameters"]
-    latest = Resolver(strategy_class=LatestArtifactStrategy,
+    # TFX's latest-artifact strategy, but none yet is no failure (the Trainer uses the model's defaults).
+    latest = Resolver(strategy_class=LatestCacheStrategy,
                       hyperparameters=Channel(type=standard_artifacts.HyperParameters)).with_id(RESOLVER_ID)
     return [latest], latest.outputs["hyperparameters"]

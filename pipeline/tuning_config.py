@@ -59,6 +59,11 @@ class TuningConfig:
             values[key] = _parse(key, value, where)
         if "space" in values:
             values["space"] = {**self.space, **values["space"]}
+        # A later layer that names one way to get the hyperparameters (--hparams, --tune) drops the other.
+        if values.get("hparams") and "enabled" not in values:
+            values["enabled"] = False
+        if values.get("enabled") and "hparams" not in values:
+            values["hparams"] = ""
         return dataclasses.replace(self, **values)
 
     def validate(self) -> None:

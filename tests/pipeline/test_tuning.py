@@ -16,6 +16,17 @@ def _nodes(config):
     return {c.id: c for c in create_pipeline(preflight.check(config)[0]).components}
 
 
+def _penguins_with(tmp_path, yaml_text):
+    """A copy of the bundled penguins whose dataset.yaml ends with `yaml_text`."""
+    folder = tmp_path / "penguins"
+    folder.mkdir()
+    for name in os.listdir(PENGUINS):
+        (folder / name).write_bytes(open(os.path.join(PENGUINS, name), "rb").read())
+    with open(folder / "dataset.yaml", "a") as f:
+        f.write("\n" + yaml_text)
+    return folder
+
+
 def _hparams_file(tmp_path, content):
     path = tmp_path / "hparams.json"
     path.write_text(content if isinstance(content, str) else json.dumps(content))
@@ -89,12 +100,14 @@ def test_tune_and_hparams_together_are_refused(tmp_path):
 
 
 def test_dataset_yaml_tuning_is_layered_under_the_flags(tmp_path):
-    folder = tmp_path / "penguins"
-    folder.mkdir()
-    for name in os.listdir(PENGUINS):
-        (folder / name).write_bytes(open(os.path.join(PENGUINS, name), "rb").read())
-    with open(folder / "dataset.yaml", "a") as f:
-        f.write("\ntuning:\n  max_trials: 4\n  time_budget: 2m\n  space:\n    model_type: [linear]\n")
+    folder = _penguins_with(tmp_path, "tuning:\n  max_trials: 4\n  time_budget: 2m\n  space:\n    model_type: [linear]\n")
     config = load_config(None, {"dataset": str(folder), "tuning": {"enabled": True}})
     assert (config.tuning.enabled, config.tuning.max_trials, config.tuning.time_budget) == (True, 4, 120.0)
     assert config.tuning.tuner_settings()["space"]["model_type"] == ["linear"]
+
+
+def test_hparams_on_the_command_line_wins_over_tuning_in_dataset_yaml(tmp_path):
+    folder = _penguins_with(tmp_path, "tuning:\n  enabled: true\n")
+    path = _hparams_file(tmp_path, {"l2": 0.1})
+    config = load_config(None, {"dataset": str(folder), "tuning": {"hparams": path}})
+    assert not config.tuning.enabled and config.tuning.hparams == path
