@@ -82,7 +82,7 @@ def dimension(name: str, raw: Any, where: str = "tuning.space") -> Dimension:
         types = {type(v) for v in raw}
         if not (types <= {int, float} or types == {str}):
             raise SpaceError(f"{key}: values must all be numbers or all be names, got {list(raw)}")
-        return Choice(tuple(raw))
+        return Choice(tuple(float(v) for v in raw) if types == {int, float} else tuple(raw))  # [0, 0.001]: floats
     if isinstance(raw, (str, int, float)) and not isinstance(raw, bool):
         return Choice((raw,))
     raise SpaceError(f"{key}: expected a list of values, a range {{min, max}} or one value, got {raw!r}")

@@ -54,9 +54,7 @@ class TuningConfig:
         if not isinstance(raw, Mapping) or not set(raw) <= set(known):
             extra = sorted(set(raw) - set(known)) if isinstance(raw, Mapping) else raw
             raise ConfigError(f"{where}'tuning' accepts only {known}, got {extra}")
-        values: Dict[str, Any] = {}
-        for key, value in raw.items():
-            values[key] = _parse(key, value, where)
+        values: Dict[str, Any] = {key: _parse(key, value, where) for key, value in raw.items()}
         if "space" in values:
             values["space"] = {**self.space, **values["space"]}
         # A later layer that names one way to get the hyperparameters (--hparams, --tune) drops the other.
@@ -69,7 +67,7 @@ class TuningConfig:
     def validate(self) -> None:
         if self.enabled and self.hparams:
             raise ConfigError("--hparams trains with fixed hyperparameters and --tune searches for them: "
-                              "give one of them (or set tuning.enabled: false to use --hparams)")
+                              "give one of them")
         if self.hparams:
             hparams_values(self.hparams)
 
@@ -99,9 +97,9 @@ def _parse(key: str, value: Any, where: str) -> Any:
         except ValueError as e:
             raise ConfigError(f"{name}: {e}") from None
         if seconds < MIN_TRIAL_SECONDS:
-            raise ConfigError(f"{name} {value} cannot fit one trial (one takes at least "
-                              f"{durations.text(MIN_TRIAL_SECONDS)}): give at least {durations.text(MIN_TRIAL_SECONDS)}, "
-                              "e.g. 10m")
+            least = durations.text(MIN_TRIAL_SECONDS)
+            raise ConfigError(f"{name} {value} cannot fit one trial (one takes at least {least}): "
+                              f"give at least {least}, e.g. 10m")
         return seconds
     if key == "space":
         if not isinstance(value, Mapping):

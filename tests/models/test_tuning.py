@@ -66,3 +66,8 @@ def test_a_space_that_cannot_be_searched_names_the_key_and_the_fix(raw, message)
     with pytest.raises(search_space.SpaceError, match=message) as error:
         search_space.space(raw)
     assert f"tuning.space.{next(iter(raw))}" in str(error.value)
+
+
+def test_a_list_of_whole_and_decimal_numbers_is_searched_as_decimals(tmp_path, monkeypatch):
+    tuner = _search(tmp_path, monkeypatch, lambda h: h.l2, space={"l2": [0, 0.001]}, max_trials=2)
+    assert {r["values"]["l2"] for r in tuner.records} <= {0.0, 0.001}

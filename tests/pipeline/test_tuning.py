@@ -100,7 +100,8 @@ def test_tune_and_hparams_together_are_refused(tmp_path):
 
 
 def test_dataset_yaml_tuning_is_layered_under_the_flags(tmp_path):
-    folder = _penguins_with(tmp_path, "tuning:\n  max_trials: 4\n  time_budget: 2m\n  space:\n    model_type: [linear]\n")
+    folder = _penguins_with(tmp_path, "tuning:\n  max_trials: 4\n  time_budget: 2m\n"
+                                      "  space:\n    model_type: [linear]\n")
     config = load_config(None, {"dataset": str(folder), "tuning": {"enabled": True}})
     assert (config.tuning.enabled, config.tuning.max_trials, config.tuning.time_budget) == (True, 4, 120.0)
     assert config.tuning.tuner_settings()["space"]["model_type"] == ["linear"]
