@@ -112,3 +112,19 @@ def test_hparams_on_the_command_line_wins_over_tuning_in_dataset_yaml(tmp_path):
     path = _hparams_file(tmp_path, {"l2": 0.1})
     config = load_config(None, {"dataset": str(folder), "tuning": {"hparams": path}})
     assert not config.tuning.enabled and config.tuning.hparams == path
+
+
+def test_a_tuned_runs_file_gives_the_trainer_the_tuners_values(tmp_path):
+    import types
+
+    from models.model import Hyperparameters
+    from models.training import hyperparameters
+    from pipeline.tuning_config import hparams_values
+
+    best = {"space": [{"class_name": "Choice", "config": {"name": "model_type"}}],
+            "values": {"model_type": "wide_and_deep", "num_layers": 3, "units": 32, "learning_rate": 0.002}}
+    path = _hparams_file(tmp_path, best)
+    config = load_config(None, {"output_dir": str(tmp_path / "out"), "tuning": {"hparams": path}})
+    assert hparams_values(config.tuning.hparams) == best["values"]
+    trained = hyperparameters(types.SimpleNamespace(hyperparameters=best))  # what the Trainer reads
+    assert trained == Hyperparameters(model_type="wide_and_deep", hidden_units=(32, 32, 32), learning_rate=0.002)
