@@ -9,7 +9,7 @@ OUTPUT ?= outputs
 DATASET ?= data/penguins
 ARGS ?=
 
-.PHONY: setup lock run test test-fast bench serve smoke monitor inspect report kubeflow clean continuous ct-demo \
+.PHONY: setup lock run tune test test-fast bench serve smoke monitor inspect report kubeflow clean continuous ct-demo \
 	retrain evaluate transform develop
 
 setup: $(STAMP)
@@ -43,6 +43,8 @@ transform: $(STAMP)  ## Run up to Transform only (after changing models/preproce
 
 develop: $(STAMP)  ## Open notebooks/develop.ipynb: the pipeline's components one cell at a time
 	$(VENV)/bin/jupyter lab notebooks/develop.ipynb
+tune: $(STAMP)  ## Run the pipeline with TFX's Tuner searching the hyperparameters first (docs/tuning.md)
+	$(PY) local_runner.py --dataset $(DATASET) --output-dir $(OUTPUT) --tune $(ARGS)
 
 test: $(STAMP)  ## Everything, as CI runs it: unit tests and the e2e tests that run the real pipeline
 	$(PY) -m pytest -m "" --durations=25 $(ARGS)

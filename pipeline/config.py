@@ -22,6 +22,8 @@ import yaml
 
 from data import csv_checks, tasks
 from pipeline import splits as split_config
+from pipeline.errors import ConfigError
+from pipeline.tuning_config import TuningConfig
 from runs.layout import DEFAULT_OUTPUT_DIR, OutputLayout
 from runs.store import MetadataConfig, read_config_file
 
@@ -45,10 +47,6 @@ DERIVED_FIELDS = {"folder", "classes", "spanned"}
 # Below this much CSV the in-memory direct runner wins: worker start-up dominates. Set a
 # little under where the two modes' wall times cross (docs/performance.md, "Beam mode by data size").
 IN_MEMORY_MAX_BYTES = 16 * 1024 * 1024
-
-
-class ConfigError(ValueError):
-    """A configuration or dataset problem the user can fix; its message says how."""
 
 
 def beam_arg(args, flag: str) -> Optional[str]:
@@ -156,6 +154,7 @@ class DatasetConfig:
     span_window: int = 0
     # Start training from the blessed model's weights when the features are unchanged.
     warm_start: bool = False
+    tuning: TuningConfig = TuningConfig()  # pipeline/tuning_config.py
     # Whether the folder holds span-<N>/ subfolders, as found when loaded (a cluster's copy moves).
     spanned: bool = False
     # ((split, hash-bucket weight), ...): train, eval, test (pipeline/splits.py says who reads which).
@@ -250,6 +249,7 @@ class DatasetConfig:
                 span_window=_coerce("span_window", raw.pop("span_window", 0), 0),
                 warm_start=_coerce("warm_start", raw.pop("warm_start", False), False),
                 splits=split_config.parse(raw.pop("splits")) if "splits" in raw else split_config.DEFAULT,
+                tuning=TuningConfig().layered(raw.pop("tuning", None)),
             )
         except (TypeError, ValueError) as e:
             raise ConfigError(f"{path}: {e}") from e
@@ -322,6 +322,7 @@ class PipelineConfig:
     enable_cache: bool = True
     # --warm-start (dataset.yaml's warm_start turns it on too).
     warm_start: bool = False
+    tuning: TuningConfig = TuningConfig()  # dataset.yaml's, then the config file's and the flags' keys
     # Transform's analyzer cache over a window of spans (false only to measure what it saves).
     analyzer_cache: bool = True
     # The span ExampleGen ingests in this run (0: the newest on disk); the run planner sets it.
@@ -425,10 +426,10 @@ def load_config(config_file: Optional[str] = None, overrides: Optional[Mapping[s
     Keys are PipelineConfig field names, plus `dataset` (a folder) and the
     MetadataConfig fields (`sqlite_path`, `mysql_host`, ...). None values are ignored.
     """
-    values: Dict[str, Any] = {}
-    if config_file:
-        values.update(read_config_file(config_file, error=ConfigError))
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    values: Dict[str, Any] = read_config_file(config_file, error=ConfigError) if config_file else {}
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    tuning_layers = ((values.pop("tuning", None), config_file), (flags.pop("tuning", None), "command line"))
+    values.update(flags)
 
     pipeline_fields = {f.name for f in dataclasses.fields(PipelineConfig)} - {"metadata"}
     metadata_fields = {f.name for f in dataclasses.fields(MetadataConfig)}
@@ -441,6 +442,7 @@ def load_config(config_file: Optional[str] = None, overrides: Optional[Mapping[s
     metadata = MetadataConfig(**{k: _coerce(k, values.pop(k), getattr(md_defaults, k) or "")
                                  for k in list(values) if k in metadata_fields})
     kwargs = {k: _coerce(k, v, getattr(defaults, k)) for k, v in values.items()}
+    kwargs["tuning"] = dataset.tuning.with_layers(tuning_layers)
     if "output_dir" in kwargs:
         kwargs["output_dir"] = os.path.abspath(kwargs["output_dir"])
     config = PipelineConfig(dataset=dataset, metadata=metadata, **kwargs)

@@ -32,9 +32,18 @@ def add_config_arguments(parser) -> None:
     parser.add_argument("--warm-start", action="store_const", const=True,
                         help="start training from the blessed model's weights when the features are unchanged "
                              "(as warm_start: true in dataset.yaml)")
+    parser.add_argument("--tune", action="store_const", const=True,
+                        help="search the hyperparameters with TFX's Tuner before training (as tuning: enabled: true; "
+                             "docs/tuning.md)")
+    parser.add_argument("--hparams", metavar="FILE",
+                        help="train with these hyperparameters, skipping tuning: a tuned run's "
+                             "best_hyperparameters.txt or a JSON object of name -> value")
 
 
 def config_from_args(args) -> PipelineConfig:
     keys = ("dataset", "output_dir", "train_steps", "eval_steps", "schema_mode", "beam_mode",
             "beam_workers", "beam_args", "enable_cache", "warm_start")
-    return load_config(getattr(args, "config", None), {k: getattr(args, k, None) for k in keys})
+    tuning = {k: v for k, v in (("enabled", getattr(args, "tune", None)), ("hparams", getattr(args, "hparams", None)))
+              if v is not None}
+    return load_config(getattr(args, "config", None),
+                       {"tuning": tuning or None, **{k: getattr(args, k, None) for k in keys}})

@@ -24,6 +24,7 @@ documents.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shlex
@@ -170,6 +171,7 @@ class Loop:
         except ConfigError as e:
             print(f"error: {e}", file=sys.stderr)
             return exit_codes.BAD_INPUT
+        config = self.tuning(config)
         result = local_run.run(config, store=self.store, verbose=self.args.verbose, out=self.out,
                                trigger=decision.trigger, trigger_detail=decision.detail, spans=decision.spans,
                                data_check=data_check)
@@ -186,6 +188,18 @@ class Loop:
         self.say(f"run finished: exit code {code}" + (f", pushed version {result.pushed_version}"
                                                        if result.pushed_version else ""))
         return code
+
+    def tuning(self, config: PipelineConfig) -> PipelineConfig:
+        """Spans do not re-tune each time: with tuning configured, a run tunes only when nothing was tuned
+        yet or --tune asks for it; otherwise it reuses the latest tuned hyperparameters from ML Metadata."""
+        from runs.tuning import latest_hyperparameters
+
+        latest = latest_hyperparameters(self.store, config.pipeline_name)
+        if not config.tuning.enabled or self.args.tune or latest is None:
+            return config
+        self.say(f"tuning: reusing the latest tuned hyperparameters (artifact {latest}); --tune searches again",
+                 key="tuning")
+        return dataclasses.replace(config, tuning=dataclasses.replace(config.tuning, enabled=False))
 
     def command(self, module: str, *extra: str) -> List[str]:
         """`python -m <module>` on this output folder and metadata store."""

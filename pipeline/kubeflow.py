@@ -52,6 +52,9 @@ def for_cluster(config: PipelineConfig, *, image: str, pipeline_root: str, servi
         if not URI.fullmatch(value):
             raise ConfigError(f"{flag} must be on object storage (gs://, s3://), got {value!r}: "
                               "each component runs in its own pod and they share no local disk")
+    if config.tuning.hparams:
+        raise ConfigError("--hparams imports a file of this machine, which pods cannot read: on a cluster, tune "
+                          "(--tune) or let the run reuse the latest tuned hyperparameters from ML Metadata")
     data_uri = data_uri or image_data_path(config.dataset.folder)
     if not (URI.fullmatch(data_uri) or data_uri.startswith("/")):
         raise ConfigError(f"--data-uri must be an absolute path in the image or an object-storage URI, "

@@ -41,6 +41,7 @@ from pipeline.labelled_examples import labelled_csv_example_gen
 from pipeline.push import AtomicPusher
 from pipeline.resolvers import LatestCacheStrategy, ServingModelStrategy, SpanWindowStrategy
 from pipeline.splits import EVAL, TEST, TRAIN
+from pipeline.tuning import hyperparameter_nodes
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.training.run_fn"
@@ -213,12 +214,14 @@ def _model_components(config: PipelineConfig, example_gen, schema_gen) -> list:
         model=Channel(type=standard_artifacts.Model),
         model_blessing=Channel(type=standard_artifacts.ModelBlessing),
     ).with_id(RESOLVER_ID)
+    tuning_nodes, hyperparameters = hyperparameter_nodes(config, transform, schema_gen, custom_config)
     trainer = Trainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         base_model=model_resolver.outputs["model"] if config.warm_starts else None,
+        hyperparameters=hyperparameters,
         train_args=trainer_pb2.TrainArgs(splits=[TRAIN], num_steps=config.train_steps),
         eval_args=trainer_pb2.EvalArgs(splits=[EVAL], num_steps=config.eval_steps),
         custom_config=custom_config,
@@ -237,4 +240,4 @@ def _model_components(config: PipelineConfig, example_gen, schema_gen) -> list:
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=config.serving_dir)),
     ).with_id(PUSHER_ID)
-    return [n for n in (window, cache) if n] + [transform, model_resolver, trainer, evaluator, pusher]
+    return [n for n in (window, cache) if n] + [transform, model_resolver, *tuning_nodes, trainer, evaluator, pusher]

@@ -21,6 +21,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from data import csv_checks, tasks
 from pipeline import splits
 from pipeline.config import SCHEMA_FILE, ConfigError, PipelineConfig
+from pipeline.tuning_config import check_values
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ def check(config: PipelineConfig) -> Tuple[PipelineConfig, DataCheck]:
         raise ConfigError(str(e)) from None
     evaluation = dataclasses.replace(dataset.evaluation, metric=metric)
     evaluation.validate(target.task)
+    check_values(config.tuning)
     schema = _schema(config)
     for column, where in profile.non_finite.items():
         refusal = _non_finite_refusal(column, where, schema)

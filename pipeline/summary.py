@@ -11,6 +11,7 @@ from pipeline.progress import RunProgress
 from pipeline.span_plan import span_list
 from pipeline.splits import TEST
 from runs import exit_codes, metadata, results, spans
+from runs import exit_codes, metadata, results, spans, tuning
 
 EXAMPLE_VALIDATOR = "ExampleValidator"
 EVALUATOR = "Evaluator"
@@ -33,6 +34,7 @@ class RunSummary:
     trained_spans: Optional[List[int]] = None
     warm_start: Optional[str] = None
     pushes: bool = True  # False: a partial run whose range ends before the Pusher
+    trained_with: Optional[tuning.TrainedWith] = None
 
     @property
     def exit_code(self) -> int:
@@ -66,6 +68,8 @@ class RunSummary:
                        f"({f'window of {window}' if window else 'every span'})")
         if self.warm_start:
             out.append(f"Warm start: {self.warm_start}")
+        if self.trained_with is not None:
+            out += tuning.summary_lines(self.trained_with)
         if self.evaluation is not None:
             ev = self.evaluation
             overall = ev.metrics.get("Overall", {})
@@ -123,6 +127,7 @@ def summarize(config: PipelineConfig, progress: RunProgress, seconds: float,
     trainer_id = progress.execution_id(TRAINER)
     if trainer_id is not None:
         summary.warm_start = results.read_warm_start(metadata.output_artifacts(store, trainer_id))
+        summary.trained_with = tuning.given_to(store, trainer_id)
 
     pusher_id = progress.execution_id(PUSHER_ID)
     if pusher_id is not None:

@@ -9,6 +9,7 @@
              measured on (and its example count), pushed version
              (a push whose smoke test failed reads "smoke test failed", with the reason below the table)
              (--html writes the history page of the report)
+  tuning     the hyperparameters a run trained with (default the latest), and the Tuner's trials
   report     write the static HTML report of a run (default the latest) and print its path
 
 The store is <output-dir>/metadata.sqlite unless --sqlite or --mysql-host names another
@@ -18,10 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, Dict, List, Optional, Sequence
 
-from runs import exit_codes, metadata, records, split_use
+from runs import exit_codes, metadata, records, split_use, tuning
 from runs.layout import OutputLayout
 from runs.store import StoreError, add_store_arguments, open_store, output_dir_from_args, store_from_args
 
@@ -53,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m runs.inspect", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     common = _connection_arguments()
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{runs,artifacts,lineage,history,report}",
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{runs,artifacts,lineage,history,tuning,report}",
                                 parser_class=_Parser)
     runs = sub.add_parser("runs", parents=[common], help="pipeline runs, newest first")
     runs.add_argument("--limit", type=int, default=10, metavar="N", help="show the N newest runs (default 10)")
@@ -68,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--limit", type=int, default=None, metavar="N", help="only the N newest runs")
     history.add_argument("--html", action="store_true",
                          help="write the history page (<output-dir>/reports/history.html) and print its path")
+    tuned = sub.add_parser("tuning", parents=[common], help="a run's hyperparameters and the Tuner's trials")
+    tuned.add_argument("--run", metavar="RUN_ID", help="the run (default the latest)")
     report = sub.add_parser("report", parents=[common], help="write the static HTML report of a run")
     report.add_argument("--run", metavar="RUN_ID", help="the run (default the latest)")
     report.add_argument("--out", metavar="FILE", help="where to write it (default <output-dir>/reports/<run>.html)")
@@ -241,6 +245,17 @@ def format_history(rows: List[Dict[str, Any]]) -> List[str]:
     return _table(table, indent="") + failures
 
 
+def format_tuning(data: Optional[Dict[str, Any]]) -> List[str]:
+    if data is None:
+        return tuning.summary_lines(None)
+    tuned = tuning.TrainedWith(data["artifact_id"], os.path.dirname(data["file"]), data["producer"], data["values"],
+                               data["trials"], data["best_score"], data["tuning_seconds"])
+    lines = tuning.summary_lines(tuned)
+    if tuned.trials:
+        lines += _table([("trial", "status", "eval loss", "seconds", "hyperparameters")] + tuning.trial_rows(tuned))
+    return lines
+
+
 def _quiet() -> None:
     """TensorFlow, TFMA and Beam log deprecations at import and read time; a CLI shows only its answer."""
     import logging
@@ -261,6 +276,9 @@ def run_command(args) -> Any:
         return artifacts_data(mlmd, where, args.type, args.run), format_artifacts
     if args.command == "lineage":
         return lineage_data(mlmd, args.version, args.artifact), format_lineage
+    if args.command == "tuning":
+        run = metadata.run_overview(mlmd, resolve_run(mlmd, args.run, where))
+        return tuning.to_json(tuning.trained_with(mlmd, run)), format_tuning
     if args.command == "history" and not args.html:
         return history_data(mlmd, where, args.limit), format_history
     if args.command == "history":

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from runs import lineage, metadata, records, results, split_use, spans
+from runs import lineage, metadata, records, results, split_use, spans, tuning
 
 TOP_VALUES = 10
 
@@ -58,6 +58,7 @@ class RunReport:
     trigger: Dict[str, str] = field(default_factory=dict)  # trigger, trigger_detail, stage
     trained_spans: Optional[List[int]] = None
     ingested_spans: List[int] = field(default_factory=list)
+    trained_with: Optional[tuning.TrainedWith] = None  # the Trainer's hyperparameters (None: the defaults)
 
 
 def run_outputs(store, run: metadata.RunOverview) -> Dict[str, object]:
@@ -141,6 +142,7 @@ def collect(store, run_id: str) -> RunReport:
     report.trained_spans = trained if trained and trained != [0] else None
     report.ingested_spans = [s for s in spans.ingested_in_run(store, run_id) if s]
     outputs = run_outputs(store, run)
+    report.trained_with = tuning.trained_with(store, run)
     report.uris = {key: artifact.uri for key, artifact in outputs.items()}
     if "statistics" in outputs:
         stats = outputs["statistics"]

@@ -6,7 +6,7 @@ import shutil
 from html import escape
 from typing import Any, Iterable, Optional, Sequence
 
-from runs import metadata, report_charts
+from runs import metadata, report_charts, tuning
 from runs.layout import OutputLayout
 from runs.report import RunReport, collect
 
@@ -21,7 +21,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 nav a { margin-right: 1em; }
 """
 SECTIONS = (("run", "Run"), ("data", "Data"), ("anomalies", "Anomalies"), ("schema", "Schema"),
-            ("evaluation", "Evaluation"), ("lineage", "Lineage and push"))
+            ("hyperparameters", "Hyperparameters"), ("evaluation", "Evaluation"), ("lineage", "Lineage and push"))
 
 
 def _e(value: Any) -> str:
@@ -113,6 +113,16 @@ def _schema(report: RunReport) -> str:
             + (_table(("domain", "values"), schema.domains) if schema.domains else ""))
 
 
+def _hyperparameters(report: RunReport) -> str:
+    """What the Trainer trained with and, when a Tuner chose it, every trial (docs/tuning.md)."""
+    lines = tuning.summary_lines(report.trained_with)
+    body = "".join(f"<p>{_e(line.strip())}</p>" for line in lines)
+    if report.trained_with is not None and report.trained_with.trials:
+        body += _table(("trial", "status", "eval loss", "seconds", "hyperparameters"),
+                       tuning.trial_rows(report.trained_with))
+    return body
+
+
 def _number(value: Optional[float], signed: bool = False, count: bool = False) -> str:
     if value is None:
         return ""
@@ -200,7 +210,7 @@ def render(report: RunReport) -> str:
     title = f"{run.pipeline_name} run {run.run_id}"
     nav = "".join(f'<a href="#{a}">{_e(t)}</a>' for a, t in SECTIONS)
     body = "".join(_section(anchor, name, build(report)) for (anchor, name), build in zip(
-        SECTIONS, (_run, _data, _anomalies, _schema, _evaluation, _lineage)))
+        SECTIONS, (_run, _data, _anomalies, _schema, _hyperparameters, _evaluation, _lineage)))
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
             f"<style>{CSS}</style></head><body><h1>{_e(title)}</h1><nav>{nav}</nav>{body}</body></html>\n")
 

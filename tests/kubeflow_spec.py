@@ -10,7 +10,9 @@ ROOT = "gs://acme-ml/penguins/pipeline_root"
 SERVING = "s3://acme-serving/models"
 DATA = "gs://acme-ml/penguins/data"
 RESOLVER = "latest_blessed_model_resolver"
-RESOLVER_TASKS = (f"{RESOLVER}-model-blessing-resolver", f"{RESOLVER}-model-resolver")
+HPARAMS_RESOLVER = "latest_hyperparameters_resolver"  # pipeline/tuning.py: the latest tuned hyperparameters
+MODEL_RESOLVER_TASKS = (f"{RESOLVER}-model-blessing-resolver", f"{RESOLVER}-model-resolver")
+RESOLVER_TASKS = MODEL_RESOLVER_TASKS + (HPARAMS_RESOLVER,)  # metadata queries, not containers
 CONFIGURED = ["--image", IMAGE, "--pipeline-root", ROOT, "--serving-dir", SERVING, "--data-uri", DATA,
               "--train-steps", "123", "--eval-steps", "7"]
 DATAFLOW = ["--runner=DataflowRunner", "--project=acme", "--region=europe-west4",
@@ -46,7 +48,7 @@ def executor(spec, task):
 
 def node_of(task):
     """The local node a task comes from: the latest-blessed-model resolver compiles to two tasks."""
-    return RESOLVER if task in RESOLVER_TASKS else task
+    return RESOLVER if task in MODEL_RESOLVER_TASKS else task
 
 
 def parameter(spec, task, name):

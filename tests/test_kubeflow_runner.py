@@ -13,8 +13,9 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 import kubeflow_runner
 from pipeline import preflight
 from pipeline.config import DEFAULT_DATASET as PENGUINS, load_config
-from tests.kubeflow_spec import (CONFIGURED, DATA, DATAFLOW, FLINK, IMAGE, RESOLVER, RESOLVER_TASKS, ROOT,
-                                  SERVING, SPARK, beam_flags, compile_spec, executor, node_of, parameter, tasks)
+from tests.kubeflow_spec import (CONFIGURED, DATA, DATAFLOW, FLINK, HPARAMS_RESOLVER, IMAGE, RESOLVER,
+                                  RESOLVER_TASKS, ROOT, SERVING, SPARK, beam_flags, compile_spec, executor, node_of,
+                                  parameter, tasks)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def test_every_task_runs_the_image_with_the_tfx_v2_entrypoint(spec, local_pipeli
     from tfx.utils import name_utils
 
     for component in local_pipeline.components:
-        if component.id == RESOLVER:
+        if component.id in (RESOLVER, HPARAMS_RESOLVER):
             for task in RESOLVER_TASKS:  # resolvers are metadata queries, not containers
                 assert set(executor(spec, task)) == {"resolver"}
             continue
@@ -182,13 +183,13 @@ def test_local_and_kubeflow_pipelines_have_the_same_components_and_wiring(tmp_pa
     local_edges, local_upstream, local_conditional = local_graph(local)
     kfp_edges, kfp_upstream, kfp_conditional = kubeflow_graph(spec)
 
-    # The one known difference: on Kubeflow the resolver is a metadata query, not a container, so
+    # The one known difference: on Kubeflow a resolver is a metadata query, not a container, so
     # it is neither gated by nor waits for ExampleValidator. Harmless: it only reads.
     if schema_mode == "curated":
-        gate = ("ExampleValidator", "anomalies", RESOLVER, "_ExampleValidator.anomalies")
-        local_edges.remove(gate)
-        local_upstream[RESOLVER].remove("ExampleValidator")
-        local_conditional.remove(RESOLVER)
+        for resolver in (RESOLVER, HPARAMS_RESOLVER):
+            local_edges.remove(("ExampleValidator", "anomalies", resolver, "_ExampleValidator.anomalies"))
+            local_upstream[resolver].remove("ExampleValidator")
+            local_conditional.remove(resolver)
     assert kfp_edges == local_edges
     assert kfp_upstream == local_upstream
     assert kfp_conditional == local_conditional
@@ -309,7 +310,7 @@ def test_spans_local_and_kubeflow_pipelines_have_the_same_wiring(tmp_path, spans
     local_edges, local_upstream, local_conditional = local_graph(local)
     kfp_edges, kfp_upstream, kfp_conditional = kubeflow_graph(spec)
     # As for the model resolver: on Kubeflow a resolver is a metadata query, neither gated nor waiting.
-    for resolver in (RESOLVER, *SPAN_RESOLVERS):
+    for resolver in (RESOLVER, HPARAMS_RESOLVER, *SPAN_RESOLVERS):
         local_edges = {e for e in local_edges if e[2] != resolver}
         local_upstream[resolver] = set()
         local_conditional.discard(resolver)

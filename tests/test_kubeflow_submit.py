@@ -146,3 +146,11 @@ def test_vertex_submit_builds_the_pipeline_job_from_the_compiled_spec(tmp_path, 
     assert "submitted projects/acme/pipelineJobs/1" in capsys.readouterr().out
 
 
+
+
+def test_hparams_is_refused_for_a_cluster_which_cannot_read_the_file(tmp_path, capsys):
+    hparams = tmp_path / "hparams.json"
+    hparams.write_text('{"model_type": "linear"}')
+    output = tmp_path / "spec.yaml"
+    assert kubeflow_runner.main([*SUBMITTABLE, "--hparams", str(hparams), "--output", str(output)]) == 2
+    assert "--hparams imports a file of this machine" in capsys.readouterr().err and not output.exists()

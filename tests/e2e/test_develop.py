@@ -66,7 +66,7 @@ def test_the_notebooks_last_cell_runs_only_the_trainer_and_after_reusing_the_fin
     partial = metadata.pipeline_runs(store)[0]
     states = {e.node_id: e.state for e in metadata.run_executions(store, partial, config.pipeline_name)}
     ran = {node for node, state in states.items() if state == "complete"}
-    assert ran == {"latest_blessed_model_resolver", "Trainer", "Evaluator", "Pusher"}
+    assert ran == {"latest_blessed_model_resolver", "latest_hyperparameters_resolver", "Trainer", "Evaluator", "Pusher"}
     assert {states[n] for n in ("CsvExampleGen", "StatisticsGen", "ExampleValidator", "Transform")} == {"cached"}
     # The reused artifacts are the finished run's own, and the run says so.
     for node in ("CsvExampleGen", "Transform"):

@@ -205,3 +205,22 @@ def test_a_schedule_counts_from_the_newest_recorded_run_across_restarts(tmp_path
     loop.last_run = started
     assert loop.decide(now=started + 3600) is None
     assert loop.decide(now=started + 6 * 3600).trigger == "schedule"
+
+
+def _tuning_loop(tmp_path, *argv, tuned_before: bool):
+    loop = _loop(tmp_path, *argv)
+    loop.config = load_config(None, {"output_dir": str(tmp_path / "out"), "tuning": {"enabled": True}})
+    if tuned_before:
+        fake = FakeTfxStore(str(tmp_path / "m.sqlite"), loop.config.pipeline_name)
+        fake.execute(fake.run("r1"), "Tuner", outputs={"best_hyperparameters": fake.artifact("HyperParameters", "/h")})
+    return loop
+
+
+@pytest.mark.parametrize("argv, tuned_before, tunes", [
+    ((), False, True),  # nothing tuned yet: the first run tunes
+    ((), True, False),  # then the runs reuse the latest tuned hyperparameters
+    (("--tune",), True, True),  # unless --tune asks for a search on every run
+])
+def test_spans_reuse_the_latest_tuned_hyperparameters_unless_tuning_is_asked_for(tmp_path, argv, tuned_before, tunes):
+    loop = _tuning_loop(tmp_path, *argv, tuned_before=tuned_before)
+    assert loop.tuning(loop.config).tuning.enabled == tunes

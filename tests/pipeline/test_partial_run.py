@@ -40,8 +40,9 @@ def test_from_trainer_runs_the_trainer_and_what_follows_and_reuses_what_feeds_it
     assert {"Trainer", "Evaluator", "Pusher"} <= set(selection.to_run)
     assert not {"CsvExampleGen", "Transform", "StatisticsGen"} & set(selection.to_run)
     assert {"CsvExampleGen", "Transform", "ExampleValidator"} <= set(selection.reuse)
-    # The Evaluator's baseline is resolved again: the model blessed now, not the one before the reused run.
-    assert selection.refreshed == ["latest_blessed_model_resolver"]
+    # The Evaluator's baseline is resolved again: the model blessed now, not the one before the reused run;
+    # and so are the Trainer's hyperparameters: the latest tuned ones.
+    assert selection.refreshed == ["latest_blessed_model_resolver", "latest_hyperparameters_resolver"]
     assert set(selection.to_run) | set(selection.reuse) == set(_order(ir))
 
 
@@ -73,7 +74,7 @@ def test_from_after_to_is_refused(ir):
 def test_run_options_name_the_range_and_the_run_to_reuse(ir):
     selection = partial_run.select_in(ir, PartialRun(from_nodes=("Trainer",)))
     options = partial_run.Plan(selection, "run-1").run_options().partial_run
-    assert list(options.from_nodes) == ["Trainer", "latest_blessed_model_resolver"]
+    assert list(options.from_nodes) == ["Trainer", "latest_blessed_model_resolver", "latest_hyperparameters_resolver"]
     assert options.snapshot_settings.base_pipeline_run_strategy.base_run_id == "run-1"
 
 

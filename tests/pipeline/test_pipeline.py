@@ -37,7 +37,8 @@ def curated(tmp_path):
 def test_all_standard_components_are_wired(curated):
     nodes = _nodes(create_pipeline(curated))
     assert set(nodes) == {"CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "Transform",
-                          "Trainer", "latest_blessed_model_resolver", "Evaluator", "Pusher"}
+                          "Trainer", "latest_blessed_model_resolver", "latest_hyperparameters_resolver", "Evaluator",
+                          "Pusher"}
     assert nodes["Trainer"].upstream_nodes >= {nodes["Transform"], nodes["ImportSchemaGen"]}
     assert nodes["Evaluator"].upstream_nodes >= {nodes["Trainer"], nodes["latest_blessed_model_resolver"],
                                                  nodes["CsvExampleGen"]}
@@ -70,7 +71,8 @@ def test_split_weights_come_from_dataset_yaml(tmp_path):
 def test_curated_schema_gates_training_on_anomalies(curated):
     p = create_pipeline(curated)
     nodes = _nodes(p)
-    assert _gated(p) == {"Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator", "Pusher"}
+    assert _gated(p) == {"Transform", "Trainer", "latest_blessed_model_resolver", "latest_hyperparameters_resolver",
+                         "Evaluator", "Pusher"}
     assert nodes["Transform"].upstream_nodes >= {nodes["ExampleValidator"]}  # the condition's input
 
 

@@ -1,4 +1,5 @@
 """runs.report: the self-contained HTML report of a run, checked as text and in headless Chromium."""
+import dataclasses
 import io
 import os
 import re
@@ -10,12 +11,12 @@ from html.parser import HTMLParser
 import pytest
 
 from pipeline.config import load_config
-from runs import metadata, report, report_html, results
+from runs import metadata, report, report_html, results, tuning
 from runs.lineage import LineageStep
 from runs.store import open_store
 from tests.conftest import PENGUINS
 
-SECTION_IDS = ["run", "data", "anomalies", "schema", "evaluation", "lineage"]
+SECTION_IDS = ["run", "data", "anomalies", "schema", "hyperparameters", "evaluation", "lineage"]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -219,3 +220,15 @@ def test_report_of_a_run_stopped_by_anomalies(gated_run):
     assert [s.role for s in collected.lineage] == ["statistics", "examples", "input_data"]
 
 
+
+
+def test_the_hyperparameters_section_lists_every_trial():
+    trials = [{"trial": "0", "status": "completed", "score": 0.25, "seconds": 3.0, "values": {"model_type": "dnn"},
+               "reason": ""},
+              {"trial": "1", "status": "failed", "score": None, "seconds": 1.0,
+               "values": {"model_type": "wide_and_deep"}, "reason": "the eval loss is nan: training diverged"}]
+    trained_with = tuning.TrainedWith(5, "/nowhere", "Tuner", {"model_type": "dnn"}, trials, 0.25, 4.0)
+    html = report_html.render(dataclasses.replace(_fake_report(), trained_with=trained_with))
+    section = html[html.index('id="hyperparameters"'):html.index('id="evaluation"')]
+    assert "from Tuner" in section and "model_type=wide_and_deep (the eval loss is nan: training diverged)" in section
+    assert "2 trials (1 completed, 1 failed)" in section and "0.2500" in section
