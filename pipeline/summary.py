@@ -31,6 +31,7 @@ class RunSummary:
     ingest_only: bool = False
     trained_spans: Optional[List[int]] = None
     warm_start: Optional[str] = None
+    training: Optional[str] = None
 
     @property
     def exit_code(self) -> int:
@@ -64,6 +65,8 @@ class RunSummary:
                        f"({f'window of {window}' if window else 'every span'})")
         if self.warm_start:
             out.append(f"Warm start: {self.warm_start}")
+        if self.training:
+            out.append(f"Training: {self.training}")
         if self.evaluation is not None:
             ev = self.evaluation
             overall = ev.metrics.get("Overall", {})
@@ -118,7 +121,9 @@ def summarize(config: PipelineConfig, progress: RunProgress, seconds: float,
         summary.trained_spans = spans.trained_spans(store, summary.run_id)
     trainer_id = progress.execution_id(TRAINER)
     if trainer_id is not None:
-        summary.warm_start = results.read_warm_start(metadata.output_artifacts(store, trainer_id))
+        trainer_outputs = metadata.output_artifacts(store, trainer_id)
+        summary.warm_start = results.read_warm_start(trainer_outputs)
+        summary.training = results.read_training(trainer_outputs)
 
     pusher_id = progress.execution_id(PUSHER_ID)
     if pusher_id is not None:
