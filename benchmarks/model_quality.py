@@ -65,6 +65,9 @@ def _init(csv_path: str, label: str, name: str, workdir: str) -> str:
 
     from data import init
 
+    folder = os.path.join(workdir, "data", name)
+    if os.path.isdir(folder):  # made by an earlier run into the same --workdir
+        return folder
     return init.create(csv_path, label, None, name, os.path.join(workdir, "data"), out=io.StringIO())
 
 
@@ -100,7 +103,7 @@ def generated(workdir: str, rows: int) -> str:
     from data import generate
 
     folder = os.path.join(workdir, "generated")
-    if generate.main(["--rows", str(min(rows, GENERATED_ROWS)), "--out", folder]) != exit_codes.OK:
+    if not os.path.isdir(folder) and generate.main(["--rows", str(min(rows, GENERATED_ROWS)), "--out", folder]) != exit_codes.OK:
         raise Skipped("data.generate failed")
     return folder
 
@@ -252,7 +255,7 @@ def baseline_scores(train: List[Dict], held_out: List[Dict], numeric: Sequence[s
         data = pd.DataFrame([{c: r.get(c) for c in list(numeric) + list(categorical)} for r in rows],
                             columns=list(numeric) + list(categorical))
         data[list(numeric)] = data[list(numeric)].astype(float)
-        data[list(categorical)] = data[list(categorical)].map(lambda v: None if v is None else label_text(v))
+        data[list(categorical)] = data[list(categorical)].applymap(lambda v: None if v is None else label_text(v))
         return data
 
     def target(rows):

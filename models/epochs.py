@@ -16,13 +16,16 @@ from typing import Callable, Iterator, List, Optional
 import tensorflow as tf
 import tf_keras as keras
 
-# An epoch is one pass over the training rows, but at most this many batches: large data is
-# then judged on the eval split every EPOCH_STEPS steps, often enough to stop in time.
+# An epoch is one pass over the training rows, but at least MIN_EPOCH_STEPS batches and at most
+# EPOCH_STEPS: small data is not judged after a handful of steps (a loss that has barely moved
+# would stop it too soon), large data is judged every EPOCH_STEPS steps, often enough to stop in time.
+MIN_EPOCH_STEPS = 25
 EPOCH_STEPS = 200
 # Epochs without a better eval loss before training stops (the best weights are restored).
 PATIENCE = 6
-# Epochs without a better eval loss before the learning rate is multiplied by PLATEAU_FACTOR
-# (again after as many more): a smaller step often finds the improvement a large one skips.
+# Epochs without a better eval loss before training goes back to the best weights and goes on
+# with the learning rate multiplied by PLATEAU_FACTOR (again after as many more): a smaller step
+# can find the improvement a large one skips.
 PLATEAU_EPOCHS = 2
 PLATEAU_FACTOR = 0.5
 # A loss better by less than this fraction of the best one is not an improvement.
@@ -102,8 +105,9 @@ def fit_epochs(model: keras.Model, batches: Iterator, evaluate: Callable[[], flo
                plateau_epochs: int = PLATEAU_EPOCHS) -> TrainingRecord:
     """Adam on `batches` for epochs of `epoch_steps` until `evaluate()` stops improving or `max_steps` ran.
 
-    The model ends with the weights of its best epoch (the starting weights count as epoch 0,
-    so a warm start that training only makes worse is kept).
+    After `plateau_epochs` epochs without a better loss, training restarts from the best
+    weights at a lower rate. The model ends with the weights of its best epoch (the starting
+    weights count as epoch 0, so a warm start that training only makes worse is kept).
     """
     optimizer = keras.optimizers.Adam(learning_rate)
     step = step_function(model, optimizer, loss_fn)
@@ -127,6 +131,7 @@ def fit_epochs(model: keras.Model, batches: Iterator, evaluate: Callable[[], flo
             record.stopped = EARLY
             break
         if since_best % plateau_epochs == 0:
+            model.set_weights(best_weights)
             rate = float(optimizer.learning_rate.numpy()) * PLATEAU_FACTOR
             optimizer.learning_rate.assign(rate)
             record.learning_rates.append(rate)

@@ -130,8 +130,8 @@ def fit(data: TrainingData, hparams: Hyperparameters, base_model_fn_args=None) -
     if base_model_fn_args is not None:
         warm_start_from(base_model_fn_args, model, data.schema, data.tf_transform_output, data.features, hparams)
     train_data = data.dataset(data.train_files, hparams.batch_size)
-    epoch_steps = max(1, epochs.count_batches(data.dataset(data.train_files, hparams.batch_size, repeat=False),
-                                              epochs.EPOCH_STEPS))
+    epoch_steps = max(epochs.MIN_EPOCH_STEPS, epochs.count_batches(
+        data.dataset(data.train_files, hparams.batch_size, repeat=False), epochs.EPOCH_STEPS))
     eval_data = data.dataset(data.eval_files, hparams.batch_size, repeat=False).take(data.eval_steps)
     if data.regression:
         scale = label_scale(train_data)
