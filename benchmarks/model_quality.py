@@ -103,7 +103,8 @@ def generated(workdir: str, rows: int) -> str:
     from data import generate
 
     folder = os.path.join(workdir, "generated")
-    if not os.path.isdir(folder) and generate.main(["--rows", str(min(rows, GENERATED_ROWS)), "--out", folder]) != exit_codes.OK:
+    arguments = ["--rows", str(min(rows, GENERATED_ROWS)), "--out", folder]
+    if not os.path.isdir(folder) and generate.main(arguments) != exit_codes.OK:
         raise Skipped("data.generate failed")
     return folder
 
@@ -230,7 +231,7 @@ def ratio(task: Task, model: Dict[str, float], baselines: Sequence[Dict[str, flo
 
 
 def score_saved_model(model_dir: str, records: Sequence[bytes], y_true: Sequence, task: Task) -> Dict[str, float]:
-    """Scores the exported model through serving_default on raw tf.Examples (label included, as the signature ignores it)."""
+    """Scores the exported model through serving_default on raw tf.Examples (the label too: the signature ignores it)."""
     import tensorflow as tf
 
     signature = tf.saved_model.load(model_dir).signatures["serving_default"]

@@ -132,7 +132,7 @@ def fit_epochs(model: keras.Model, batches: Iterator, evaluate: Callable[[], flo
             break
         if since_best % plateau_epochs == 0:
             model.set_weights(best_weights)
-            rate = float(optimizer.learning_rate.numpy()) * PLATEAU_FACTOR
+            rate = record.learning_rates[-1] * PLATEAU_FACTOR
             optimizer.learning_rate.assign(rate)
             record.learning_rates.append(rate)
     model.set_weights(best_weights)

@@ -117,13 +117,15 @@ class TrainingData:
 @dataclass
 class Fitted:
     model: keras.Model
-    eval_loss: float  # the best epoch's on the eval split (NaN if never finite), in the loss the model trained on (standardized target for regression)
+    # The best epoch's on the eval split (NaN if never finite), in the loss the model trained on
+    # (the standardized target's squared error for regression).
+    eval_loss: float
     scale: Optional[Tuple[float, float]]  # a regression target's (mean, standard deviation)
     training: Optional[epochs.TrainingRecord] = None  # epochs, steps, why it stopped
 
 
 def fit(data: TrainingData, hparams: Hyperparameters, base_model_fn_args=None) -> Fitted:
-    """Builds one model with `hparams`, trains it in epochs until the eval loss stops improving, keeps its best weights."""
+    """Builds one model with `hparams`, trains it until the eval loss stops improving; its best weights kept."""
     keras.utils.set_random_seed(hparams.seed)
     model = build_keras_model(data.features, vocab_sizes(data.features, data.tf_transform_output),
                               1 if data.regression else len(data.classes), hparams)

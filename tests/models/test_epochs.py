@@ -52,7 +52,7 @@ def test_train_steps_caps_training_that_still_improves():
 
 
 def test_a_plateau_goes_back_to_the_best_weights_at_half_the_rate_until_patience_runs_out():
-    """The eval loss never improves, so epoch 0's w = 0 stays the best; Adam's steps (about the rate each) show the rate."""
+    """The eval loss never improves, so epoch 0's w = 0 stays the best; Adam's steps (about the rate) show the rate."""
     model = _line_model()
     weights = []
     record = epochs.fit_epochs(model, iter(_batches(2.0)), lambda: weights.append(model.get_weights()[0][0, 0]) or 1.0,
