@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import glob
-import gzip
 import json
 import os
 import platform
@@ -57,8 +56,6 @@ _TUNER_TIME = re.compile(r"^\s+Tuner\s+ran\s+([0-9.]+) s", re.M)
 class Skipped(Exception):
     """A dataset that cannot run here; the message says why."""
 
-
-# ---- datasets: each returns a dataset folder under workdir --------------------------------------
 
 def _init(csv_path: str, label: str, name: str, workdir: str) -> str:
     import io
@@ -137,8 +134,6 @@ DATASETS: Dict[str, Callable[[str, int], str]] = {
 }
 
 
-# ---- the rows ExampleGen wrote, and the model the Trainer exported ------------------------------
-
 def _newest(pattern: str) -> Optional[str]:
     """The artifact folder of the newest execution (TFX names them by execution id)."""
     found = glob.glob(pattern)
@@ -187,8 +182,6 @@ def label_text(value) -> str:
         return str(int(value))
     return str(value)
 
-
-# ---- scores ------------------------------------------------------------------------------------
 
 @dataclass
 class Task:
@@ -292,8 +285,6 @@ def baseline_scores(train: List[Dict], held_out: List[Dict], numeric: Sequence[s
     return out
 
 
-# ---- one dataset, end to end -------------------------------------------------------------------
-
 @dataclass
 class Result:
     dataset: str
@@ -381,8 +372,6 @@ def measure(name: str, workdir: str, rows: int, tune: bool) -> Result:
     result.seconds = time.monotonic() - started
     return result
 
-
-# ---- the table ---------------------------------------------------------------------------------
 
 _NAMES = {"auc": "AUC", "accuracy": "accuracy", "mae": "MAE", "rmse": "RMSE"}
 

@@ -107,14 +107,16 @@ def fit_epochs(model: keras.Model, batches: Iterator, evaluate: Callable[[], flo
 
     After `plateau_epochs` epochs without a better loss, training restarts from the best
     weights at a lower rate. The model ends with the weights of its best epoch (the starting
-    weights count as epoch 0, so a warm start that training only makes worse is kept).
+    weights count as epoch 0, so a warm start that training only makes worse is kept). Without
+    a finite eval loss before training (nothing to judge by), it trains to `max_steps`.
     """
     optimizer = keras.optimizers.Adam(learning_rate)
     step = step_function(model, optimizer, loss_fn)
     record = TrainingRecord(epoch_steps=epoch_steps, learning_rates=[learning_rate])
     best, best_weights, since_best = evaluate(), model.get_weights(), 0
     record.eval_losses.append(best)
-    if not math.isfinite(best):
+    if not math.isfinite(best):  # no eval rows to judge by (an empty eval split): train to the cap
+        patience = plateau_epochs = max_steps + 1
         best = float("inf")
     while record.steps < max_steps:
         for _ in range(min(epoch_steps, max_steps - record.steps)):
@@ -135,7 +137,8 @@ def fit_epochs(model: keras.Model, batches: Iterator, evaluate: Callable[[], flo
             rate = record.learning_rates[-1] * PLATEAU_FACTOR
             optimizer.learning_rate.assign(rate)
             record.learning_rates.append(rate)
-    model.set_weights(best_weights)
+    if math.isfinite(best):
+        model.set_weights(best_weights)
     record.best_eval_loss = best if math.isfinite(best) else float("nan")
     return record
 

@@ -63,11 +63,21 @@ def test_a_plateau_goes_back_to_the_best_weights_at_half_the_rate_until_patience
     assert weights == pytest.approx([0, 0.1, 0.2, 0.05, 0.1, 0.025, 0.05], rel=0.1)
 
 
-def test_a_loss_that_is_never_finite_gives_nan():
+def test_without_an_eval_loss_training_runs_to_the_cap_and_reports_nan():
+    """An empty eval split gives no loss to judge by: stopping at once would ship the initial weights."""
     model = _line_model()
     record = epochs.fit_epochs(model, iter(_batches(2.0)), lambda: float("nan"), keras.losses.MeanSquaredError(),
                                learning_rate=0.1, max_steps=100, epoch_steps=1, patience=2)
-    assert math.isnan(record.best_eval_loss) and record.stopped == epochs.EARLY and record.best_epoch == 0
+    assert math.isnan(record.best_eval_loss) and (record.stopped, record.steps) == (epochs.CAP, 100)
+    assert model.get_weights()[0][0, 0] == pytest.approx(2.0, abs=0.2)  # trained, not reset
+
+
+def test_a_loss_that_turns_nan_stops_training_on_the_best_weights():
+    model = _line_model()
+    losses = iter([1.0, 0.5] + [float("nan")] * 10)
+    record = epochs.fit_epochs(model, iter(_batches(2.0)), lambda: next(losses), keras.losses.MeanSquaredError(),
+                               learning_rate=0.1, max_steps=100, epoch_steps=1, patience=2)
+    assert (record.best_epoch, record.best_eval_loss, record.stopped) == (1, 0.5, epochs.EARLY)
 
 
 def test_count_batches_stops_at_the_limit():
