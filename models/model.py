@@ -30,7 +30,10 @@ MODEL_TYPES = (LINEAR, DNN, WIDE_AND_DEEP)
 class Hyperparameters:
     """What training needs besides the data; the Tuner searches these (models/tuning.py)."""
 
-    model_type: str = DNN  # linear: inputs -> output; dnn: hidden layers; wide_and_deep: both, summed
+    # linear: inputs -> output; dnn: hidden layers; wide_and_deep: both, summed. The default: the one
+    # family within 5% of the better scikit-learn baseline on every benchmarked dataset
+    # (docs/model.md, "Measured"): the linear part fits near-linear data, the deep part the rest.
+    model_type: str = WIDE_AND_DEEP
     hidden_units: Tuple[int, ...] = (16, 16)  # the DNN's (and wide-and-deep's deep part's) layers
     learning_rate: float = 0.01  # Adam's
     dropout: float = 0.0  # after each hidden layer

@@ -1,8 +1,9 @@
 """Training: `run_fn`, the Trainer's entry point (the pipeline refers to it as `models.training.run_fn`).
 
 It reads the transformed examples, builds the model (models/model.py), warm starts it when
-the pipeline passes a base model (models/warm_start.py), trains it and exports it with its
-serving signatures and assets (models/export.py).
+the pipeline passes a base model (models/warm_start.py), trains it in epochs until the eval
+loss stops improving (models/epochs.py) and exports it with its serving signatures and assets
+(models/export.py).
 """
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ import tf_keras as keras
 from absl import logging
 from tfx_bsl.public import tfxio
 
+from models import epochs
 from models import features as features_lib
 from models.export import export, signatures, write_extra_assets
 from models.model import HYPERPARAMETERS, Hyperparameters, build_keras_model
 from models.preprocessing import vocabulary_name
-from models.warm_start import warm_start_from
+from models.warm_start import warm_start_from, write_hyperparameters
 
 # tfxio defaults to 10,000 records, which costs seconds to fill before the first step.
 SHUFFLE_BUFFER = 1024
@@ -39,15 +41,7 @@ def train(model: keras.Model, dataset: tf.data.Dataset, steps: int, loss_fn: ker
     transpiles Keras itself and costs seconds before the first step (docs/performance.md,
     "Training and export"); this step function needs no autograph.
     """
-    optimizer = keras.optimizers.Adam(learning_rate)
-
-    @tf.function(autograph=False)
-    def step(features, labels):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(labels, model(features, training=True)) + tf.add_n(model.losses or [0.0])
-        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
-        return loss
-
+    step = epochs.step_function(model, keras.optimizers.Adam(learning_rate), loss_fn)
     loss = float("nan")
     for n, (features, labels) in enumerate(dataset.take(steps), start=1):
         loss = float(step(features, labels))
@@ -115,26 +109,32 @@ class TrainingData:
                    data_accessor=fn_args.data_accessor, train_steps=fn_args.train_steps,
                    eval_steps=max(1, fn_args.eval_steps or 1))
 
-    def dataset(self, files: List[str], batch_size: int) -> tf.data.Dataset:
-        return _input_fn(files, self.data_accessor, self.tf_transform_output, self.features.label, batch_size)
+    def dataset(self, files: List[str], batch_size: int, repeat: bool = True) -> tf.data.Dataset:
+        return _input_fn(files, self.data_accessor, self.tf_transform_output, self.features.label, batch_size,
+                         repeat)
 
 
 @dataclass
 class Fitted:
     model: keras.Model
-    eval_loss: float  # on the eval split, in the loss the model trained on (standardized target for regression)
+    # The best epoch's on the eval split (NaN if never finite), in the loss the model trained on
+    # (the standardized target's squared error for regression).
+    eval_loss: float
     scale: Optional[Tuple[float, float]]  # a regression target's (mean, standard deviation)
+    training: Optional[epochs.TrainingRecord] = None  # epochs, steps, why it stopped
 
 
 def fit(data: TrainingData, hparams: Hyperparameters, base_model_fn_args=None) -> Fitted:
-    """Builds and trains one model with `hparams` and scores it on the eval split."""
+    """Builds one model with `hparams`, trains it until the eval loss stops improving; its best weights kept."""
     keras.utils.set_random_seed(hparams.seed)
     model = build_keras_model(data.features, vocab_sizes(data.features, data.tf_transform_output),
                               1 if data.regression else len(data.classes), hparams)
     if base_model_fn_args is not None:
-        warm_start_from(base_model_fn_args, model, data.schema, data.tf_transform_output, data.features)
+        warm_start_from(base_model_fn_args, model, data.schema, data.tf_transform_output, data.features, hparams)
     train_data = data.dataset(data.train_files, hparams.batch_size)
-    eval_data = data.dataset(data.eval_files, hparams.batch_size)
+    epoch_steps = max(epochs.MIN_EPOCH_STEPS, epochs.count_batches(
+        data.dataset(data.train_files, hparams.batch_size, repeat=False), epochs.EPOCH_STEPS))
+    eval_data = data.dataset(data.eval_files, hparams.batch_size, repeat=False).take(data.eval_steps)
     if data.regression:
         scale = label_scale(train_data)
         center, spread = scale
@@ -143,26 +143,22 @@ def fit(data: TrainingData, hparams: Hyperparameters, base_model_fn_args=None) -
         loss_fn = keras.losses.MeanSquaredError()
     else:
         scale, loss_fn = None, keras.losses.SparseCategoricalCrossentropy()
-    loss = train(model, train_data, data.train_steps, loss_fn, learning_rate=hparams.learning_rate)
-    eval_loss = mean_loss(model, eval_data, data.eval_steps, loss_fn)
-    logging.info("Trained %d steps (%s): last batch loss %.4f, eval loss %.4f", data.train_steps,
-                 hparams.model_type, loss, eval_loss)
-    return Fitted(model, eval_loss, scale)
+    eval_data = eval_data.cache()  # the same eval rows after every epoch, read once
+    record = epochs.fit_epochs(model, iter(train_data), epochs.loss_on(model, eval_data, loss_fn), loss_fn,
+                               hparams.learning_rate, data.train_steps, epoch_steps)
+    logging.info("Trained a %s model: %s", hparams.model_type, record.to_json())
+    return Fitted(model, record.best_eval_loss, scale, record)
 
 
-def mean_loss(model: keras.Model, dataset: tf.data.Dataset, steps: int, loss_fn: keras.losses.Loss) -> float:
-    predict = tf.function(lambda features: model(features, training=False), autograph=False)
-    losses = [float(loss_fn(labels, predict(features))) for features, labels in dataset.take(steps)]
-    return float(np.mean(losses)) if losses else float("nan")
-
-
-def _input_fn(file_pattern, data_accessor, tf_transform_output, label: str, batch_size: int) -> tf.data.Dataset:
+def _input_fn(file_pattern, data_accessor, tf_transform_output, label: str, batch_size: int,
+              repeat: bool = True) -> tf.data.Dataset:
+    """Batches of (transformed features, label), shuffled; repeated forever, or one pass."""
     return data_accessor.tf_dataset_factory(
         file_pattern,
-        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=label,
+        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=label, num_epochs=None if repeat else 1,
                                        shuffle_buffer_size=SHUFFLE_BUFFER),
         tf_transform_output.transformed_metadata.schema,
-    ).repeat()
+    )
 
 
 def run_fn(fn_args) -> None:
@@ -171,12 +167,15 @@ def run_fn(fn_args) -> None:
     data = TrainingData.from_fn_args(fn_args)
     hparams = hyperparameters(fn_args)
     fitted = fit(data, hparams, base_model_fn_args=fn_args)
+    if fn_args.model_run_dir:
+        fitted.training.write(fn_args.model_run_dir)
     if not data.regression:
-        eval_data = data.dataset(data.eval_files, hparams.batch_size)
-        logging.info("Accuracy on %d eval batches %.4f", data.eval_steps,
+        eval_data = data.dataset(data.eval_files, hparams.batch_size, repeat=False)
+        logging.info("Accuracy on at most %d eval batches %.4f", data.eval_steps,
                      accuracy(fitted.model, eval_data, data.eval_steps))
     ignored = list(custom_config.get("ignore_columns", ()))
     export(fitted.model, fn_args.serving_model_dir,
            signatures(fitted.model, data.tf_transform_output, data.features, ignored, data.classes, fitted.scale))
     write_extra_assets(fn_args.serving_model_dir, fn_args.schema_path, [data.features.label] + ignored,
                        fn_args.eval_files, data.tf_transform_output, data.features)
+    write_hyperparameters(fn_args.serving_model_dir, hparams)

@@ -313,7 +313,7 @@ class PipelineConfig:
     dataset: DatasetConfig
     output_dir: str = DEFAULT_OUTPUT_DIR
     pipeline_name: str = ""
-    train_steps: int = 400
+    train_steps: int = 5000  # a cap: training stops earlier when the eval loss stops improving (models/epochs.py)
     eval_steps: int = 50
     schema_mode: str = "curated"
     beam_mode: str = "auto"

@@ -13,7 +13,9 @@ def add_config_arguments(parser) -> None:
                         help=f"dataset folder (CSV + {DATASET_FILE} + {SCHEMA_FILE}); default data/penguins")
     add_output_dir(parser, "where the pipeline root, the SQLite metadata store and the serving "
                            "directory go; default ./outputs")
-    parser.add_argument("--train-steps", type=int, metavar="N", help="training steps (default 400)")
+    parser.add_argument("--train-steps", type=int, metavar="N",
+                        help="at most N training steps (default 5000; training stops earlier when the eval loss "
+                             "stops improving)")
     parser.add_argument("--eval-steps", type=int, metavar="N", help="evaluation steps during training (default 50)")
     parser.add_argument("--schema-mode", choices=SCHEMA_MODES,
                         help="'curated': validate against the dataset's reviewed schema.pbtxt (default); "

@@ -35,6 +35,7 @@ class RunSummary:
     warm_start: Optional[str] = None
     pushes: bool = True  # False: a partial run whose range ends before the Pusher
     trained_with: Optional[tuning.TrainedWith] = None
+    training: Optional[str] = None
 
     @property
     def exit_code(self) -> int:
@@ -70,6 +71,8 @@ class RunSummary:
             out.append(f"Warm start: {self.warm_start}")
         if self.trained_with is not None:
             out += tuning.summary_lines(self.trained_with)
+        if self.training:
+            out.append(f"Training: {self.training}")
         if self.evaluation is not None:
             ev = self.evaluation
             overall = ev.metrics.get("Overall", {})
@@ -126,7 +129,9 @@ def summarize(config: PipelineConfig, progress: RunProgress, seconds: float,
         summary.trained_spans = spans.trained_spans(store, summary.run_id)
     trainer_id = progress.execution_id(TRAINER)
     if trainer_id is not None:
-        summary.warm_start = results.read_warm_start(metadata.output_artifacts(store, trainer_id))
+        trainer_outputs = metadata.output_artifacts(store, trainer_id)
+        summary.warm_start = results.read_warm_start(trainer_outputs)
+        summary.training = results.read_training(trainer_outputs)
         summary.trained_with = tuning.given_to(store, trainer_id)
 
     pusher_id = progress.execution_id(PUSHER_ID)

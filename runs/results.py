@@ -14,8 +14,10 @@ from typing import Dict, List, Optional
 from runs import metadata
 
 SPLIT_PREFIX = "Split-"
-# What the Trainer's warm start did, in its model_run output (models/model.py writes it).
+# What the Trainer's warm start did, in its model_run output (models/warm_start.py writes it).
 WARM_START_FILE = "warm_start.json"
+# What the Trainer's training did: epochs, steps, why it stopped (models/epochs.py writes it).
+TRAINING_FILE = "training.json"
 
 
 @dataclass(frozen=True)
@@ -150,20 +152,40 @@ def read_push(pushed_model_artifact) -> Push:
     )
 
 
-def read_warm_start(trainer_outputs) -> Optional[str]:
-    """'from <base model> (features unchanged)' or 'skipped: <why>'; None when the run did not warm start."""
+def _model_run_record(trainer_outputs, name: str) -> Optional[dict]:
+    """A JSON record the Trainer wrote beside its logs (its model_run output); None when absent."""
     import json
 
     import tensorflow as tf
 
     model_run = trainer_outputs.get("model_run")
-    path = os.path.join(model_run[0].uri, WARM_START_FILE) if model_run else None
+    path = os.path.join(model_run[0].uri, name) if model_run else None
     if path is None or not tf.io.gfile.exists(path):
         return None
-    record = json.loads(tf.io.gfile.GFile(path).read())
+    return json.loads(tf.io.gfile.GFile(path).read())
+
+
+def read_warm_start(trainer_outputs) -> Optional[str]:
+    """'from <base model> (features unchanged)' or 'skipped: <why>'; None when the run did not warm start."""
+    record = _model_run_record(trainer_outputs, WARM_START_FILE)
+    if record is None:
+        return None
     if record.get("loaded"):
         return f"from the serving model {record.get('base_model')} ({record.get('reason')})"
     return f"skipped, trained from scratch: {record.get('reason')}"
+
+
+def read_training(trainer_outputs) -> Optional[str]:
+    """'<n> epochs (<steps> steps), stopped early: best eval loss ... at epoch ...'; None for older runs."""
+    record = _model_run_record(trainer_outputs, TRAINING_FILE)
+    if record is None:
+        return None
+    stopped = ("stopped early (eval loss no longer improving)" if record.get("stopped") == "early stopping"
+               else "hit the train_steps cap")
+    rates = " -> ".join(f"{r:g}" for r in record.get("learning_rates", []))
+    return (f"{record.get('epochs')} epochs ({record.get('steps')} steps of {record.get('epoch_steps')} per epoch), "
+            f"{stopped}; best eval loss {record.get('best_eval_loss', float('nan')):.4f} at epoch "
+            f"{record.get('best_epoch')} (its weights kept); learning rate {rates}")
 
 
 @dataclass(frozen=True)
