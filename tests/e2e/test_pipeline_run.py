@@ -20,7 +20,7 @@ from tests.conftest import PENGUINS
 pytestmark = pytest.mark.e2e
 
 ALL_COMPONENTS = {"CsvExampleGen", "ImportSchemaGen", "StatisticsGen", "ExampleValidator", "Transform",
-                  "latest_blessed_model_resolver", "Trainer", "Evaluator", "Pusher"}
+                  "latest_blessed_model_resolver", "latest_hyperparameters_resolver", "Trainer", "Evaluator", "Pusher"}
 UPSTREAM = {"CsvExampleGen", "ImportSchemaGen", "StatisticsGen", "ExampleValidator", "Transform", "Trainer"}
 
 
