@@ -29,7 +29,7 @@ PORT = int(os.environ.get("MLMD_MYSQL_PORT", "3306"))
 USER = os.environ.get("MLMD_MYSQL_USER", "mlmd")
 PASSWORD = os.environ.get("MLMD_MYSQL_PASSWORD", "mlmd")
 COMPONENTS = ["CsvExampleGen", "ImportSchemaGen", "StatisticsGen", "ExampleValidator", "Transform",
-              "latest_blessed_model_resolver", "Trainer", "Evaluator", "Pusher"]
+              "latest_blessed_model_resolver", "latest_hyperparameters_resolver", "Trainer", "Evaluator", "Pusher"]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from runs import inspect, metadata, records
 
 from tests.conftest import REPO_ROOT
 COMPONENTS = ("CsvExampleGen", "ImportSchemaGen", "StatisticsGen", "ExampleValidator", "Transform",
-              "latest_blessed_model_resolver", "Trainer", "Evaluator", "Pusher")
+              "latest_blessed_model_resolver", "latest_hyperparameters_resolver", "Trainer", "Evaluator", "Pusher")
 
 
 @pytest.fixture

@@ -176,7 +176,7 @@ def test_report_renders_in_headless_chromium(real_report, tmp_path):
     outline = _outline(dom.stdout)
     assert outline.sections == SECTION_IDS
     assert [text for level, text in outline.headings if level == "h2"] == [
-        "Run", "Data", "Anomalies", "Schema", "Evaluation", "Lineage and push"]
+        "Run", "Data", "Anomalies", "Schema", "Hyperparameters", "Evaluation", "Lineage and push"]
     assert ("h3", "Metrics per slice") in outline.headings
     assert outline.tags.count("svg") >= 8 and outline.tags.count("rect") > 50
 
